@@ -1,0 +1,46 @@
+"""Write the loss of every update (and tracked parameters) to history.csv, and plot loss.png."""
+
+from pathlib import Path
+
+import lightning as L
+
+
+def run_dir(trainer: L.Trainer) -> Path:
+    return Path(trainer.default_root_dir)
+
+
+class TrainingHistory(L.Callback):
+    def __init__(self, plot: bool = True):
+        self.plot = plot
+
+    def on_fit_end(self, trainer, pl_module) -> None:
+        if trainer.fast_dev_run or not trainer.is_global_zero:
+            return
+        history = pl_module.history()
+        if not len(history):
+            return
+        out = run_dir(trainer)
+        trajectory = pl_module.trajectory()
+        names = []
+        if trajectory is not None:
+            for n, p in pl_module.model.named_parameters():
+                names += [n] if p.numel() == 1 else [f"{n}[{i}]" for i in range(p.numel())]
+        header = ["step", "loss"]
+        if history.shape[1] > 1:
+            header += [f"loss_r{r}" for r in range(history.shape[1])]
+        header += names
+        rows = [",".join(header)]
+        best = history.nan_to_num(nan=float("inf")).min(dim=1).values
+        for i in range(len(history)):
+            cells = [str(i), repr(float(best[i]))]
+            if history.shape[1] > 1:
+                cells += [repr(float(v)) for v in history[i]]
+            if trajectory is not None:
+                cells += [repr(float(v)) for v in trajectory[i]]
+            rows.append(",".join(cells))
+        (out / "history.csv").write_text("\n".join(rows) + "\n")
+        if self.plot:
+            from ..plots import plot_loss
+
+            (out / "plots").mkdir(exist_ok=True)
+            plot_loss(history, out / "plots" / "loss.png")

@@ -1,0 +1,87 @@
+"""Building the pieces of a run from the composed Hydra config, and checking it first."""
+
+import math
+import sys
+from pathlib import Path
+
+import torch
+from hydra.errors import InstantiationException
+from hydra.utils import instantiate
+from omegaconf import DictConfig, OmegaConf
+
+CONFIG_DIR = Path(__file__).resolve().parents[2] / "conf"
+
+
+class ConfigError(ValueError):
+    """A config value that cannot work; the message names the key."""
+
+
+def setup_resolvers() -> None:
+    if not OmegaConf.has_resolver("ceil_div"):
+        OmegaConf.register_new_resolver("ceil_div", lambda a, b: -(-int(a) // int(b)))
+
+
+def _cause(e: Exception) -> str:
+    while isinstance(e, InstantiationException) and e.__cause__ is not None:
+        e = e.__cause__
+    return str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+
+
+def build(group: str, node: DictConfig, **kwargs):
+    """instantiate(node) with errors reported as one line naming ``group.key``."""
+    try:
+        return instantiate(node, **kwargs)
+    except (InstantiationException, ValueError, TypeError) as e:
+        raise ConfigError(f"{group}.{_cause(e)}") from e
+
+
+def _positive_int(cfg: DictConfig, key: str) -> None:
+    v = OmegaConf.select(cfg, key)
+    if v is None:
+        return
+    if isinstance(v, bool) or not isinstance(v, int) or v < 1:
+        raise ConfigError(f"{key}: must be a positive integer, got {v!r}")
+
+
+def validate(cfg: DictConfig) -> None:
+    """Fail before any training on values that cannot work."""
+    for key in ("trainer.max_steps", "trainer.log_every_n_steps", "restarts", "module.updates_per_step"):
+        _positive_int(cfg, key)
+    lr = OmegaConf.select(cfg, "optim.lr")
+    if lr is not None and (not isinstance(lr, int | float) or not math.isfinite(lr) or lr <= 0):
+        raise ConfigError(f"optim.lr: must be a finite positive number, got {lr!r}")
+    if cfg.grads.mode not in ("autograd", "manual", "check"):
+        raise ConfigError(f"grads.mode: unknown mode {cfg.grads.mode!r}")
+    if cfg.get("dtype") not in (None, "float32", "float64"):
+        raise ConfigError(f"dtype: must be float32 or float64, got {cfg.dtype!r}")
+
+
+def build_data(cfg: DictConfig, generator: torch.Generator):
+    return build("data", cfg.data, generator=generator)
+
+
+def build_model(cfg: DictConfig, generator: torch.Generator):
+    restarts = cfg.get("restarts", 1)
+    return build("model", cfg.model, generator=generator, restarts=restarts if restarts > 1 else None)
+
+
+def build_optimizer(cfg: DictConfig):
+    return build("optim", cfg.optim)
+
+
+def one_line(e: BaseException) -> str:
+    return _cause(e) if isinstance(e, Exception) else str(e)
+
+
+def print_config_tree(cfg: DictConfig, fields=("data", "model", "loss", "optim", "grads", "trainer")):
+    """Print the main config groups as a rich tree (``print_config=false`` turns it off)."""
+    from rich import print as rprint
+    from rich.syntax import Syntax
+    from rich.tree import Tree
+
+    tree = Tree("config", guide_style="dim")
+    for f in fields:
+        if f in cfg:
+            body = OmegaConf.to_yaml(cfg[f], resolve=True)
+            tree.add(f).add(Syntax(body, "yaml", theme="ansi_dark"))
+    rprint(tree, file=sys.stdout)

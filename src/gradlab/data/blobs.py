@@ -1,0 +1,35 @@
+"""Gaussian clusters for classification (logistic regression, notebook 004)."""
+
+import torch
+
+from .base import FullBatchDataModule, check_positive
+
+
+class BlobsDataModule(FullBatchDataModule):
+    """n_per_class points around each of n_classes random centers in n_inputs dimensions."""
+
+    task = "classification"
+
+    def __init__(
+        self,
+        n_inputs: int = 2,
+        n_classes: int = 3,
+        n_per_class: int = 50,
+        spread: float = 1.0,
+        center_scale: float = 3.0,
+        generator: torch.Generator | None = None,
+    ):
+        super().__init__()
+        check_positive("n_inputs", n_inputs)
+        check_positive("n_classes", n_classes)
+        check_positive("n_per_class", n_per_class)
+        self.num_classes = n_classes
+        centers = torch.randn(n_classes, n_inputs, generator=generator) * center_scale
+
+        def draw(n):
+            labels = torch.arange(n_classes).repeat_interleave(n)
+            x = centers[labels] + spread * torch.randn(len(labels), n_inputs, generator=generator)
+            return x, labels
+
+        self.train = draw(n_per_class)
+        self.val = self.test = draw(n_per_class)

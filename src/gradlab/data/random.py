@@ -1,0 +1,23 @@
+"""Random inputs and targets, both standard normal (notebook 001)."""
+
+import torch
+
+from .base import FullBatchDataModule, check_positive
+
+
+class RandomDataModule(FullBatchDataModule):
+    def __init__(
+        self,
+        n_train: int = 64,
+        d_in: int = 1000,
+        d_out: int = 10,
+        generator: torch.Generator | None = None,
+    ):
+        super().__init__()
+        check_positive("n_train", n_train)
+        check_positive("d_in", d_in)
+        check_positive("d_out", d_out)
+        x = torch.randn(n_train, d_in, generator=generator)
+        y = torch.randn(n_train, d_out, generator=generator)
+        self.train = (x, y)
+        self.val = self.test = (x, y)  # pure memorization task: evaluate on the training set

@@ -1,0 +1,331 @@
+"""The LightningModule: wraps any model from ``gradlab.models`` with a loss and an optimizer.
+
+Gradients come from autograd (``grads="autograd"``), from the model's own hand-derived
+``manual_backward`` (``grads="manual"``), or from both, compared (``grads="check"``).
+Either way the configured optimizer applies them, so the modes differ only in where
+the gradients come from. Optimization is always Lightning's manual optimization: it
+is the cheaper path for thousands of tiny full-batch steps.
+"""
+
+import math
+from functools import partial
+
+import lightning as L
+import torch
+import torchmetrics
+from torch import nn
+
+from .gradcheck import GradDiff, compare_gradients, format_table
+from .models.losses import Loss, get_loss
+from .models.restarts import num_restarts, solo, write_back
+
+MODES = ("autograd", "manual", "check")
+
+
+class DivergenceError(RuntimeError):
+    """The training loss became non-finite."""
+
+
+class GradCheckError(RuntimeError):
+    """Hand-derived and autograd gradients disagree beyond tolerance."""
+
+
+class GradLabModule(L.LightningModule):
+    def __init__(
+        self,
+        model: nn.Module,
+        optimizer: partial,
+        loss: str | Loss = "mse",
+        scheduler: partial | None = None,
+        grads: str = "autograd",
+        log_every_n_steps: int = 50,
+        updates_per_step: int = 1,
+        grad_clip: float | None = None,
+        check_every_n_steps: int = 100,
+        check_tol: float = 1e-4,
+        track_params: bool = False,
+        max_updates: int = 1000,
+        task: str = "regression",
+        num_classes: int | None = None,
+    ):
+        super().__init__()
+        self.automatic_optimization = False
+        self.model = model
+        self.loss_fn = get_loss(loss) if isinstance(loss, str) else loss
+        self.optimizer_factory = optimizer
+        self.scheduler_factory = scheduler
+        if grads not in MODES:
+            raise ValueError(f"grads.mode: unknown mode {grads!r}; choose one of {list(MODES)}")
+        if grads != "autograd" and not callable(getattr(model, "manual_backward", None)):
+            raise ValueError(
+                f"grads={grads}: model {type(model).__name__} has no hand-written backward "
+                "(manual_backward); use grads=autograd"
+            )
+        self.mode = grads
+        self.log_every_n_steps = max(int(log_every_n_steps), 1)
+        self.updates_per_step = int(updates_per_step)
+        if self.updates_per_step < 1:
+            raise ValueError(f"module.updates_per_step: must be >= 1, got {updates_per_step}")
+        self.grad_clip = grad_clip
+        self.check_every_n_steps = max(int(check_every_n_steps), 1)
+        self.check_tol = check_tol
+        self.track_params = track_params
+        self.task = task
+        self.restarts = num_restarts(model)
+        self.is_lbfgs = getattr(optimizer, "func", None) is torch.optim.LBFGS
+        # LBFGS couples parameters through its line search: restarts run one after another
+        self.solos = (
+            nn.ModuleList([solo(model, r) for r in range(self.restarts)])
+            if self.is_lbfgs and self.restarts > 1
+            else None
+        )
+        self.run_config: dict | None = None  # the composed Hydra config, stored in checkpoints
+
+        self._updates = 0
+        self._history = torch.full((max(int(max_updates), 1), self.restarts), math.nan)
+        self._trajectory = None
+        self._last_losses = torch.zeros(self.restarts)
+        self.lbfgs_iterations = 0
+        self.gradcheck_rows: dict[str, GradDiff] = {}
+
+        self.val_best = torchmetrics.MinMetric()
+        if task == "classification":
+            self.val_acc = torchmetrics.Accuracy(task="multiclass", num_classes=num_classes)
+            self.test_acc = torchmetrics.Accuracy(task="multiclass", num_classes=num_classes)
+        elif task == "regression":
+            self.val_mse, self.test_mse = torchmetrics.MeanSquaredError(), torchmetrics.MeanSquaredError()
+            self.val_r2, self.test_r2 = torchmetrics.R2Score(), torchmetrics.R2Score()
+
+    # ----------------------------------------------------------------- optimizers
+    def configure_optimizers(self):
+        if self.solos is not None:
+            return [self.optimizer_factory(s.parameters()) for s in self.solos]
+        opt = self.optimizer_factory(self.model.parameters())
+        if self.scheduler_factory is None:
+            return opt
+        sched = self.scheduler_factory(optimizer=opt)
+        return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "step"}}
+
+    def on_fit_start(self) -> None:
+        self._history = self._history.to(self.device)
+        self._last_losses = self._last_losses.to(self.device)
+        if self.track_params:
+            n = sum(p.numel() for p in self.model.parameters())
+            self._trajectory = torch.full((len(self._history), n), math.nan, device=self.device)
+            done = getattr(self, "_pending_trajectory", None)
+            if done is not None and len(done):
+                self._trajectory[: len(done)] = done.to(self.device)
+
+    # ------------------------------------------------------------------ training
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.model(x)
+
+    def _gradients(self, model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        """Fill ``.grad`` of every parameter; return the loss of each restart."""
+        if self.mode == "manual":
+            with torch.no_grad():
+                pred = model(x)
+                losses = self.loss_fn(pred, y)
+                model.manual_backward(self.loss_fn.grad(pred, y))
+            return losses
+        if self.mode == "check" and self._updates % self.check_every_n_steps == 0:
+            rows, losses = compare_gradients(model, self.loss_fn, x, y)
+            self._record_check(rows)
+            return losses
+        if self.mode == "check":
+            with torch.no_grad():
+                pred = model(x)
+                losses = self.loss_fn(pred, y)
+                model.manual_backward(self.loss_fn.grad(pred, y))
+            return losses
+        for p in model.parameters():
+            p.grad = None
+        losses = self.loss_fn(model(x), y)
+        self.manual_backward(losses.sum())
+        return losses
+
+    def training_step(self, batch, batch_idx):
+        x, y = batch
+        if self.is_lbfgs:
+            return self._lbfgs_step(x, y)
+        opt = self._opt
+        for _ in range(self.updates_per_step):
+            losses = self._gradients(self.model, x, y)
+            if self.grad_clip:
+                self.clip_gradients(opt, gradient_clip_val=self.grad_clip)
+            opt.step()
+            if self._sched is not None:
+                self._sched.step()
+            self._record(losses)
+        return None
+
+    def _lbfgs_step(self, x, y):
+        """One Lightning step = one LBFGS minimization (of restart r when restarts run in turn)."""
+        r = self.global_step if self.solos is not None else 0
+        if self.solos is not None and r >= self.restarts:
+            self.trainer.should_stop = True
+            return None
+        model = self.solos[r] if self.solos is not None else self.model
+        opts = self.optimizers()
+        opt = opts[r] if isinstance(opts, list) else opts
+        evals = []
+
+        def closure():
+            losses = self._gradients(model, x, y)
+            evals.append(losses.detach())
+            return losses.sum()
+
+        opt.step(closure=closure)
+        state = opt.optimizer.state[next(iter(model.parameters()))]
+        self.lbfgs_iterations += int(state.get("n_iter", 0)) - getattr(self, "_lbfgs_seen", 0)
+        with torch.no_grad():
+            final = self.loss_fn(model(x), y)
+        if self.solos is not None:
+            write_back(self.model, r, model)
+            losses = self._last_losses.clone()
+            losses[r] = final
+            self._last_losses = losses
+            self._record(losses, keep_last=True)
+        else:
+            self._record(final)
+        return None
+
+    def _record(self, losses: torch.Tensor, keep_last: bool = False) -> None:
+        i = self._updates
+        if i >= len(self._history):  # resumed with a larger max_steps: grow the buffers
+            self._history = torch.cat([self._history, torch.full_like(self._history, math.nan)])
+            if self._trajectory is not None:
+                self._trajectory = torch.cat(
+                    [self._trajectory, torch.full_like(self._trajectory, math.nan)]
+                )
+        losses = losses.detach()
+        self._history[i] = losses
+        if self._trajectory is not None:
+            self._trajectory[i] = torch.cat([p.detach().reshape(-1) for p in self.model.parameters()])
+        if not keep_last:
+            self._last_losses = losses.reshape(-1)
+        best = losses.min() if losses.dim() and self.restarts > 1 else losses.reshape(())
+        if self.device.type == "cpu" or i % self.log_every_n_steps == 0:
+            if not torch.isfinite(best):
+                raise DivergenceError(
+                    f"training diverged at step {i}: loss = {best.item()} with lr = {self._lr()} "
+                    "(lower optim.lr)"
+                )
+        if i % self.log_every_n_steps == 0:
+            self.log("train/loss", best, on_step=True, on_epoch=False, prog_bar=True)
+        self._updates = i + 1
+
+    def _lr(self) -> float:
+        opt = self.optimizers()
+        opt = opt[0] if isinstance(opt, list) else opt
+        return opt.param_groups[0]["lr"]
+
+    def _record_check(self, rows: list[GradDiff]) -> None:
+        for r in rows:
+            self.log(f"gradcheck/{r.name}/max_abs", r.max_abs, on_step=True, on_epoch=False)
+            self.log(f"gradcheck/{r.name}/max_rel", r.max_rel, on_step=True, on_epoch=False)
+            old = self.gradcheck_rows.get(r.name)
+            if old is None or r.max_rel > old.max_rel:
+                self.gradcheck_rows[r.name] = r
+
+    def on_train_start(self) -> None:
+        opt = self.optimizers()
+        self._opt = opt[0] if isinstance(opt, list) else opt
+        scheds = self.lr_schedulers()
+        self._sched = scheds[0] if isinstance(scheds, list) else scheds
+        if self._updates and self._updates != self.global_step and not self.is_lbfgs:
+            self._updates = self.global_step
+
+    def on_train_end(self) -> None:
+        if self.mode == "check" and self.gradcheck_rows:
+            rows = list(self.gradcheck_rows.values())
+            print("\nGradient check (worst over checked steps, manual vs autograd):")
+            print(format_table(rows, self.check_tol))
+            bad = [r.name for r in rows if r.max_rel > self.check_tol]
+            if bad:
+                raise GradCheckError(
+                    f"gradient check failed for {', '.join(bad)}: relative difference > "
+                    f"grads.tol={self.check_tol}"
+                )
+
+    # ----------------------------------------------------------------- evaluation
+    @property
+    def best_restart(self) -> int:
+        if self.restarts == 1:
+            return 0
+        last = self._last_losses.nan_to_num(nan=math.inf, posinf=math.inf)
+        return int(torch.argmin(last))
+
+    def predict_best(self, x: torch.Tensor) -> torch.Tensor:
+        pred = self.model(x)
+        if self.restarts > 1:
+            pred = pred[self.best_restart]
+        return pred
+
+    def _evaluate(self, batch, stage: str) -> None:
+        x, y = batch
+        pred = self.predict_best(x)
+        self.log(f"{stage}/loss", self.loss_fn(pred, y))
+        if self.task == "regression":
+            mse, r2 = getattr(self, f"{stage}_mse"), getattr(self, f"{stage}_r2")
+            mse(pred.flatten(), y.flatten())
+            r2(pred.flatten(), y.flatten())
+            self.log(f"{stage}/mse", mse)
+            self.log(f"{stage}/r2", r2)
+        elif self.task == "classification":
+            acc = getattr(self, f"{stage}_acc")
+            acc(pred.argmax(-1), y)
+            self.log(f"{stage}/acc", acc)
+
+    def validation_step(self, batch, batch_idx):
+        self._evaluate(batch, "val")
+
+    def on_validation_epoch_end(self) -> None:
+        loss = self.trainer.callback_metrics.get("val/loss")
+        if loss is not None and not self.trainer.sanity_checking:
+            self.val_best(loss)
+            self.log("val/loss_best", self.val_best.compute())
+
+    def test_step(self, batch, batch_idx):
+        self._evaluate(batch, "test")
+
+    # ---------------------------------------------------------------- results
+    def history(self) -> torch.Tensor:
+        """Loss of every restart at every update so far, shape (updates, restarts)."""
+        return self._history[: self._updates].cpu()
+
+    def trajectory(self) -> torch.Tensor | None:
+        return None if self._trajectory is None else self._trajectory[: self._updates].cpu()
+
+    def restart_summary(self) -> dict[str, float]:
+        if self.restarts == 1:
+            return {}
+        last = self._last_losses.cpu()
+        return {
+            "restarts/best_loss": float(last.nan_to_num(nan=math.inf).min()),
+            "restarts/median_loss": float(last.median()),
+            "restarts/worst_loss": float(last.max()),
+            "restarts/best_index": self.best_restart,
+        }
+
+    def on_save_checkpoint(self, checkpoint: dict) -> None:
+        checkpoint["gradlab"] = {
+            "updates": self._updates,
+            "history": self.history(),
+            "trajectory": self.trajectory(),
+            "last_losses": self._last_losses.cpu(),
+            "config": self.run_config,
+        }
+
+    def on_load_checkpoint(self, checkpoint: dict) -> None:
+        state = checkpoint.get("gradlab", {})
+        n = state.get("updates", 0)
+        self._updates = n
+        hist = state.get("history")
+        if hist is not None and n:
+            if len(self._history) < n:
+                self._history = torch.full((n, self.restarts), math.nan)
+            self._history[:n] = hist
+        if state.get("last_losses") is not None:
+            self._last_losses = state["last_losses"]
+        self._pending_trajectory = state.get("trajectory")

@@ -1,0 +1,105 @@
+"""Activation functions with their hand-derived backward passes.
+
+Each activation maps pre-activations z to outputs a = phi(z); ``backward`` turns
+dL/da into dL/dz using whichever of z or a gives the simplest formula.
+"""
+
+import torch
+
+
+class Activation:
+    name = "activation"
+
+    def __call__(self, z: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError
+
+    def backward(self, grad_a: torch.Tensor, z: torch.Tensor, a: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError
+
+    def __repr__(self) -> str:
+        return self.name
+
+
+class Identity(Activation):
+    name = "identity"
+
+    def __call__(self, z):
+        return z
+
+    def backward(self, grad_a, z, a):
+        return grad_a  # phi'(z) = 1
+
+
+class Tanh(Activation):
+    name = "tanh"
+
+    def __call__(self, z):
+        return torch.tanh(z)
+
+    def backward(self, grad_a, z, a):
+        return grad_a * (1 - a * a)  # tanh'(z) = 1 - tanh(z)^2
+
+
+class Sigmoid(Activation):
+    name = "sigmoid"
+
+    def __call__(self, z):
+        return torch.sigmoid(z)
+
+    def backward(self, grad_a, z, a):
+        return grad_a * a * (1 - a)  # sigma'(z) = sigma(z) (1 - sigma(z))
+
+
+class ReLU(Activation):
+    name = "relu"
+
+    def __call__(self, z):
+        return torch.relu(z)
+
+    def backward(self, grad_a, z, a):
+        return grad_a * (z > 0)  # relu'(z) = 1[z > 0]
+
+
+class LeakyReLU(Activation):
+    name = "leaky_relu"
+
+    def __init__(self, slope: float = 0.01):
+        self.slope = slope
+
+    def __call__(self, z):
+        return torch.nn.functional.leaky_relu(z, self.slope)
+
+    def backward(self, grad_a, z, a):
+        return torch.where(z > 0, grad_a, self.slope * grad_a)  # 1 or slope
+
+
+class LogSoftmax(Activation):
+    """Row-wise log-softmax, the output of (multinomial) logistic regression."""
+
+    name = "log_softmax"
+
+    def __call__(self, z):
+        return torch.log_softmax(z, dim=-1)
+
+    def backward(self, grad_a, z, a):
+        # a_i = z_i - log sum_j exp z_j  =>  dL/dz = g - softmax(z) * sum_i g_i
+        return grad_a - a.exp() * grad_a.sum(-1, keepdim=True)
+
+
+ACTIVATIONS = {
+    "identity": Identity,
+    "linear": Identity,
+    "tanh": Tanh,
+    "sigmoid": Sigmoid,
+    "relu": ReLU,
+    "leaky_relu": LeakyReLU,
+    "log_softmax": LogSoftmax,
+}
+DYING = ("relu", "leaky_relu")
+SATURATING = ("tanh", "sigmoid")
+
+
+def get_activation(name: str, key: str = "activation") -> Activation:
+    if name not in ACTIVATIONS:
+        raise ValueError(f"{key}: unknown activation {name!r}; choose one of {sorted(ACTIVATIONS)}")
+    return ACTIVATIONS[name]()

@@ -1,0 +1,124 @@
+"""Fully connected network with a hand-written backward pass.
+
+Layer i computes z_i = h_{i-1} @ W_i + b_i and h_i = phi(z_i) on row vectors, with
+parameters named as in notebook 004 (``0_weight``, ``0_bias``, ...). An optional
+leading restart dimension R trains R independent networks in one batched model.
+"""
+
+import torch
+from torch import nn
+
+from .activations import get_activation
+from .init import check_restarts, draw_layer, set_initial_values
+
+
+class MLP(nn.Module):
+    def __init__(
+        self,
+        sizes: list[int],
+        activation: str = "tanh",
+        output_activation: str = "identity",
+        bias: bool = True,
+        init: str = "normal",
+        init_values: dict | None = None,
+        restarts: int | None = None,
+        generator: torch.Generator | None = None,
+    ):
+        super().__init__()
+        sizes = list(sizes)
+        if len(sizes) < 2 or any(
+            isinstance(n, bool) or not isinstance(n, int) or n < 1 for n in sizes
+        ):
+            raise ValueError(f"sizes: need >= 2 positive integers (inputs ... outputs), got {sizes}")
+        self.sizes = sizes
+        self.activation = get_activation(activation, "activation")
+        self.output_activation = get_activation(output_activation, "output_activation")
+        self.bias = bool(bias)
+        self.restarts = check_restarts(restarts)
+
+        layers = [[] for _ in range(len(sizes) - 1)]
+        for _ in range(self.restarts or 1):  # restart-major order: restart 0 is a solo run's init
+            for i, (n_in, n_out) in enumerate(zip(sizes[:-1], sizes[1:], strict=True)):
+                layers[i].append(draw_layer(init, n_in, n_out, generator))
+        for i, draws in enumerate(layers):
+            w = torch.stack([w for w, _ in draws]) if self.restarts else draws[0][0]
+            self.register_parameter(f"{i}_weight", nn.Parameter(w))
+            if self.bias:
+                b = torch.stack([b for _, b in draws]) if self.restarts else draws[0][1]
+                self.register_parameter(f"{i}_bias", nn.Parameter(b))
+        set_initial_values(self, init_values)
+        self._cache = None
+
+    @property
+    def num_layers(self) -> int:
+        return len(self.sizes) - 1
+
+    def weight(self, i: int) -> nn.Parameter:
+        return getattr(self, f"{i}_weight")
+
+    def bias_(self, i: int) -> nn.Parameter | None:
+        return getattr(self, f"{i}_bias") if self.bias else None
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        hs, zs = [x], []
+        h = x
+        for i in range(self.num_layers):
+            z = h @ self.weight(i)
+            if self.bias:
+                z = z + self.bias_(i).unsqueeze(-2)
+            phi = self.activation if i < self.num_layers - 1 else self.output_activation
+            h = phi(z)
+            zs.append(z)
+            hs.append(h)
+        self._cache = (hs, zs)
+        return h
+
+    def manual_backward(self, grad_output: torch.Tensor) -> torch.Tensor:
+        """Backpropagate dL/dy through the last forward pass; fill .grad, return dL/dx."""
+        hs, zs = self._cache
+        L = self.num_layers
+        delta = self.output_activation.backward(grad_output, zs[-1], hs[-1])  # dL/dz_L
+        for i in reversed(range(L)):
+            w = self.weight(i)
+            w.grad = hs[i].mT @ delta  # dL/dW_i = h_{i-1}^T delta_i (summed over samples)
+            if self.bias:
+                self.bias_(i).grad = delta.sum(-2)  # dL/db_i = sum_n delta_i
+            grad_h = delta @ w.mT  # dL/dh_{i-1} = delta_i W_i^T
+            if i > 0:
+                delta = self.activation.backward(grad_h, zs[i - 1], hs[i])  # * phi'(z_{i-1})
+        return grad_h
+
+    def hidden(self, x: torch.Tensor) -> list[torch.Tensor]:
+        """Outputs of each hidden layer for input x."""
+        self.forward(x)
+        return self._cache[0][1:-1]
+
+    def extra_repr(self) -> str:
+        r = f", restarts={self.restarts}" if self.restarts else ""
+        return (
+            f"sizes={self.sizes}, activation={self.activation}, "
+            f"output_activation={self.output_activation}, bias={self.bias}{r}"
+        )
+
+
+class LogisticRegression(MLP):
+    """Multinomial logistic regression: log_softmax(x @ W + b), named ``0_weight``, ``0_bias``."""
+
+    def __init__(
+        self,
+        n_inputs: int,
+        n_classes: int,
+        init: str = "scaled_normal",
+        init_values: dict | None = None,
+        restarts: int | None = None,
+        generator: torch.Generator | None = None,
+    ):
+        super().__init__(
+            [n_inputs, n_classes],
+            activation="identity",
+            output_activation="log_softmax",
+            init=init,
+            init_values=init_values,
+            restarts=restarts,
+            generator=generator,
+        )

@@ -1,0 +1,94 @@
+"""Polynomial regression y = sum_k a_k x^k (notebook 002), with hand-derived gradients."""
+
+import torch
+from torch import nn
+
+from .init import check_restarts, set_initial_values
+from .mlp import MLP
+
+NAMES = "abcdefghijklmnopqrstuvwxyz"
+
+
+def _term(k: int) -> str:
+    return "" if k == 0 else (" x" if k == 1 else f" x^{k}")
+
+
+class Polynomial(nn.Module):
+    """y = a_0 + a_1 x + ... + a_K x^K with standard-normal initial coefficients."""
+
+    def __init__(
+        self,
+        degree: int = 3,
+        init_values: dict | None = None,
+        restarts: int | None = None,
+        generator: torch.Generator | None = None,
+    ):
+        super().__init__()
+        if isinstance(degree, bool) or not isinstance(degree, int) or degree < 0:
+            raise ValueError(f"degree: must be a non-negative integer, got {degree!r}")
+        self.degree = degree
+        self.restarts = check_restarts(restarts)
+        shape = (self.restarts, degree + 1) if self.restarts else (degree + 1,)
+        self.coeffs = nn.Parameter(torch.randn(shape, generator=generator))
+        self.register_buffer("powers", torch.arange(degree + 1), persistent=False)
+        set_initial_values(self, init_values)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        features = x**self.powers  # (N, K+1): 1, x, x^2, ...
+        self._cache = (x, features)
+        return features @ self.coeffs.unsqueeze(-1)  # (N, 1) or (R, N, 1)
+
+    def manual_backward(self, grad_output: torch.Tensor) -> torch.Tensor:
+        x, features = self._cache
+        self.coeffs.grad = (features.mT @ grad_output).squeeze(-1)  # dL/da_k = sum_n g_n x_n^k
+        k = self.powers[1:]
+        dy_dx = (x ** (k - 1) * k) @ self.coeffs[..., 1:].unsqueeze(-1)  # sum_k k a_k x^(k-1)
+        return grad_output * dy_dx
+
+    def describe(self, restart: int | None = None) -> str:
+        c = self.coeffs.detach() if restart is None else self.coeffs.detach()[restart]
+        if c.dim() > 1:
+            c = c[0]
+        terms = " + ".join(f"{float(v):.6g}{_term(k)}" for k, v in enumerate(c))
+        names = " + ".join(f"{NAMES[k]}{_term(k)}" for k in range(self.degree + 1))
+        return f"y = {names}:  y = {terms}"
+
+
+class PolynomialLinear(nn.Module):
+    """The same polynomial as ``nn.Linear(K, 1)`` on features [x, x^2, ..., x^K] (notebook 002)."""
+
+    def __init__(
+        self,
+        degree: int = 3,
+        init: str = "uniform",
+        init_values: dict | None = None,
+        restarts: int | None = None,
+        generator: torch.Generator | None = None,
+    ):
+        super().__init__()
+        if isinstance(degree, bool) or not isinstance(degree, int) or degree < 1:
+            raise ValueError(f"degree: must be a positive integer, got {degree!r}")
+        self.degree = degree
+        self.restarts = check_restarts(restarts)
+        self.linear = MLP([degree, 1], "identity", init=init, restarts=restarts, generator=generator)
+        self.register_buffer("powers", torch.arange(1, degree + 1), persistent=False)
+        set_initial_values(self, init_values)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        self._x = x
+        return self.linear(x**self.powers)
+
+    def manual_backward(self, grad_output: torch.Tensor) -> torch.Tensor:
+        grad_features = self.linear.manual_backward(grad_output)  # dL/d(x^k)
+        k = self.powers
+        return (grad_features * k * self._x ** (k - 1)).sum(-1, keepdim=True)  # chain: d x^k/dx
+
+    def describe(self, restart: int | None = None) -> str:
+        w = self.linear.weight(0).detach()
+        b = self.linear.bias_(0).detach()
+        if w.dim() == 3:
+            w, b = w[restart or 0], b[restart or 0]
+        terms = [f"{float(b[0]):.6g}"] + [
+            f"{float(w[k - 1, 0]):.6g}{_term(k)}" for k in range(1, self.degree + 1)
+        ]
+        return "y = " + " + ".join(terms)

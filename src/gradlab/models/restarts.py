@@ -1,0 +1,32 @@
+"""Moving single restarts in and out of a batched model (leading restart dimension R)."""
+
+import copy
+
+import torch
+from torch import nn
+
+
+def num_restarts(model: nn.Module) -> int:
+    return getattr(model, "restarts", None) or 1
+
+
+def solo(model: nn.Module, r: int) -> nn.Module:
+    """A copy of restart r as a model with no restart dimension."""
+    one = copy.deepcopy(model)
+    for m in one.modules():
+        if getattr(m, "restarts", None):
+            m.restarts = None
+    if num_restarts(model) > 1:
+        for p in one.parameters():
+            p.data = p.data[r].clone()
+    return one
+
+
+def write_back(model: nn.Module, r: int, one: nn.Module) -> None:
+    """Copy a solo model's parameters into restart r of the batched model."""
+    with torch.no_grad():
+        for p, q in zip(model.parameters(), one.parameters(), strict=True):
+            if p.dim() == q.dim():
+                p.copy_(q)
+            else:
+                p[r].copy_(q)
