@@ -44,6 +44,7 @@ class GradLabModule(L.LightningModule):
         check_every_n_steps: int = 100,
         check_tol: float = 1e-4,
         track_params: bool = False,
+        stop_tol: float | None = None,
         max_updates: int = 1000,
         task: str = "regression",
         num_classes: int | None = None,
@@ -70,6 +71,8 @@ class GradLabModule(L.LightningModule):
         self.check_every_n_steps = max(int(check_every_n_steps), 1)
         self.check_tol = check_tol
         self.track_params = track_params
+        self.stop_tol = stop_tol
+        self._previous_loss = math.inf
         self.task = task
         self.restarts = num_restarts(model)
         self.is_lbfgs = getattr(optimizer, "func", None) is torch.optim.LBFGS
@@ -84,8 +87,7 @@ class GradLabModule(L.LightningModule):
         self._updates = 0
         self._history = torch.full((max(int(max_updates), 1), self.restarts), math.nan)
         self._trajectory = None
-        self._last_losses = torch.zeros(self.restarts)
-        self.lbfgs_iterations = 0
+        self._last_losses = torch.full((self.restarts,), math.inf)
         self.gradcheck_rows: dict[str, GradDiff] = {}
 
         self.val_best = torchmetrics.MinMetric()
@@ -176,8 +178,6 @@ class GradLabModule(L.LightningModule):
             return losses.sum()
 
         opt.step(closure=closure)
-        state = opt.optimizer.state[next(iter(model.parameters()))]
-        self.lbfgs_iterations += int(state.get("n_iter", 0)) - getattr(self, "_lbfgs_seen", 0)
         with torch.no_grad():
             final = self.loss_fn(model(x), y)
         if self.solos is not None:
@@ -214,6 +214,21 @@ class GradLabModule(L.LightningModule):
         if i % self.log_every_n_steps == 0:
             self.log("train/loss", best, on_step=True, on_epoch=False, prog_bar=True)
         self._updates = i + 1
+        if self.stop_tol is not None:  # stop when the loss changes by less than stop_tol
+            value = best.item()
+            if abs(self._previous_loss - value) < self.stop_tol:
+                self.trainer.should_stop = True
+            self._previous_loss = value
+
+    @property
+    def lbfgs_iterations(self) -> int:
+        opts = self.optimizers()
+        opts = opts if isinstance(opts, list) else [opts]
+        total = 0
+        for opt in opts:
+            for p in opt.optimizer.param_groups[0]["params"][:1]:
+                total += int(opt.optimizer.state.get(p, {}).get("n_iter", 0))
+        return total
 
     def _lr(self) -> float:
         opt = self.optimizers()

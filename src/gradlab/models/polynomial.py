@@ -46,9 +46,9 @@ class Polynomial(nn.Module):
         return grad_output * dy_dx
 
     def describe(self, restart: int | None = None) -> str:
-        c = self.coeffs.detach() if restart is None else self.coeffs.detach()[restart]
+        c = self.coeffs.detach()
         if c.dim() > 1:
-            c = c[0]
+            c = c[restart or 0]
         terms = " + ".join(f"{float(v):.6g}{_term(k)}" for k, v in enumerate(c))
         names = " + ".join(f"{NAMES[k]}{_term(k)}" for k in range(self.degree + 1))
         return f"y = {names}:  y = {terms}"

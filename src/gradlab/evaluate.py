@@ -1,0 +1,91 @@
+"""Evaluate a checkpoint on its run's test set: ``python eval.py ckpt_path=PATH``.
+
+The checkpoint carries the composed config of the run that wrote it, so the same
+data set and model are rebuilt; metrics go to ``metrics.json`` in the eval run directory.
+"""
+
+import json
+import pickle
+import sys
+import zipfile
+from pathlib import Path
+
+import hydra
+import torch
+from omegaconf import DictConfig, OmegaConf
+
+from .config import CONFIG_DIR, ConfigError, build_data, build_model, setup_resolvers
+
+
+class CheckpointError(ValueError):
+    """A missing, corrupt or foreign checkpoint file."""
+
+
+def load_checkpoint(path: str | Path) -> dict:
+    """Load safely (tensors and plain containers only); one-line errors for bad files."""
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"ckpt_path: no checkpoint file at {path}")
+    try:
+        ckpt = torch.load(path, map_location="cpu", weights_only=True)
+    except (RuntimeError, pickle.UnpicklingError, EOFError, zipfile.BadZipFile, ValueError) as e:
+        raise CheckpointError(
+            f"ckpt_path: {path} is not a readable checkpoint (corrupt, truncated or not a torch file)"
+        ) from None
+    if not isinstance(ckpt, dict) or "state_dict" not in ckpt or "gradlab" not in ckpt:
+        raise CheckpointError(f"ckpt_path: {path} is not a gradlab checkpoint")
+    return ckpt
+
+
+def evaluate(cfg: DictConfig) -> dict:
+    import lightning as L
+
+    from .lit import GradLabModule
+    from .train import build_optimizer, collect_metrics
+
+    ckpt = load_checkpoint(cfg.ckpt_path)
+    run_cfg = OmegaConf.create(ckpt["gradlab"]["config"])
+    generator = torch.Generator().manual_seed(run_cfg.seed)
+    data = build_data(run_cfg, generator)
+    model = build_model(run_cfg, generator)
+    module = GradLabModule(
+        model=model,
+        optimizer=build_optimizer(run_cfg),
+        loss=run_cfg.loss.name,
+        task=data.task,
+        num_classes=data.num_classes,
+    )
+    module.load_state_dict(ckpt["state_dict"])
+    module.on_load_checkpoint(ckpt)
+    if data.test is None:
+        raise ConfigError(f"ckpt_path: the run's data set ({type(data).__name__}) has no test set")
+    trainer = L.Trainer(
+        accelerator=cfg.accelerator, devices=1, logger=False, enable_progress_bar=False,
+        enable_model_summary=False, default_root_dir=cfg.paths.output_dir,
+    )
+    results = trainer.test(module, datamodule=data, verbose=False)
+    metrics = collect_metrics(results[0])
+    metrics["step"] = ckpt["gradlab"].get("updates", ckpt.get("global_step", 0))
+    out = Path(cfg.paths.output_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "metrics.json").write_text(json.dumps(metrics, indent=2, sort_keys=True))
+    for k, v in sorted(metrics.items()):
+        print(f"  {k:<10} {v:.6g}")
+    print(f"  metrics written to {out / 'metrics.json'}")
+    return metrics
+
+
+setup_resolvers()
+
+
+@hydra.main(version_base="1.3", config_path=str(CONFIG_DIR), config_name="eval")
+def main(cfg: DictConfig):
+    try:
+        evaluate(cfg)
+    except (CheckpointError, ConfigError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        raise SystemExit(2) from None
+
+
+if __name__ == "__main__":
+    main()
