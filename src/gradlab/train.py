@@ -60,13 +60,16 @@ def build_trainer(cfg: DictConfig, data, out: Path):
     import lightning as L
 
     callbacks = []
+    has_logger = bool(cfg.get("logger")) and not cfg.trainer.get("fast_dev_run")
     for name, node in (cfg.get("callbacks") or {}).items():
         if node is None or "_target_" not in node:
+            continue
+        if name == "lr_monitor" and not has_logger:
             continue
         if name == "model_checkpoint" and data.val is None:
             node = OmegaConf.merge(node, {"monitor": None, "filename": "step{step}"})
         callbacks.append(build(f"callbacks.{name}", node))
-    logger = build("logger", cfg.logger) if cfg.get("logger") else False
+    logger = build("logger", cfg.logger) if has_logger else False
     steps = math.ceil(cfg.trainer.max_steps / cfg.module.updates_per_step)
     overrides = {
         "val_check_interval": max(1, min(int(cfg.trainer.val_check_interval), steps)),
@@ -100,7 +103,11 @@ def train(cfg: DictConfig) -> dict:
     data = build_data(cfg, generator)  # data first, then weights, from one generator (notebook 000)
     model = build_model(cfg, generator)
     module = build_module(cfg, model, data)
-    module.run_config = OmegaConf.to_container(cfg, resolve=True)
+    module.run_config = {
+        k: OmegaConf.to_container(v, resolve=True) if OmegaConf.is_config(v) else v
+        for k, v in cfg.items()
+        if k != "hydra"
+    }
     trainer, steps = build_trainer(cfg, data, out)
     data.set_steps(steps)
 

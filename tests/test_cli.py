@@ -1,0 +1,59 @@
+"""The command line: --help, --cfg, multirun, and one-line errors for bad input."""
+
+import pytest
+
+from conftest import cli, read_metrics
+
+
+def test_help_lists_groups():
+    r = cli("train.py", "--help")
+    assert r.returncode == 0
+    for group in ("model", "data", "optim", "grads", "experiment", "trainer"):
+        assert f"{group}:" in r.stdout
+
+
+def test_cfg_job_prints_config():
+    r = cli("train.py", "--cfg", "job")
+    assert r.returncode == 0 and "sizes:" in r.stdout and "max_steps: 1000" in r.stdout
+
+
+@pytest.mark.parametrize(
+    "override, key",
+    [
+        ("model=nope", "model/nope"),
+        ("data.n_train=-5", "data.n_train"),
+        ("model.sizes=[2,0,1]", "model.sizes"),
+        ("optim.lr=nan", "optim.lr"),
+        ("trainer.max_steps=0", "trainer.max_steps"),
+        ("ckpt_path=/nonexistent/last.ckpt", "ckpt_path"),
+    ],
+)
+def test_bad_input_one_clear_line(tmp_path, override, key):
+    args = ["train.py", override, f"hydra.run.dir={tmp_path}", "print_config=false"]
+    r = cli(*args)
+    assert r.returncode != 0
+    err = [line for line in r.stderr.splitlines() if key in line]
+    assert err, r.stderr[-2000:]
+    assert "Traceback" not in r.stderr
+    assert not (tmp_path / "checkpoints").exists()
+
+
+def test_eval_missing_and_corrupt_checkpoint(tmp_path):
+    r = cli("eval.py", f"ckpt_path={tmp_path / 'missing.ckpt'}", f"hydra.run.dir={tmp_path / 'e1'}")
+    assert r.returncode != 0 and "no checkpoint file" in r.stderr
+    bad = tmp_path / "bad.ckpt"
+    bad.write_bytes(b"not a checkpoint")
+    r = cli("eval.py", f"ckpt_path={bad}", f"hydra.run.dir={tmp_path / 'e2'}")
+    assert r.returncode != 0 and "not a readable checkpoint" in r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1
+
+
+def test_multirun_two_jobs(tmp_path):
+    r = cli("train.py", "-m", "model.sizes=[2,2,1],[2,10,1]", "trainer.max_steps=50",
+            f"hydra.sweep.dir={tmp_path}", "print_config=false")
+    assert r.returncode == 0, r.stderr[-2000:]
+    jobs = sorted(p for p in tmp_path.iterdir() if p.is_dir() and p.name.isdigit())
+    assert [p.name for p in jobs] == ["0", "1"]
+    for job in jobs:
+        assert read_metrics(job)["step"] == 50
+        assert (job / ".hydra" / "overrides.yaml").is_file()
