@@ -42,6 +42,8 @@ def compare_gradients(
     with torch.no_grad():
         pred = model(x)
         grad_x = model.manual_backward(loss_fn.grad(pred, y))
+    if grad_x is not None and grad_x.dim() > x.dim():  # per-restart input gradients: sum them
+        grad_x = grad_x.sum(0)
     rows = [_diff(n, a, p.grad) for (n, p), a in zip(params.items(), auto, strict=False)]
     if x_in.requires_grad:
         rows.append(_diff("input", auto[-1], grad_x))
