@@ -1,7 +1,6 @@
 """The command line: --help, --cfg, multirun, and one-line errors for bad input."""
 
 import pytest
-
 from conftest import cli, read_metrics
 
 
@@ -49,8 +48,14 @@ def test_eval_missing_and_corrupt_checkpoint(tmp_path):
 
 
 def test_multirun_two_jobs(tmp_path):
-    r = cli("train.py", "-m", "model.sizes=[2,2,1],[2,10,1]", "trainer.max_steps=50",
-            f"hydra.sweep.dir={tmp_path}", "print_config=false")
+    r = cli(
+        "train.py",
+        "-m",
+        "model.sizes=[2,2,1],[2,10,1]",
+        "trainer.max_steps=50",
+        f"hydra.sweep.dir={tmp_path}",
+        "print_config=false",
+    )
     assert r.returncode == 0, r.stderr[-2000:]
     jobs = sorted(p for p in tmp_path.iterdir() if p.is_dir() and p.name.isdigit())
     assert [p.name for p in jobs] == ["0", "1"]

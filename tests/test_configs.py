@@ -2,8 +2,8 @@
 
 import pytest
 import torch
-
 from conftest import CONFIG_DIR, make_cfg
+
 from gradlab.config import build_data, build_model, build_optimizer
 from gradlab.train import build_module
 
@@ -33,7 +33,9 @@ def test_group_options_compose(tmp_path, group):
         if group == "data":
             overrides.append("model=" + {"none": "quadratic", "blobs": "logreg"}.get(option, "mlp"))
             if option not in ("none", "blobs", "sincos"):
-                overrides.append("model.sizes=[1,3,1]" if option != "random" else "model.sizes=[1000,3,10]")
+                overrides.append(
+                    "model.sizes=[1,3,1]" if option != "random" else "model.sizes=[1000,3,10]"
+                )
             if option == "single_point":
                 overrides[-1] = "model.sizes=[2,3,1]"
         cfg = make_cfg(tmp_path, *overrides)

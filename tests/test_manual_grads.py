@@ -5,8 +5,8 @@ import random
 
 import pytest
 import torch
-
 from conftest import cli, history, make_cfg, run_train
+
 from gradlab.gradcheck import compare_gradients
 from gradlab.lit import GradCheckError, GradLabModule
 from gradlab.models import (
@@ -46,7 +46,9 @@ def architectures():
 @pytest.mark.parametrize("sizes, hidden, out, bias, loss, restarts", architectures())
 def test_mlp_manual_equals_autograd_float64(sizes, hidden, out, bias, loss, restarts):
     g = torch.Generator().manual_seed(sum(sizes))
-    model = MLP(sizes, hidden, out, bias, init="scaled_normal", restarts=restarts, generator=g).double()
+    model = MLP(
+        sizes, hidden, out, bias, init="scaled_normal", restarts=restarts, generator=g
+    ).double()
     x = torch.randn(7, sizes[0], generator=g, dtype=torch.float64)
     if loss == "nll":
         y = torch.randint(0, sizes[-1], (7,), generator=g)
@@ -65,14 +67,26 @@ def test_mlp_manual_equals_autograd_float64(sizes, hidden, out, bias, loss, rest
         (Polynomial(3, generator=torch.Generator().manual_seed(0)), "line", "sse"),
         (Polynomial(5, restarts=4, generator=torch.Generator().manual_seed(0)), "line", "mse"),
         (PolynomialLinear(3, generator=torch.Generator().manual_seed(0)), "line", "sse"),
-        (PolynomialLinear(3, restarts=2, generator=torch.Generator().manual_seed(0)), "line", "sse"),
+        (
+            PolynomialLinear(3, restarts=2, generator=torch.Generator().manual_seed(0)),
+            "line",
+            "sse",
+        ),
         (LegendreModel(), "line", "sse"),
         (LegendreModel(0.1, -1.2, 0.3, 0.5), "line", "mse"),
         (LogisticRegression(4, 3, generator=torch.Generator().manual_seed(0)), "cls", "nll"),
         (Quadratic(), "none", "value"),
     ],
-    ids=["poly", "poly-restarts", "poly-linear", "poly-linear-restarts", "legendre",
-         "legendre-2", "logreg", "quadratic"],
+    ids=[
+        "poly",
+        "poly-restarts",
+        "poly-linear",
+        "poly-linear-restarts",
+        "legendre",
+        "legendre-2",
+        "logreg",
+        "quadratic",
+    ],
 )
 def test_other_models_manual_equals_autograd(model, x, loss):
     model = model.double()
@@ -120,8 +134,12 @@ def test_notebook000_gradients_at_step0():
     expect = {
         "2_weight": [[-2.1670, 0.7036, -3.1546, 2.9928]],
         "2_bias": [-3.6683],
-        "1_weight": [[-1.0560e-01, -1.1282e-01, -1.9859e-02], [3.2665e-01, -1.0052e00, 5.4651e-01],
-                     [-1.7088e-04, 4.5990e-02, -3.5454e-02], [3.7575e-02, -9.2994e-01, 3.4449e-01]],
+        "1_weight": [
+            [-1.0560e-01, -1.1282e-01, -1.9859e-02],
+            [3.2665e-01, -1.0052e00, 5.4651e-01],
+            [-1.7088e-04, 4.5990e-02, -3.5454e-02],
+            [3.7575e-02, -9.2994e-01, 3.4449e-01],
+        ],
         "1_bias": [-0.3193, 1.9043, 0.1187, 1.1953],
         "0_weight": [[-0.4742, 0.2173], [-0.4962, -0.0091], [-0.0633, 0.1798]],
         "0_bias": [0.1661, 0.6730, 0.3572],
@@ -138,7 +156,9 @@ def test_notebook004_input_gradient():
     from gradlab.data.wave1d import make_wave1d
 
     _, (xt, yt) = make_wave1d()
-    model = MLP([1, 50, 1], "sigmoid", init="scaled_normal", generator=torch.Generator().manual_seed(3))
+    model = MLP(
+        [1, 50, 1], "sigmoid", init="scaled_normal", generator=torch.Generator().manual_seed(3)
+    )
     x, y = xt[1:2], yt[1:2]
     rows, _ = compare_gradients(model, get_loss("mse"), x, y)
     row = {r.name: r for r in rows}["input"]

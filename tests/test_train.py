@@ -3,9 +3,8 @@
 import math
 
 import pytest
-from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
-
 from conftest import history, make_cfg, read_metrics, run_train
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 
 def scalars(run_dir):
@@ -54,8 +53,11 @@ def test_eval_reproduces_test_metrics(tmp_path):
     from gradlab.evaluate import evaluate
 
     metrics = run_train(tmp_path / "run", "trainer.max_steps=100", "trainer.val_check_interval=100")
-    cfg = make_cfg(tmp_path / "eval", f"ckpt_path={tmp_path / 'run' / 'checkpoints' / 'last.ckpt'}",
-                   config_name="eval")
+    cfg = make_cfg(
+        tmp_path / "eval",
+        f"ckpt_path={tmp_path / 'run' / 'checkpoints' / 'last.ckpt'}",
+        config_name="eval",
+    )
     evaluated = evaluate(cfg)
     assert evaluated["test/mse"] == pytest.approx(metrics["test/mse"], rel=1e-6)
     assert evaluated["test/r2"] == pytest.approx(metrics["test/r2"], rel=1e-6)

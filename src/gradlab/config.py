@@ -45,7 +45,12 @@ def _positive_int(cfg: DictConfig, key: str) -> None:
 
 def validate(cfg: DictConfig) -> None:
     """Fail before any training on values that cannot work."""
-    for key in ("trainer.max_steps", "trainer.log_every_n_steps", "restarts", "module.updates_per_step"):
+    for key in (
+        "trainer.max_steps",
+        "trainer.log_every_n_steps",
+        "restarts",
+        "module.updates_per_step",
+    ):
         _positive_int(cfg, key)
     lr = OmegaConf.select(cfg, "optim.lr")
     if lr is not None and (not isinstance(lr, int | float) or not math.isfinite(lr) or lr <= 0):
@@ -62,7 +67,9 @@ def build_data(cfg: DictConfig, generator: torch.Generator):
 
 def build_model(cfg: DictConfig, generator: torch.Generator):
     restarts = cfg.get("restarts", 1)
-    return build("model", cfg.model, generator=generator, restarts=restarts if restarts > 1 else None)
+    return build(
+        "model", cfg.model, generator=generator, restarts=restarts if restarts > 1 else None
+    )
 
 
 def build_optimizer(cfg: DictConfig):
@@ -73,7 +80,9 @@ def one_line(e: BaseException) -> str:
     return _cause(e) if isinstance(e, Exception) else str(e)
 
 
-def print_config_tree(cfg: DictConfig, fields=("data", "model", "loss", "optim", "grads", "trainer")):
+def print_config_tree(
+    cfg: DictConfig, fields=("data", "model", "loss", "optim", "grads", "trainer")
+):
     """Print the main config groups as a rich tree (``print_config=false`` turns it off)."""
     from rich import print as rprint
     from rich.syntax import Syntax

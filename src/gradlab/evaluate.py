@@ -28,9 +28,10 @@ def load_checkpoint(path: str | Path) -> dict:
         raise CheckpointError(f"ckpt_path: no checkpoint file at {path}")
     try:
         ckpt = torch.load(path, map_location="cpu", weights_only=True)
-    except (RuntimeError, pickle.UnpicklingError, EOFError, zipfile.BadZipFile, ValueError) as e:
+    except (RuntimeError, pickle.UnpicklingError, EOFError, zipfile.BadZipFile, ValueError):
         raise CheckpointError(
-            f"ckpt_path: {path} is not a readable checkpoint (corrupt, truncated or not a torch file)"
+            f"ckpt_path: {path} is not a readable checkpoint "
+            "(corrupt, truncated or not a torch file)"
         ) from None
     if not isinstance(ckpt, dict) or "state_dict" not in ckpt or "gradlab" not in ckpt:
         raise CheckpointError(f"ckpt_path: {path} is not a gradlab checkpoint")
@@ -60,8 +61,12 @@ def evaluate(cfg: DictConfig) -> dict:
     if data.test is None:
         raise ConfigError(f"ckpt_path: the run's data set ({type(data).__name__}) has no test set")
     trainer = L.Trainer(
-        accelerator=cfg.accelerator, devices=1, logger=False, enable_progress_bar=False,
-        enable_model_summary=False, default_root_dir=cfg.paths.output_dir,
+        accelerator=cfg.accelerator,
+        devices=1,
+        logger=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        default_root_dir=cfg.paths.output_dir,
     )
     results = trainer.test(module, datamodule=data, verbose=False)
     metrics = collect_metrics(results[0])

@@ -81,7 +81,9 @@ def main() -> None:
         print(format_table(rows, cfg.grads.tol))
         worst = max(r.max_rel for r in rows)
         if worst > cfg.grads.tol:
-            raise SystemExit(f"gradcheck: max relative difference {worst:.3e} > tol {cfg.grads.tol}")
+            raise SystemExit(
+                f"gradcheck: max relative difference {worst:.3e} > tol {cfg.grads.tol}"
+            )
 
     run()
 

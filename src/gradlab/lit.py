@@ -95,7 +95,10 @@ class GradLabModule(L.LightningModule):
             self.val_acc = torchmetrics.Accuracy(task="multiclass", num_classes=num_classes)
             self.test_acc = torchmetrics.Accuracy(task="multiclass", num_classes=num_classes)
         elif task == "regression":
-            self.val_mse, self.test_mse = torchmetrics.MeanSquaredError(), torchmetrics.MeanSquaredError()
+            self.val_mse, self.test_mse = (
+                torchmetrics.MeanSquaredError(),
+                torchmetrics.MeanSquaredError(),
+            )
             self.val_r2, self.test_r2 = torchmetrics.R2Score(), torchmetrics.R2Score()
 
     # ----------------------------------------------------------------- optimizers
@@ -201,16 +204,18 @@ class GradLabModule(L.LightningModule):
         losses = losses.detach()
         self._history[i] = losses
         if self._trajectory is not None:
-            self._trajectory[i] = torch.cat([p.detach().reshape(-1) for p in self.model.parameters()])
+            self._trajectory[i] = torch.cat(
+                [p.detach().reshape(-1) for p in self.model.parameters()]
+            )
         if not keep_last:
             self._last_losses = losses.reshape(-1)
         best = losses.min() if losses.dim() and self.restarts > 1 else losses.reshape(())
-        if self.device.type == "cpu" or i % self.log_every_n_steps == 0:
-            if not torch.isfinite(best):
-                raise DivergenceError(
-                    f"training diverged at step {i}: loss = {best.item()} with lr = {self._lr()} "
-                    "(lower optim.lr)"
-                )
+        check_now = self.device.type == "cpu" or i % self.log_every_n_steps == 0
+        if check_now and not torch.isfinite(best):  # on GPU only at log steps: no sync per step
+            raise DivergenceError(
+                f"training diverged at step {i}: loss = {best.item()} with lr = {self._lr()} "
+                "(lower optim.lr)"
+            )
         if i % self.log_every_n_steps == 0:
             self.log("train/loss", best, on_step=True, on_epoch=False, prog_bar=True)
         self._updates = i + 1

@@ -1,8 +1,8 @@
 """Train one model as the composed Hydra config says; write metrics.json to the run directory.
 
-    python train.py                              # MLP 2-3-4-1 on sin(x1) + 2 cos(x2)
-    python train.py experiment=legendre grads=manual
-    python train.py -m model.sizes='[2,2,1]','[2,10,1]' optim.lr=0.1,0.05
+python train.py                              # MLP 2-3-4-1 on sin(x1) + 2 cos(x2)
+python train.py experiment=legendre grads=manual
+python train.py -m model.sizes='[2,2,1]','[2,10,1]' optim.lr=0.1,0.05
 """
 
 import json
@@ -57,7 +57,6 @@ def build_module(cfg: DictConfig, model, data):
 
 
 def build_trainer(cfg: DictConfig, data, out: Path):
-    import lightning as L
 
     callbacks = []
     has_logger = bool(cfg.get("logger")) and not cfg.trainer.get("fast_dev_run")
@@ -101,6 +100,7 @@ def train(cfg: DictConfig) -> dict:
     L.seed_everything(cfg.seed, workers=True, verbose=False)
     generator = torch.Generator().manual_seed(cfg.seed)
     data = build_data(cfg, generator)  # data first, then weights, from one generator (notebook 000)
+    data.to_dtype(torch.get_default_dtype())
     model = build_model(cfg, generator)
     module = build_module(cfg, model, data)
     module.run_config = {
@@ -134,7 +134,9 @@ def train(cfg: DictConfig) -> dict:
     if trainer.logger is not None and hasattr(trainer.logger, "log_hyperparams"):
         from .hparams import flat_hparams
 
-        trainer.logger.log_hyperparams(flat_hparams(cfg), {f"hparam/{k}": v for k, v in metrics.items()})
+        trainer.logger.log_hyperparams(
+            flat_hparams(cfg), {f"hparam/{k}": v for k, v in metrics.items()}
+        )
         trainer.logger.finalize("success")
     _print_summary(module, metrics, out)
     return metrics

@@ -21,7 +21,13 @@ def dead_fraction(model, x: torch.Tensor) -> list[tuple[str, int, int]]:
         if h.dim() == 3:  # restarts: report the best restart's units
             h = h[0]
         dead = int((h <= 0).all(dim=0).sum()) if name == "relu" else 0
-        out.append((f"layer {i} ({'output' if i == model.num_layers - 1 else 'hidden'})", dead, h.shape[-1]))
+        out.append(
+            (
+                f"layer {i} ({'output' if i == model.num_layers - 1 else 'hidden'})",
+                dead,
+                h.shape[-1],
+            )
+        )
     return out
 
 
@@ -41,7 +47,10 @@ class DeadUnitCheck(L.Callback):
         pl_module.dead_units = total
         for layer, dead, units in report:
             if dead:
-                msg = f"dead ReLU units: {layer} has {dead} of {units} units with zero output on every training sample"
+                msg = (
+                    f"dead ReLU units: {layer} has {dead} of {units} units "
+                    "with zero output on every training sample"
+                )
                 warnings.warn(msg, stacklevel=1)
                 print(f"warning: {msg}")
         if trainer.logger is not None:

@@ -48,6 +48,16 @@ class FullBatchDataModule(L.LightningDataModule):
         self.steps = 1
         self.shard: tuple[int, int] = (0, 1)  # (rank, world size) for data-parallel splits
 
+    def to_dtype(self, dtype: torch.dtype) -> None:
+        """Cast the floating-point tensors (inputs, regression targets) to ``dtype``."""
+
+        def cast(pair):
+            if pair is None:
+                return None
+            return tuple(t.to(dtype) if t.is_floating_point() else t for t in pair)
+
+        self.train, self.val, self.test = cast(self.train), cast(self.val), cast(self.test)
+
     def set_steps(self, steps: int) -> None:
         """How many times the training feed yields the batch (the run's optimizer steps)."""
         self.steps = max(int(steps), 1)

@@ -10,7 +10,10 @@ class NotGateDataModule(FullBatchDataModule):
 
     def __init__(self, generator=None):
         super().__init__()
-        self.train = self.val = self.test = (torch.tensor([[0.0], [1.0]]), torch.tensor([[1.0], [0.0]]))
+        self.train = self.val = self.test = (
+            torch.tensor([[0.0], [1.0]]),
+            torch.tensor([[1.0], [0.0]]),
+        )
 
 
 class SinglePointDataModule(FullBatchDataModule):

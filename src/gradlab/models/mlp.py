@@ -29,7 +29,9 @@ class MLP(nn.Module):
         if len(sizes) < 2 or any(
             isinstance(n, bool) or not isinstance(n, int) or n < 1 for n in sizes
         ):
-            raise ValueError(f"sizes: need >= 2 positive integers (inputs ... outputs), got {sizes}")
+            raise ValueError(
+                f"sizes: need >= 2 positive integers (inputs ... outputs), got {sizes}"
+            )
         self.sizes = sizes
         self.activation = get_activation(activation, "activation")
         self.output_activation = get_activation(output_activation, "output_activation")

@@ -5,7 +5,7 @@ from torch import nn
 
 
 class Quadratic(nn.Module):
-    """f(x) = a x^2 + b x + c of one parameter x, started at x0 (notebook 003: x^2 + 2x + 1, x0=5)."""
+    """f(x) = a x^2 + b x + c of one parameter x from x0 (notebook 003: x^2 + 2x + 1, x0 = 5)."""
 
     def __init__(
         self,
@@ -18,7 +18,9 @@ class Quadratic(nn.Module):
     ):
         super().__init__()
         if restarts not in (None, 1):
-            raise ValueError("restarts: Quadratic starts from a fixed x0; restarts would be identical")
+            raise ValueError(
+                "restarts: Quadratic starts from a fixed x0; restarts would be identical"
+            )
         self.restarts = None
         self.coefficients = (a, b, c)
         self.x = nn.Parameter(torch.tensor(float(x0)))

@@ -70,7 +70,9 @@ class PolynomialLinear(nn.Module):
             raise ValueError(f"degree: must be a positive integer, got {degree!r}")
         self.degree = degree
         self.restarts = check_restarts(restarts)
-        self.linear = MLP([degree, 1], "identity", init=init, restarts=restarts, generator=generator)
+        self.linear = MLP(
+            [degree, 1], "identity", init=init, restarts=restarts, generator=generator
+        )
         self.register_buffer("powers", torch.arange(1, degree + 1), persistent=False)
         set_initial_values(self, init_values)
 
