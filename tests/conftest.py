@@ -8,12 +8,8 @@ import warnings
 from pathlib import Path
 
 import pytest
-from hydra import compose, initialize_config_dir
-from hydra.core.global_hydra import GlobalHydra
-from hydra.core.hydra_config import HydraConfig
-from omegaconf import open_dict
 
-from gradlab.config import CONFIG_DIR, setup_resolvers
+from gradlab.config import compose_config, setup_resolvers
 
 ROOT = Path(__file__).resolve().parents[1]
 warnings.filterwarnings("ignore")
@@ -21,19 +17,7 @@ setup_resolvers()
 
 
 def make_cfg(tmp_path: Path, *overrides: str, config_name: str = "config"):
-    GlobalHydra.instance().clear()
-    with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base="1.3"):
-        cfg = compose(config_name=config_name, overrides=list(overrides), return_hydra_config=True)
-    with open_dict(cfg):
-        cfg.paths.output_dir = str(tmp_path)
-        cfg.paths.log_dir = str(tmp_path)
-        cfg.paths.root_dir = str(ROOT)
-        cfg.hydra.runtime.output_dir = str(tmp_path)
-        cfg.print_config = False
-        if "callbacks" in cfg and cfg.callbacks and "progress_bar" in cfg.callbacks:
-            cfg.callbacks.progress_bar.refresh_rate = 0
-    HydraConfig().set_config(cfg)
-    return cfg
+    return compose_config(tmp_path, *overrides, config_name=config_name)
 
 
 def run_train(tmp_path: Path, *overrides: str) -> dict:

@@ -2,9 +2,9 @@
 
 import pytest
 import torch
-from conftest import CONFIG_DIR, make_cfg
+from conftest import make_cfg
 
-from gradlab.config import build_data, build_model, build_optimizer
+from gradlab.config import CONFIG_DIR, build_data, build_model, build_optimizer
 from gradlab.train import build_module
 
 GROUPS = ["model", "data", "optim", "loss", "grads", "scheduler", "trainer", "logger", "callbacks"]

@@ -16,6 +16,28 @@ class ConfigError(ValueError):
     """A config value that cannot work; the message names the key."""
 
 
+def compose_config(output_dir, *overrides: str, config_name: str = "config") -> DictConfig:
+    """Compose a run's config in-process, as ``train.py`` would, writing into ``output_dir``."""
+    from hydra import compose, initialize_config_dir
+    from hydra.core.global_hydra import GlobalHydra
+    from hydra.core.hydra_config import HydraConfig
+    from omegaconf import open_dict
+
+    setup_resolvers()
+    GlobalHydra.instance().clear()
+    with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base="1.3"):
+        cfg = compose(config_name=config_name, overrides=list(overrides), return_hydra_config=True)
+    with open_dict(cfg):
+        cfg.paths.output_dir = cfg.paths.log_dir = str(output_dir)
+        cfg.paths.root_dir = str(CONFIG_DIR.parent)
+        cfg.hydra.runtime.output_dir = str(output_dir)
+        cfg.print_config = False
+        if cfg.get("callbacks") and "progress_bar" in cfg.callbacks:
+            cfg.callbacks.progress_bar.refresh_rate = 0
+    HydraConfig().set_config(cfg)
+    return cfg
+
+
 def setup_resolvers() -> None:
     if not OmegaConf.has_resolver("ceil_div"):
         OmegaConf.register_new_resolver("ceil_div", lambda a, b: -(-int(a) // int(b)))

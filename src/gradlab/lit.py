@@ -9,6 +9,7 @@ is the cheaper path for thousands of tiny full-batch steps.
 
 import math
 from functools import partial
+from types import SimpleNamespace
 
 import lightning as L
 import torch
@@ -72,7 +73,6 @@ class GradLabModule(L.LightningModule):
         self.check_tol = check_tol
         self.track_params = track_params
         self.stop_tol = stop_tol
-        self._previous_loss = math.inf
         self.task = task
         self.restarts = num_restarts(model)
         self.is_lbfgs = getattr(optimizer, "func", None) is torch.optim.LBFGS
@@ -84,10 +84,13 @@ class GradLabModule(L.LightningModule):
         )
         self.run_config: dict | None = None  # the composed Hydra config, stored in checkpoints
 
-        self._updates = 0
-        self._history = torch.full((max(int(max_updates), 1), self.restarts), math.nan)
+        # per-update bookkeeping in a plain namespace: cheap to write thousands of times
+        self.state = SimpleNamespace(
+            updates=0, last_losses=torch.full((self.restarts,), math.inf), previous_loss=math.inf
+        )
+        self.max_updates = max(int(max_updates), 1)
+        self._history = torch.full((self.max_updates, self.restarts), math.nan)
         self._trajectory = None
-        self._last_losses = torch.full((self.restarts,), math.inf)
         self.gradcheck_rows: dict[str, GradDiff] = {}
 
         self.val_best = torchmetrics.MinMetric()
@@ -113,7 +116,7 @@ class GradLabModule(L.LightningModule):
 
     def on_fit_start(self) -> None:
         self._history = self._history.to(self.device)
-        self._last_losses = self._last_losses.to(self.device)
+        self.state.last_losses = self.state.last_losses.to(self.device)
         if self.track_params:
             n = sum(p.numel() for p in self.model.parameters())
             self._trajectory = torch.full((len(self._history), n), math.nan, device=self.device)
@@ -133,7 +136,7 @@ class GradLabModule(L.LightningModule):
                 losses = self.loss_fn(pred, y)
                 model.manual_backward(self.loss_fn.grad(pred, y))
             return losses
-        if self.mode == "check" and self._updates % self.check_every_n_steps == 0:
+        if self.mode == "check" and self.state.updates % self.check_every_n_steps == 0:
             rows, losses = compare_gradients(model, self.loss_fn, x, y)
             self._record_check(rows)
             return losses
@@ -154,7 +157,12 @@ class GradLabModule(L.LightningModule):
         if self.is_lbfgs:
             return self._lbfgs_step(x, y)
         opt = self._opt
-        for _ in range(self.updates_per_step):
+        todo = min(self.updates_per_step, self.max_updates - self.state.updates)
+        if todo <= 0:
+            self.trainer.should_stop = True
+        for _ in range(todo):
+            if self.trainer.should_stop:
+                break
             losses = self._gradients(self.model, x, y)
             if self.grad_clip:
                 self.clip_gradients(opt, gradient_clip_val=self.grad_clip)
@@ -185,16 +193,16 @@ class GradLabModule(L.LightningModule):
             final = self.loss_fn(model(x), y)
         if self.solos is not None:
             write_back(self.model, r, model)
-            losses = self._last_losses.clone()
+            losses = self.state.last_losses.clone()
             losses[r] = final
-            self._last_losses = losses
+            self.state.last_losses = losses
             self._record(losses, keep_last=True)
         else:
             self._record(final)
         return None
 
     def _record(self, losses: torch.Tensor, keep_last: bool = False) -> None:
-        i = self._updates
+        i = self.state.updates
         if i >= len(self._history):  # resumed with a larger max_steps: grow the buffers
             self._history = torch.cat([self._history, torch.full_like(self._history, math.nan)])
             if self._trajectory is not None:
@@ -208,7 +216,7 @@ class GradLabModule(L.LightningModule):
                 [p.detach().reshape(-1) for p in self.model.parameters()]
             )
         if not keep_last:
-            self._last_losses = losses.reshape(-1)
+            self.state.last_losses = losses.reshape(-1)
         best = losses.min() if losses.dim() and self.restarts > 1 else losses.reshape(())
         check_now = self.device.type == "cpu" or i % self.log_every_n_steps == 0
         if check_now and not torch.isfinite(best):  # on GPU only at log steps: no sync per step
@@ -217,13 +225,24 @@ class GradLabModule(L.LightningModule):
                 "(lower optim.lr)"
             )
         if i % self.log_every_n_steps == 0:
-            self.log("train/loss", best, on_step=True, on_epoch=False, prog_bar=True)
-        self._updates = i + 1
+            self._log_train_loss(best, i)
+        self.state.updates = i + 1
         if self.stop_tol is not None:  # stop when the loss changes by less than stop_tol
             value = best.item()
-            if abs(self._previous_loss - value) < self.stop_tol:
+            if abs(self.state.previous_loss - value) < self.stop_tol:
                 self.trainer.should_stop = True
-            self._previous_loss = value
+            self.state.previous_loss = value
+
+    def _log_train_loss(self, loss: torch.Tensor, update: int) -> None:
+        """Write train/loss at its own update index (Lightning's step cadence would misalign it)."""
+        self.log("train/loss", loss, on_step=True, on_epoch=False, prog_bar=True, logger=False)
+        if self.logger is not None:
+            self.logger.log_metrics({"train/loss": loss.item()}, step=update)
+
+    @property
+    def updates(self) -> int:
+        """Optimizer updates done so far."""
+        return self.state.updates
 
     @property
     def lbfgs_iterations(self) -> int:
@@ -241,9 +260,11 @@ class GradLabModule(L.LightningModule):
         return opt.param_groups[0]["lr"]
 
     def _record_check(self, rows: list[GradDiff]) -> None:
+        if self.logger is not None:
+            values = {f"gradcheck/{r.name}/max_abs": r.max_abs for r in rows}
+            values.update({f"gradcheck/{r.name}/max_rel": r.max_rel for r in rows})
+            self.logger.log_metrics(values, step=self.state.updates)
         for r in rows:
-            self.log(f"gradcheck/{r.name}/max_abs", r.max_abs, on_step=True, on_epoch=False)
-            self.log(f"gradcheck/{r.name}/max_rel", r.max_rel, on_step=True, on_epoch=False)
             old = self.gradcheck_rows.get(r.name)
             if old is None or r.max_rel > old.max_rel:
                 self.gradcheck_rows[r.name] = r
@@ -253,8 +274,8 @@ class GradLabModule(L.LightningModule):
         self._opt = opt[0] if isinstance(opt, list) else opt
         scheds = self.lr_schedulers()
         self._sched = scheds[0] if isinstance(scheds, list) else scheds
-        if self._updates and self._updates != self.global_step and not self.is_lbfgs:
-            self._updates = self.global_step
+        if self.state.updates and self.state.updates != self.global_step and not self.is_lbfgs:
+            self.state.updates = self.global_step
 
     def on_train_end(self) -> None:
         if self.mode == "check" and self.gradcheck_rows:
@@ -273,7 +294,7 @@ class GradLabModule(L.LightningModule):
     def best_restart(self) -> int:
         if self.restarts == 1:
             return 0
-        last = self._last_losses.nan_to_num(nan=math.inf, posinf=math.inf)
+        last = self.state.last_losses.nan_to_num(nan=math.inf, posinf=math.inf)
         return int(torch.argmin(last))
 
     def predict_best(self, x: torch.Tensor) -> torch.Tensor:
@@ -312,15 +333,15 @@ class GradLabModule(L.LightningModule):
     # ---------------------------------------------------------------- results
     def history(self) -> torch.Tensor:
         """Loss of every restart at every update so far, shape (updates, restarts)."""
-        return self._history[: self._updates].cpu()
+        return self._history[: self.state.updates].cpu()
 
     def trajectory(self) -> torch.Tensor | None:
-        return None if self._trajectory is None else self._trajectory[: self._updates].cpu()
+        return None if self._trajectory is None else self._trajectory[: self.state.updates].cpu()
 
     def restart_summary(self) -> dict[str, float]:
         if self.restarts == 1:
             return {}
-        last = self._last_losses.cpu()
+        last = self.state.last_losses.cpu()
         return {
             "restarts/best_loss": float(last.nan_to_num(nan=math.inf).min()),
             "restarts/median_loss": float(last.median()),
@@ -330,22 +351,22 @@ class GradLabModule(L.LightningModule):
 
     def on_save_checkpoint(self, checkpoint: dict) -> None:
         checkpoint["gradlab"] = {
-            "updates": self._updates,
+            "updates": self.state.updates,
             "history": self.history(),
             "trajectory": self.trajectory(),
-            "last_losses": self._last_losses.cpu(),
+            "last_losses": self.state.last_losses.cpu(),
             "config": self.run_config,
         }
 
     def on_load_checkpoint(self, checkpoint: dict) -> None:
         state = checkpoint.get("gradlab", {})
         n = state.get("updates", 0)
-        self._updates = n
+        self.state.updates = n
         hist = state.get("history")
         if hist is not None and n:
             if len(self._history) < n:
                 self._history = torch.full((n, self.restarts), math.nan)
             self._history[:n] = hist
         if state.get("last_losses") is not None:
-            self._last_losses = state["last_losses"]
+            self.state.last_losses = state["last_losses"]
         self._pending_trajectory = state.get("trajectory")

@@ -27,7 +27,7 @@ def plot_loss(history: torch.Tensor, path: Path | None = None, title: str = "Tra
     ax.grid(alpha=0.3)
     if h.shape[1] > 1:
         ax.legend()
-    fig.tight_layout()
+    fig.subplots_adjust(left=0.14, right=0.97, bottom=0.13, top=0.91)
     if path is not None:
         fig.savefig(path, dpi=100)
         plt.close(fig)

@@ -128,7 +128,7 @@ def train(cfg: DictConfig) -> dict:
     metrics.update(module.restart_summary())
     if module.is_lbfgs:
         metrics["lbfgs/iterations"] = module.lbfgs_iterations
-    metrics["step"] = module._updates
+    metrics["step"] = module.updates
     metrics["wall_time_s"] = wall
     (out / "metrics.json").write_text(json.dumps(metrics, indent=2, sort_keys=True))
     if trainer.logger is not None and hasattr(trainer.logger, "log_hyperparams"):

@@ -13,7 +13,7 @@ def dead_fraction(model, x: torch.Tensor) -> list[tuple[str, int, int]]:
     acts = [model.activation.name] * (model.num_layers - 1) + [model.output_activation.name]
     with torch.no_grad():
         model(x)
-        outputs = model._cache[0][1:]
+        outputs = model.cache.hs[1:]
     out = []
     for i, (h, name) in enumerate(zip(outputs, acts, strict=True)):
         if name not in DYING:
@@ -36,7 +36,7 @@ class DeadUnitCheck(L.Callback):
 
     def on_train_end(self, trainer, pl_module) -> None:
         model = pl_module.model
-        if not hasattr(model, "activation") or not hasattr(model, "_cache"):
+        if not hasattr(model, "activation") or not hasattr(model, "cache"):
             return
         x, _ = trainer.datamodule.train_batch()
         x = x.to(pl_module.device)

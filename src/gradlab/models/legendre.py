@@ -1,5 +1,7 @@
 """y = a + b * P3(c + d x) with P3 the Legendre polynomial of degree 3 (notebook 002)."""
 
+from types import SimpleNamespace
+
 import torch
 from torch import nn
 
@@ -42,15 +44,16 @@ class LegendreModel(nn.Module):
         for name, v in dict(a=a, b=b, c=c, d=d).items():
             setattr(self, name, nn.Parameter(torch.tensor(float(v))))
         set_initial_values(self, init_values)
+        self.cache = SimpleNamespace(x=None, u=None, p=None)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         u = self.c + self.d * x
         p = LegendreP3.apply(u)
-        self._cache = (x, u, p)
+        self.cache.x, self.cache.u, self.cache.p = x, u, p
         return self.a + self.b * p
 
     def manual_backward(self, grad_output: torch.Tensor) -> torch.Tensor:
-        x, u, p = self._cache
+        x, u, p = self.cache.x, self.cache.u, self.cache.p
         g = grad_output
         self.a.grad = g.sum()  # dy/da = 1
         self.b.grad = (g * p).sum()  # dy/db = P3(u)

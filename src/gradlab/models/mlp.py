@@ -5,6 +5,8 @@ parameters named as in notebook 004 (``0_weight``, ``0_bias``, ...). An optional
 leading restart dimension R trains R independent networks in one batched model.
 """
 
+from types import SimpleNamespace
+
 import torch
 from torch import nn
 
@@ -49,7 +51,11 @@ class MLP(nn.Module):
                 b = torch.stack([b for _, b in draws]) if self.restarts else draws[0][1]
                 self.register_parameter(f"{i}_bias", nn.Parameter(b))
         set_initial_values(self, init_values)
-        self._cache = None
+        # plain lists, found without nn.Module's attribute hooks: this runs thousands of times
+        self._weights = [self.weight(i) for i in range(self.num_layers)]
+        self._biases = [self.bias_(i) for i in range(self.num_layers)]
+        self._phis = [self.activation] * (self.num_layers - 1) + [self.output_activation]
+        self.cache = SimpleNamespace(hs=None, zs=None)  # what backward needs from forward
 
     @property
     def num_layers(self) -> int:
@@ -64,27 +70,23 @@ class MLP(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         hs, zs = [x], []
         h = x
-        for i in range(self.num_layers):
-            z = h @ self.weight(i)
-            if self.bias:
-                z = z + self.bias_(i).unsqueeze(-2)
-            phi = self.activation if i < self.num_layers - 1 else self.output_activation
+        for w, b, phi in zip(self._weights, self._biases, self._phis, strict=True):
+            z = h @ w if b is None else h @ w + b.unsqueeze(-2)
             h = phi(z)
             zs.append(z)
             hs.append(h)
-        self._cache = (hs, zs)
+        self.cache.hs, self.cache.zs = hs, zs
         return h
 
     def manual_backward(self, grad_output: torch.Tensor) -> torch.Tensor:
         """Backpropagate dL/dy through the last forward pass; fill .grad, return dL/dx."""
-        hs, zs = self._cache
-        L = self.num_layers
+        hs, zs = self.cache.hs, self.cache.zs
         delta = self.output_activation.backward(grad_output, zs[-1], hs[-1])  # dL/dz_L
-        for i in reversed(range(L)):
-            w = self.weight(i)
+        for i in reversed(range(self.num_layers)):
+            w, b = self._weights[i], self._biases[i]
             w.grad = hs[i].mT @ delta  # dL/dW_i = h_{i-1}^T delta_i (summed over samples)
-            if self.bias:
-                self.bias_(i).grad = delta.sum(-2)  # dL/db_i = sum_n delta_i
+            if b is not None:
+                b.grad = delta.sum(-2)  # dL/db_i = sum_n delta_i
             grad_h = delta @ w.mT  # dL/dh_{i-1} = delta_i W_i^T
             if i > 0:
                 delta = self.activation.backward(grad_h, zs[i - 1], hs[i])  # * phi'(z_{i-1})
@@ -93,7 +95,7 @@ class MLP(nn.Module):
     def hidden(self, x: torch.Tensor) -> list[torch.Tensor]:
         """Outputs of each hidden layer for input x."""
         self.forward(x)
-        return self._cache[0][1:-1]
+        return self.cache.hs[1:-1]
 
     def extra_repr(self) -> str:
         r = f", restarts={self.restarts}" if self.restarts else ""

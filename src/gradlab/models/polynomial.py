@@ -1,5 +1,7 @@
 """Polynomial regression y = sum_k a_k x^k (notebook 002), with hand-derived gradients."""
 
+from types import SimpleNamespace
+
 import torch
 from torch import nn
 
@@ -32,14 +34,15 @@ class Polynomial(nn.Module):
         self.coeffs = nn.Parameter(torch.randn(shape, generator=generator))
         self.register_buffer("powers", torch.arange(degree + 1), persistent=False)
         set_initial_values(self, init_values)
+        self.cache = SimpleNamespace(x=None, features=None)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         features = x**self.powers  # (N, K+1): 1, x, x^2, ...
-        self._cache = (x, features)
+        self.cache.x, self.cache.features = x, features
         return features @ self.coeffs.unsqueeze(-1)  # (N, 1) or (R, N, 1)
 
     def manual_backward(self, grad_output: torch.Tensor) -> torch.Tensor:
-        x, features = self._cache
+        x, features = self.cache.x, self.cache.features
         self.coeffs.grad = (features.mT @ grad_output).squeeze(-1)  # dL/da_k = sum_n g_n x_n^k
         k = self.powers[1:]
         dy_dx = (x ** (k - 1) * k) @ self.coeffs[..., 1:].unsqueeze(-1)  # sum_k k a_k x^(k-1)
@@ -75,15 +78,16 @@ class PolynomialLinear(nn.Module):
         )
         self.register_buffer("powers", torch.arange(1, degree + 1), persistent=False)
         set_initial_values(self, init_values)
+        self.cache = SimpleNamespace(x=None)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        self._x = x
+        self.cache.x = x
         return self.linear(x**self.powers)
 
     def manual_backward(self, grad_output: torch.Tensor) -> torch.Tensor:
         grad_features = self.linear.manual_backward(grad_output)  # dL/d(x^k)
         k = self.powers
-        return (grad_features * k * self._x ** (k - 1)).sum(-1, keepdim=True)  # chain: d x^k/dx
+        return (grad_features * k * self.cache.x ** (k - 1)).sum(-1, keepdim=True)  # d(x^k)/dx
 
     def describe(self, restart: int | None = None) -> str:
         w = self.linear.weight(0).detach()
