@@ -1,0 +1,423 @@
+"""Speed and memory of the product's training path against a plain PyTorch loop.
+
+    python benchmarks/speed.py            # full: 5 rounds per workload (a few minutes)
+    python benchmarks/speed.py --quick    # 1 round, shorter runs (under a minute or so)
+
+The product path is the LightningModule, data module and Trainer exactly as
+``train.py`` builds them (default callbacks and logging). The raw loop, written
+here, does the same math with autograd and a ``torch.optim`` optimizer. The two
+alternate round by round in one process; each ratio is the median of the per-round
+ratios (min and max in brackets). "steps/s" counts optimizer updates over the
+training loop (first batch to the end of training, validation and checkpoints
+included); the fixed cost of setting up a run and of the end-of-run plot is
+measured separately in workload E, which times whole processes.
+"""
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import warnings
+from pathlib import Path
+
+import lightning as L
+import torch
+
+from gradlab.config import build_data, build_model, compose_config
+from gradlab.train import build_module, build_trainer
+
+ROOT = Path(__file__).resolve().parents[1]
+warnings.filterwarnings("ignore")
+
+
+class LoopTimer(L.Callback):
+    """Wall time from the first training batch to the end of training."""
+
+    def on_train_batch_start(self, trainer, pl_module, batch, batch_idx):
+        if not hasattr(self, "start"):
+            self.start = time.perf_counter()
+
+    def on_train_end(self, trainer, pl_module):
+        self.end = time.perf_counter()
+
+
+def product(*overrides: str, device: str = "cpu") -> tuple[float, float, object]:
+    """(steps/s, final training loss of the best restart, module) for one product run."""
+    with tempfile.TemporaryDirectory() as tmp:
+        cfg = compose_config(Path(tmp), f"trainer.accelerator={device}", *overrides)
+        torch.set_default_dtype(torch.float32)
+        g = torch.Generator().manual_seed(cfg.seed)
+        data = build_data(cfg, g)
+        model = build_model(cfg, g)
+        module = build_module(cfg, model, data)
+        trainer, steps = build_trainer(cfg, data, Path(tmp))
+        timer = LoopTimer()
+        trainer.callbacks.append(timer)
+        data.set_steps(steps)
+        trainer.fit(module, datamodule=data)
+        hist = module.history()
+        return module.updates / (timer.end - timer.start), float(hist[-1].min()), module
+
+
+# --------------------------------------------------------------------------- raw loops
+def raw_loop(params, loss_fn, optimizer, steps: int) -> tuple[float, float]:
+    """(steps/s, last loss) of the plainest autograd loop."""
+    opt = optimizer(params)
+    start = time.perf_counter()
+    for _ in range(steps):
+        opt.zero_grad()
+        loss = loss_fn()
+        loss.backward()
+        opt.step()
+    return steps / (time.perf_counter() - start), loss.item()
+
+
+def initial_state(*overrides: str):
+    cfg = compose_config(Path(tempfile.gettempdir()), *overrides)
+    g = torch.Generator().manual_seed(cfg.seed)
+    data = build_data(cfg, g)
+    model = build_model(cfg, g)
+    return data, model
+
+
+def mlp_loss(model, device, reduction="mean", restart=None):
+    """Closure computing the MLP's loss with raw tensors copied from ``model``'s init."""
+    data, m = model
+    x, y = (t.to(device) for t in data.train)
+    layers = []
+    for i in range(m.num_layers):
+        w = m.weight(i).detach()
+        b = m.bias_(i).detach() if m.bias else None
+        if restart is not None:
+            w, b = w[restart], (b[restart] if b is not None else None)
+        layers.append(
+            (
+                w.clone().to(device).requires_grad_(),
+                None if b is None else b.clone().to(device).requires_grad_(),
+            )
+        )
+    act = {"tanh": torch.tanh, "relu": torch.relu}[m.activation.name]
+    params = [p for wb in layers for p in wb if p is not None]
+
+    def loss():
+        h = x
+        for i, (w, b) in enumerate(layers):
+            h = h @ w + b if b is not None else h @ w
+            if i < len(layers) - 1:
+                h = act(h)
+        err = (h - y) ** 2
+        return err.mean() if reduction == "mean" else err.sum()
+
+    return params, loss
+
+
+def poly_loss(state, device):
+    data, m = state
+    x, y = (t.to(device).squeeze(1) for t in data.train)
+    a, b, c, d = (v.clone().to(device).requires_grad_() for v in m.coeffs.detach())
+
+    def loss():
+        return (a + b * x + c * x**2 + d * x**3 - y).pow(2).sum()
+
+    return [a, b, c, d], loss
+
+
+# --------------------------------------------------------------------------- workloads
+def summarize(ratios):
+    return statistics.median(ratios), min(ratios), max(ratios)
+
+
+def compare(name, rows, rounds, raw_fn, products, check_rel=1e-4):
+    """Alternate raw and product runs; append one table row per product mode."""
+    per_mode = {mode: [] for mode, _ in products}
+    speeds = {mode: [] for mode, _ in products}
+    raw_speeds = []
+    for _ in range(rounds):
+        raw_sps, raw_final = raw_fn()
+        raw_speeds.append(raw_sps)
+        for mode, run in products:
+            sps, final, _ = run()
+            if abs(final - raw_final) > check_rel * max(abs(raw_final), 1e-12):
+                raise SystemExit(f"{name} {mode}: product final loss {final} != raw {raw_final}")
+            per_mode[mode].append(sps / raw_sps)
+            speeds[mode].append(sps)
+    for mode, _ in products:
+        rows.append(
+            (
+                name,
+                mode,
+                statistics.median(speeds[mode]),
+                statistics.median(raw_speeds),
+                *summarize(per_mode[mode]),
+            )
+        )
+
+
+def workload_a(rows, rounds, device, k_values):
+    state = initial_state("experiment=sincos")
+
+    def raw():
+        params, loss = mlp_loss(state, device)
+        return raw_loop(params, loss, lambda p: torch.optim.SGD(p, lr=0.1), 1000)
+
+    products = []
+    for k in k_values:
+        for grads in ("autograd", "manual"):
+            mode = f"{grads}, K={k}"
+            products.append(
+                (
+                    mode,
+                    lambda g=grads, k=k: product(
+                        "experiment=sincos",
+                        f"grads={g}",
+                        f"module.updates_per_step={k}",
+                        device=device,
+                    ),
+                )
+            )
+    compare("A sincos 2-3-4-1", rows, rounds, raw, products)
+
+
+def workload_b(rows, rounds, device, steps, k):
+    state = initial_state("experiment=poly")
+
+    def raw():
+        params, loss = poly_loss(state, device)
+        return raw_loop(params, loss, lambda p: torch.optim.SGD(p, lr=1e-6), steps)
+
+    products = [
+        (
+            f"{g}, K={k}",
+            lambda g=g: product(
+                "experiment=poly",
+                f"grads={g}",
+                f"trainer.max_steps={steps}",
+                f"module.updates_per_step={k}",
+                device=device,
+            ),
+        )
+        for g in ("autograd", "manual")
+    ]
+    compare("B cubic fit of sin", rows, rounds, raw, products, check_rel=1e-3)
+
+
+def workload_c(rows, rounds, device, steps, k, n_train=64):
+    ov = ("experiment=twolayer_adam", f"trainer.max_steps={steps}", f"data.n_train={n_train}")
+    state = initial_state(*ov)
+
+    def raw():
+        params, loss = mlp_loss(state, device, reduction="sum")
+        return raw_loop(params, loss, lambda p: torch.optim.Adam(p, lr=1e-4), steps)
+
+    products = [
+        (
+            f"{g}, K={k}",
+            lambda g=g: product(*ov, f"grads={g}", f"module.updates_per_step={k}", device=device),
+        )
+        for g in ("autograd", "manual")
+    ]
+    compare(f"C relu 1000-100-10, N={n_train}, Adam", rows, rounds, raw, products, check_rel=1e-3)
+
+
+def workload_d(rows, rounds, device, restart_counts, k):
+    for R in restart_counts:
+        state = initial_state("experiment=sincos", f"restarts={R}")
+        ratios, worst = [], 0.0
+        for _ in range(rounds):
+            start = time.perf_counter()
+            raw_finals = []
+            for r in range(R):
+                params, loss = mlp_loss(state, device, restart=r if R > 1 else None)
+                raw_finals.append(
+                    raw_loop(params, loss, lambda p: torch.optim.SGD(p, lr=0.1), 1000)[1]
+                )
+            raw_time = time.perf_counter() - start
+            start = time.perf_counter()
+            _, _, module = product(
+                "experiment=sincos",
+                f"restarts={R}",
+                "grads=manual",
+                f"module.updates_per_step={k}",
+                device=device,
+            )
+            prod_time = time.perf_counter() - start
+            last = module.history()[-1]
+            worst = max(
+                [worst] + [abs(float(last[r]) - raw_finals[r]) / raw_finals[r] for r in range(R)]
+            )
+            ratios.append(raw_time / prod_time)
+        med, lo, hi = summarize(ratios)
+        rows.append(
+            (
+                f"D restarts R={R}",
+                f"vectorized manual K={k}, max rel diff {worst:.1e}",
+                R * 1000 / (raw_time / med),
+                R * 1000 / raw_time,
+                med,
+                lo,
+                hi,
+            )
+        )
+
+
+PLAIN_SCRIPT = """
+import torch
+g = torch.Generator().manual_seed(1)
+x = torch.rand(50, 2, generator=g) * 4 - 2
+y = (torch.sin(x[:, 0]) + 2 * torch.cos(x[:, 1])).unsqueeze(1)
+def draw(n_out, n_in):
+    w = torch.randn(n_out, n_in, generator=g).T.contiguous().requires_grad_()
+    return w, torch.randn(n_out, generator=g).requires_grad_()
+W1, b1 = draw(3, 2)
+W2, b2 = draw(4, 3)
+W3, b3 = draw(1, 4)
+opt = torch.optim.SGD([W1, b1, W2, b2, W3, b3], lr=0.1)
+for i in range(1000):
+    opt.zero_grad()
+    loss = ((torch.tanh(torch.tanh(x @ W1 + b1) @ W2 + b2) @ W3 + b3 - y) ** 2).mean()
+    loss.backward()
+    opt.step()
+print(loss.item())
+"""
+
+
+def timed(cmd, cwd=ROOT) -> float:
+    start = time.perf_counter()
+    r = subprocess.run(
+        cmd, cwd=cwd, capture_output=True, text=True, env=dict(os.environ, PYTHONWARNINGS="ignore")
+    )
+    if r.returncode != 0:
+        raise SystemExit(f"{' '.join(cmd)} failed:\n{r.stderr[-2000:]}")
+    return time.perf_counter() - start
+
+
+def workload_e(rows, rounds, jobs):
+    with tempfile.TemporaryDirectory() as tmp:
+        plain = Path(tmp) / "plain.py"
+        plain.write_text(PLAIN_SCRIPT)
+        ratios, t_train, t_plain = [], [], []
+        for i in range(rounds):
+            t_plain.append(timed([sys.executable, str(plain)]))
+            t_train.append(
+                timed(
+                    [
+                        sys.executable,
+                        "train.py",
+                        f"hydra.run.dir={tmp}/run{i}",
+                        "print_config=false",
+                    ]
+                )
+            )
+            ratios.append(t_train[-1] / t_plain[-1])
+        med, lo, hi = summarize(ratios)
+        rows.append(
+            (
+                "E python train.py (whole process)",
+                "s vs plain script",
+                statistics.median(t_train),
+                statistics.median(t_plain),
+                med,
+                lo,
+                hi,
+            )
+        )
+        seeds = ",".join(str(s) for s in range(jobs))
+        t_multi = timed(
+            [
+                sys.executable,
+                "train.py",
+                "-m",
+                f"seed={seeds}",
+                f"hydra.sweep.dir={tmp}/sweep",
+                "print_config=false",
+            ]
+        )
+        one = statistics.median(t_train)
+        per_extra = (t_multi - one) / (jobs - 1)
+        rows.append(
+            (
+                f"E multirun, {jobs} jobs",
+                "s per extra job",
+                per_extra,
+                one,
+                float("nan"),
+                float("nan"),
+                float("nan"),
+            )
+        )
+
+
+def workload_f(rows):
+    with tempfile.TemporaryDirectory() as tmp:
+        code = (
+            "import resource, subprocess, sys;"
+            "subprocess.run([sys.executable, 'train.py', "
+            f"'hydra.run.dir={tmp}/run', 'print_config=false'],"
+            " capture_output=True, check=True);"
+            "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)"
+        )
+        r = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True)
+        mib = int(r.stdout.strip().splitlines()[-1]) / 1024
+        rows.append(
+            (
+                "F peak memory, default run",
+                "MiB (max RSS)",
+                mib,
+                float("nan"),
+                float("nan"),
+                float("nan"),
+                float("nan"),
+            )
+        )
+
+
+def print_table(rows, title):
+    print(f"\n{title}")
+    print("| workload | mode | product | raw | ratio (median) | min | max |")
+    print("| --- | --- | ---: | ---: | ---: | ---: | ---: |")
+    for name, mode, p, r, med, lo, hi in rows:
+        cells = [f"{v:.3g}" if v == v else "" for v in (p, r)]
+        ratio = [f"{v:.2f}" if v == v else "" for v in (med, lo, hi)]
+        print(f"| {name} | {mode} | {cells[0]} | {cells[1]} | {' | '.join(ratio)} |")
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="one round, shorter runs")
+    parser.add_argument("--json", type=Path, help="also write the rows as JSON here")
+    args = parser.parse_args()
+    rounds = 1 if args.quick else 5
+    torch.set_num_threads(max(torch.get_num_threads(), 1))
+    rows = []
+    t0 = time.perf_counter()
+    workload_a(rows, rounds, "cpu", k_values=(1,) if args.quick else (1, 10))
+    workload_b(rows, rounds, "cpu", steps=500 if args.quick else 2000, k=1)
+    workload_c(rows, rounds, "cpu", steps=200 if args.quick else 1000, k=1)
+    workload_d(rows, max(rounds // 2, 1), "cpu", (1, 10) if args.quick else (1, 10, 50), k=1)
+    workload_e(rows, 1 if args.quick else 3, jobs=3 if args.quick else 10)
+    workload_f(rows)
+    print_table(
+        rows,
+        f"CPU ({torch.get_num_threads()} threads), torch {torch.__version__}, "
+        f"lightning {L.__version__}; steps/s unless noted",
+    )
+    if torch.cuda.is_available():
+        gpu = []
+        workload_a(gpu, rounds, "cuda", k_values=(1,))
+        workload_b(gpu, rounds, "cuda", steps=2000, k=1)
+        workload_c(gpu, rounds, "cuda", steps=1000, k=1, n_train=4096)
+        print_table(gpu, f"GPU: {torch.cuda.get_device_name()}")
+        rows += gpu
+    else:
+        print("\nno CUDA device: GPU column skipped")
+    print(f"\nbenchmark wall time {time.perf_counter() - t0:.0f} s")
+    if args.json:
+        args.json.write_text(json.dumps(rows, indent=1))
+
+
+if __name__ == "__main__":
+    main()
