@@ -32,3 +32,136 @@ def plot_loss(history: torch.Tensor, path: Path | None = None, title: str = "Tra
         fig.savefig(path, dpi=100)
         plt.close(fig)
     return fig
+
+
+def _grid_axes(x: torch.Tensor, shape: tuple[int, int]):
+    return x[:, 0].reshape(shape).numpy(), x[:, 1].reshape(shape).numpy()
+
+
+def plot_surface_2d(x_grid, y_true, y_pred, shape, x_train, title_model: str, step: int):
+    """True function / prediction / error as filled contours, training points marked."""
+    fig, axes = plt.subplots(1, 3, figsize=(15, 4.4))
+    g1, g2 = _grid_axes(x_grid, shape)
+    panels = [
+        ("true function", y_true, "viridis"),
+        (f"{title_model} at step {step}", y_pred, "viridis"),
+        ("error (prediction - true)", y_pred - y_true, "RdBu_r"),
+    ]
+    vmin, vmax = float(y_true.min()), float(y_true.max())
+    for ax, (title, z, cmap) in zip(axes, panels, strict=True):
+        z = z.reshape(shape).numpy()
+        if cmap == "RdBu_r":
+            lim = max(abs(z.min()), abs(z.max()), 1e-12)
+            cs = ax.contourf(g1, g2, z, levels=30, cmap=cmap, vmin=-lim, vmax=lim)
+        else:
+            cs = ax.contourf(g1, g2, z, levels=30, cmap=cmap, vmin=vmin, vmax=vmax)
+        fig.colorbar(cs, ax=ax)
+        ax.scatter(x_train[:, 0], x_train[:, 1], s=10, c="k", marker="x", label="train points")
+        ax.set(title=title, xlabel="$x_1$", ylabel="$x_2$")
+    axes[0].legend(loc="upper right", fontsize=8)
+    fig.subplots_adjust(left=0.05, right=0.98, bottom=0.12, top=0.9, wspace=0.25)
+    return fig
+
+
+def plot_hidden_maps(x_grid, hidden: list[torch.Tensor], shape, step: int):
+    """One small map per hidden unit: its output over the input plane (one row per layer)."""
+    rows = len(hidden)
+    cols = max(h.shape[-1] for h in hidden)
+    height = 2.1 * rows + 0.6
+    fig, axes = plt.subplots(rows, cols, figsize=(2.2 * cols, height), squeeze=False)
+    g1, g2 = _grid_axes(x_grid, shape)
+    for r, h in enumerate(hidden):
+        for c in range(cols):
+            ax = axes[r][c]
+            ax.set_xticks([])
+            ax.set_yticks([])
+            if c >= h.shape[-1]:
+                ax.axis("off")
+                continue
+            ax.contourf(g1, g2, h[:, c].reshape(shape).numpy(), levels=20, cmap="RdBu_r")
+            ax.set_title(f"layer {r + 1}, unit {c}", fontsize=8)
+    fig.suptitle(f"hidden units over the input plane (step {step})")
+    fig.subplots_adjust(left=0.02, right=0.98, bottom=0.02, top=1 - 0.75 / height, hspace=0.35)
+    return fig
+
+
+def plot_fit_1d(
+    x_train,
+    y_train,
+    x_test,
+    y_test,
+    x_dense,
+    y_dense,
+    title: str,
+    hidden=None,
+    out_weight=None,
+    scale: bool = False,
+):
+    """Train/test points and the fitted curve; optionally each hidden unit on a second axis."""
+    fig, ax = plt.subplots(figsize=(7, 4.2))
+    ax.scatter(x_train, y_train, s=12, c="tab:blue", label="train")
+    if x_test is not None:
+        ax.scatter(x_test, y_test, s=12, c="tab:orange", marker="^", label="test")
+    ax.plot(x_dense, y_dense, c="k", lw=2, label="fit")
+    if hidden is not None:
+        ax2 = ax.twinx()
+        units = hidden * out_weight if scale else hidden
+        for j in range(units.shape[-1]):
+            ax2.plot(x_dense, units[:, j], lw=0.8, alpha=0.7)
+        ax2.set_ylabel("hidden unit output" + (" x output weight" if scale else ""))
+    ax.set(xlabel="x", ylabel="y", title=title)
+    ax.legend(loc="upper right", fontsize=8)
+    fig.subplots_adjust(left=0.1, right=0.88, bottom=0.12, top=0.9)
+    return fig
+
+
+def plot_decision_regions(x_train, y_train, predict, title: str):
+    """Predicted class over the plane with the labelled points (2-D classification)."""
+    lo, hi = x_train.min(0).values - 1, x_train.max(0).values + 1
+    g1, g2 = torch.meshgrid(
+        torch.linspace(lo[0], hi[0], 200), torch.linspace(lo[1], hi[1], 200), indexing="ij"
+    )
+    labels = predict(torch.stack([g1.flatten(), g2.flatten()], 1)).reshape(g1.shape)
+    fig, ax = plt.subplots(figsize=(6, 5))
+    ax.contourf(
+        g1.numpy(),
+        g2.numpy(),
+        labels.numpy(),
+        alpha=0.3,
+        cmap="tab10",
+        levels=torch.arange(-0.5, int(labels.max()) + 1.5).numpy(),
+        vmin=0,
+        vmax=9,
+    )
+    ax.scatter(
+        x_train[:, 0],
+        x_train[:, 1],
+        c=y_train.numpy(),
+        cmap="tab10",
+        vmin=0,
+        vmax=9,
+        s=14,
+        edgecolors="k",
+        linewidths=0.3,
+    )
+    ax.set(xlabel="$x_1$", ylabel="$x_2$", title=title)
+    return fig
+
+
+def plot_gradcheck(rows, tol: float):
+    """Bar chart of the per-parameter relative difference, with the table as text."""
+    fig, (ax, ax_text) = plt.subplots(1, 2, figsize=(11, 3.8), gridspec_kw={"width_ratios": [3, 2]})
+    names = [r.name for r in rows]
+    rel = [max(r.max_rel, 1e-18) for r in rows]
+    ax.bar(names, rel, color=["tab:red" if v > tol else "tab:green" for v in rel])
+    ax.axhline(tol, color="k", ls="--", lw=1, label=f"tol {tol:g}")
+    ax.set_yscale("log")
+    ax.set(ylabel="max rel. difference", title="gradient check: manual vs autograd")
+    ax.tick_params(axis="x", rotation=45)
+    ax.legend()
+    from .gradcheck import format_table
+
+    ax_text.axis("off")
+    ax_text.text(0, 1, format_table(rows, tol), family="monospace", fontsize=8, va="top")
+    fig.subplots_adjust(left=0.1, right=0.99, bottom=0.3, top=0.9)
+    return fig

@@ -1,0 +1,106 @@
+"""Draw the run's figures (chosen by the data set's shape) into TensorBoard and plots/*.png."""
+
+from pathlib import Path
+
+import lightning as L
+import torch
+
+from ..models.restarts import solo
+
+
+class FigureLogger(L.Callback):
+    """Figures at the end of fit, and every ``plot_every_n_steps`` updates when set."""
+
+    def __init__(self, plot_every_n_steps: int | None = None, dense_points: int = 500):
+        self.every = plot_every_n_steps
+        self.dense_points = dense_points
+        self._last = 0
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
+        if self.every and pl_module.updates - self._last >= self.every:
+            self._last = pl_module.updates
+            self.draw(trainer, pl_module)
+
+    def on_fit_end(self, trainer, pl_module):
+        if not trainer.fast_dev_run and trainer.is_global_zero:
+            self.draw(trainer, pl_module)
+
+    def draw(self, trainer, pl_module) -> dict:
+        from .. import plots
+
+        data = trainer.datamodule
+        step = pl_module.updates
+        out = Path(trainer.default_root_dir) / "plots"
+        out.mkdir(parents=True, exist_ok=True)
+        model = pl_module.model
+        if pl_module.restarts > 1:
+            model = solo(model, pl_module.best_restart)
+        model = model.to("cpu").eval()
+        name = type(model).__name__
+        figures = {}
+        x, y = (t.cpu() for t in data.train)
+        with torch.no_grad():
+            if (
+                data.task == "regression"
+                and x.dim() == 2
+                and x.shape[1] == 2
+                and getattr(data, "grid", None)
+            ):
+                xg, yg = (t.cpu() for t in data.test)
+                figures["fit"] = plots.plot_surface_2d(xg, yg, model(xg), data.grid, x, name, step)
+                hidden = model.hidden(xg) if hasattr(model, "hidden") else []
+                if hidden:
+                    figures["hidden_units"] = plots.plot_hidden_maps(xg, hidden, data.grid, step)
+            elif data.task == "regression" and x.dim() == 2 and x.shape[1] == 1:
+                xt, yt = (t.cpu() for t in data.test) if data.test is not None else (None, None)
+                lo, hi = float(x.min()), float(x.max())
+                pad = 0.05 * (hi - lo)
+                dense = (
+                    torch.linspace(lo - pad, hi + pad, self.dense_points).unsqueeze(1).to(x.dtype)
+                )
+                pred = model(dense)
+                title = f"{name} at step {step}"
+                figures["fit"] = plots.plot_fit_1d(x, y, xt, yt, dense, pred, title)
+                if hasattr(model, "hidden") and model.num_layers == 2:
+                    h = model.hidden(dense)[0]
+                    w_out = model.weight(1)[:, 0]
+                    for scale in (False, True):
+                        key = "hidden_units_scaled" if scale else "hidden_units"
+                        figures[key] = plots.plot_fit_1d(
+                            x,
+                            y,
+                            xt,
+                            yt,
+                            dense,
+                            pred,
+                            title + (" (units x output weight)" if scale else " (hidden units)"),
+                            hidden=h,
+                            out_weight=w_out,
+                            scale=scale,
+                        )
+            elif data.task == "classification" and x.shape[-1] == 2:
+                figures["decision_regions"] = plots.plot_decision_regions(
+                    x, y, lambda g: model(g).argmax(-1), f"{name} decision regions at step {step}"
+                )
+        if pl_module.gradcheck_rows:
+            figures["gradcheck"] = plots.plot_gradcheck(
+                list(pl_module.gradcheck_rows.values()), pl_module.check_tol
+            )
+        logger = trainer.logger
+        for key, fig in figures.items():
+            fig.savefig(out / f"{key}.png", dpi=90)
+            if logger is not None and hasattr(logger.experiment, "add_figure"):
+                logger.experiment.add_figure(f"figures/{key}", fig, global_step=step, close=False)
+            plots.plt.close(fig)
+        if (
+            pl_module.gradcheck_rows
+            and logger is not None
+            and hasattr(logger.experiment, "add_text")
+        ):
+            from ..gradcheck import format_table
+
+            table = format_table(list(pl_module.gradcheck_rows.values()), pl_module.check_tol)
+            logger.experiment.add_text(
+                "gradcheck/table", "    " + table.replace("\n", "\n    "), step
+            )
+        return figures

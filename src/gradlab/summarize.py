@@ -1,0 +1,135 @@
+"""Summarize a Hydra multirun: one row per job in summary.csv / summary.md, and summary.png.
+
+Runs by itself at the end of every multirun (``SweepSummary``, a Hydra callback) and after
+each job, so a sweep with failed jobs is summarized too. By hand:
+``python -m gradlab.summarize logs/<task>/multiruns/<timestamp>``.
+"""
+
+import csv
+import json
+import sys
+from pathlib import Path
+
+from hydra.experimental.callback import Callback
+from omegaconf import OmegaConf
+
+METRICS = ("train/loss", "val/loss_best", "test/mse", "test/r2", "test/acc", "test/loss")
+
+
+def read_job(job: Path) -> dict:
+    overrides_file = job / ".hydra" / "overrides.yaml"
+    overrides = list(OmegaConf.load(overrides_file)) if overrides_file.is_file() else []
+    row = {"job": job.name, "overrides": " ".join(overrides or [])}
+    row["_params"] = dict(o.split("=", 1) for o in overrides or [] if "=" in o)
+    metrics_file, error_file = job / "metrics.json", job / "error.txt"
+    if metrics_file.is_file():
+        metrics = json.loads(metrics_file.read_text())
+        row["status"] = "ok"
+        row.update({k: metrics.get(k) for k in METRICS if k in metrics})
+        row["step"] = metrics.get("step")
+        row["wall_time_s"] = metrics.get("wall_time_s")
+    elif error_file.is_file():
+        row["status"] = "failed"
+        row["error"] = error_file.read_text().strip().splitlines()[0]
+    else:
+        row["status"] = "running or killed"
+    return row
+
+
+def summarize(sweep_dir: str | Path) -> list[dict]:
+    sweep_dir = Path(sweep_dir)
+    jobs = sorted(
+        (p for p in sweep_dir.iterdir() if p.is_dir() and p.name.isdigit()),
+        key=lambda p: int(p.name),
+    )
+    rows = [read_job(j) for j in jobs]
+    if not rows:
+        return rows
+    swept = sorted({k for r in rows for k in r["_params"]} - _constant_keys(rows))
+    columns = ["job", *swept, "status"] + [m for m in METRICS if any(m in r for r in rows)]
+    columns += ["step", "wall_time_s", "error", "overrides"]
+    table = [{c: (r["_params"].get(c) if c in swept else r.get(c)) for c in columns} for r in rows]
+    with open(sweep_dir / "summary.csv", "w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=columns)
+        w.writeheader()
+        w.writerows(table)
+    (sweep_dir / "summary.md").write_text(_markdown(table, columns[:-1]))
+    _plot(table, swept, sweep_dir / "summary.png")
+    return table
+
+
+def _constant_keys(rows) -> set:
+    keys = {k for r in rows for k in r["_params"]}
+    return {k for k in keys if len({r["_params"].get(k) for r in rows}) == 1 and len(rows) > 1}
+
+
+def _fmt(v) -> str:
+    if v is None:
+        return ""
+    return f"{v:.6g}" if isinstance(v, float) else str(v)
+
+
+def _markdown(table, columns) -> str:
+    lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
+    lines += ["| " + " | ".join(_fmt(row.get(c)) for c in columns) + " |" for row in table]
+    return "\n".join(lines) + "\n"
+
+
+def _plot(table, swept, path: Path) -> None:
+    from .plots import plt
+
+    ok = [r for r in table if r["status"] == "ok"]
+    if not ok:
+        return
+    metrics = [
+        m
+        for m in ("train/loss", "test/mse", "val/loss_best", "test/acc")
+        if any(r.get(m) is not None for r in ok)
+    ]
+    labels = [" ".join(f"{k}={r[k]}" for k in swept) or r["job"] for r in ok]
+    fig, ax = plt.subplots(figsize=(max(6, 0.9 * len(ok) + 2), 4.5))
+    xs = range(len(ok))
+    for m in metrics[:3]:
+        ax.plot(xs, [r.get(m) for r in ok], marker="o", label=m)
+    values = [v for m in metrics[:3] for r in ok if (v := r.get(m)) is not None]
+    if values and min(values) > 0 and max(values) / min(values) > 50:
+        ax.set_yscale("log")
+    ax.set_xticks(list(xs))
+    ax.set_xticklabels(labels, rotation=30, ha="right", fontsize=8)
+    ax.set(
+        xlabel=", ".join(swept) or "job", ylabel="final metric", title=f"sweep: {path.parent.name}"
+    )
+    ax.grid(alpha=0.3)
+    ax.legend()
+    fig.subplots_adjust(bottom=0.3, left=0.1, right=0.98, top=0.9)
+    fig.savefig(path, dpi=90)
+    plt.close(fig)
+
+
+class SweepSummary(Callback):
+    """Hydra callback: rewrite the sweep summary after every job and at the end of the multirun."""
+
+    def on_job_end(self, config, job_return, **kwargs) -> None:
+        try:
+            sweep = config.hydra.sweep.dir
+            if config.hydra.mode is not None and str(config.hydra.mode).endswith("MULTIRUN"):
+                summarize(sweep)
+        except Exception as e:  # a summary must never fail the job
+            print(f"warning: sweep summary not written: {e}", file=sys.stderr)
+
+    def on_multirun_end(self, config, **kwargs) -> None:
+        table = summarize(config.hydra.sweep.dir)
+        failed = sum(r["status"] != "ok" for r in table)
+        where = Path(config.hydra.sweep.dir) / "summary.md"
+        print(f"sweep summary: {len(table)} jobs ({failed} failed) -> {where}")
+
+
+def main() -> None:
+    if len(sys.argv) != 2 or not Path(sys.argv[1]).is_dir():
+        raise SystemExit("usage: python -m gradlab.summarize MULTIRUN_DIR")
+    table = summarize(sys.argv[1])
+    print((Path(sys.argv[1]) / "summary.md").read_text() if table else "no jobs found")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,88 @@
+"""TensorBoard scalars, hparams and images; PNG plots; self-summarizing sweeps."""
+
+import csv
+import json
+import struct
+
+import pytest
+from conftest import cli, run_train
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+
+def accumulator(run_dir):
+    acc = EventAccumulator(str(run_dir / "tensorboard"), size_guidance={"images": 0})
+    acc.Reload()
+    return acc
+
+
+def png_size(path):
+    head = path.read_bytes()[:24]
+    assert head[:8] == b"\x89PNG\r\n\x1a\n", path
+    return struct.unpack(">II", head[16:24])
+
+
+@pytest.mark.parametrize(
+    "overrides, figures",
+    [
+        (["trainer.max_steps=100"], {"fit", "hidden_units", "loss"}),
+        (
+            ["experiment=wave1d", "restarts=2"],
+            {"fit", "hidden_units", "hidden_units_scaled", "loss"},
+        ),
+        (["experiment=poly", "trainer.max_steps=100"], {"fit", "loss"}),
+        (["experiment=logreg", "trainer.max_steps=50"], {"decision_regions", "loss"}),
+        (["grads=check", "trainer.max_steps=50"], {"gradcheck", "fit", "loss"}),
+    ],
+    ids=["sincos", "wave1d", "sine", "blobs", "gradcheck"],
+)
+def test_figures_in_tensorboard_and_png(tmp_path, overrides, figures):
+    run_train(tmp_path, *overrides)
+    pngs = {p.stem for p in (tmp_path / "plots").glob("*.png")}
+    assert figures <= pngs
+    for name in figures:
+        w, h = png_size(tmp_path / "plots" / f"{name}.png")
+        assert w >= 300 and h >= 150
+    acc = accumulator(tmp_path)
+    images = acc.Tags()["images"]
+    assert {f"figures/{f}" for f in figures - {"loss"}} <= set(images)
+    assert "train/loss" in acc.Tags()["scalars"]
+
+
+def test_hparams_written(tmp_path):
+    run_train(tmp_path, "trainer.max_steps=20")
+    acc = accumulator(tmp_path)
+    # the hparams plugin stores the session in a summary under this tag
+    assert any("hparams" in t for t in acc.summary_metadata)
+
+
+def test_plot_every_n_steps(tmp_path):
+    run_train(tmp_path, "trainer.max_steps=100", "callbacks.figures.plot_every_n_steps=50")
+    events = accumulator(tmp_path).Images("figures/fit")
+    assert sorted({e.step for e in events}) == [50, 100]
+
+
+def test_sweep_summary_with_a_failing_job(tmp_path):
+    r = cli(
+        "train.py",
+        "-m",
+        "optim.lr=0.1,1e9,0.05",
+        "trainer.max_steps=30",
+        f"hydra.sweep.dir={tmp_path}",
+        "print_config=false",
+    )
+    assert r.returncode != 0  # the sweep reports the failure ...
+    with open(tmp_path / "summary.csv") as f:
+        rows = list(csv.DictReader(f))
+    assert len(rows) == 3  # ... after every job ran
+    status = {row["optim.lr"]: row for row in rows}
+    assert status["1000000000.0"]["status"] == "failed"
+    assert "diverged" in status["1000000000.0"]["error"]
+    for lr, job in (("0.1", "0"), ("0.05", "2")):
+        metrics = json.loads((tmp_path / job / "metrics.json").read_text())
+        assert status[lr]["status"] == "ok"
+        assert float(status[lr]["train/loss"]) == pytest.approx(metrics["train/loss"])
+        assert float(status[lr]["test/mse"]) == pytest.approx(metrics["test/mse"])
+    assert (tmp_path / "summary.md").is_file() and png_size(tmp_path / "summary.png")[0] > 300
+    (tmp_path / "summary.csv").unlink()
+    r = cli("-m", "gradlab.summarize", str(tmp_path))
+    assert r.returncode == 0 and (tmp_path / "summary.csv").is_file() and "failed" in r.stdout
