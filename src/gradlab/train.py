@@ -112,8 +112,10 @@ def train(cfg: DictConfig) -> dict:
     data.set_steps(steps)
 
     ckpt = cfg.get("ckpt_path")
-    if ckpt and not Path(ckpt).is_file():
-        raise ConfigError(f"ckpt_path: no checkpoint file at {ckpt}")
+    if ckpt:
+        from .evaluate import load_checkpoint
+
+        load_checkpoint(ckpt)  # one-line error for a missing, corrupt or foreign file
 
     start = time.perf_counter()
     trainer.fit(module, datamodule=data, ckpt_path=ckpt)
