@@ -135,7 +135,7 @@ class GradLabModule(L.LightningModule):
                 pred = model(x)
                 losses = self.loss_fn(pred, y)
                 model.manual_backward(self.loss_fn.grad(pred, y))
-            return losses
+            return self._sync(model, losses)
         if self.mode == "check" and self.state.updates % self.check_every_n_steps == 0:
             rows, losses = compare_gradients(model, self.loss_fn, x, y)
             self._record_check(rows)
@@ -145,12 +145,40 @@ class GradLabModule(L.LightningModule):
                 pred = model(x)
                 losses = self.loss_fn(pred, y)
                 model.manual_backward(self.loss_fn.grad(pred, y))
-            return losses
+            return self._sync(model, losses)
         for p in model.parameters():
             p.grad = None
         losses = self.loss_fn(model(x), y)
-        self.manual_backward(losses.sum())
-        return losses
+        world = self.trainer.world_size if self._trainer is not None else 1
+        # DDP averages gradients over processes: right for mean-type losses; a sum-type
+        # loss is scaled by the world size first so the average becomes the sum
+        scale = world if world > 1 and self.loss_fn.reduction == "sum" else 1
+        self.manual_backward(losses.sum() * scale)
+        return self._reduce_losses(losses)
+
+    def _sync(self, model: nn.Module, losses: torch.Tensor) -> torch.Tensor:
+        """All-reduce hand-computed gradients across processes as the loss reduces its terms."""
+        if self._trainer is None or self.trainer.world_size == 1:
+            return losses
+        import torch.distributed as dist
+
+        world = self.trainer.world_size
+        for p in model.parameters():
+            if p.grad is not None:
+                dist.all_reduce(p.grad)
+                if self.loss_fn.reduction == "mean":
+                    p.grad /= world
+        return self._reduce_losses(losses)
+
+    def _reduce_losses(self, losses: torch.Tensor) -> torch.Tensor:
+        """The loss of the whole data set from each process's shard (mean or sum of shards)."""
+        if self._trainer is None or self.trainer.world_size == 1:
+            return losses
+        import torch.distributed as dist
+
+        total = losses.detach().clone()
+        dist.all_reduce(total)
+        return total / self.trainer.world_size if self.loss_fn.reduction == "mean" else total
 
     def training_step(self, batch, batch_idx):
         x, y = batch

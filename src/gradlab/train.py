@@ -132,6 +132,8 @@ def train(cfg: DictConfig) -> dict:
         metrics["lbfgs/iterations"] = module.lbfgs_iterations
     metrics["step"] = module.updates
     metrics["wall_time_s"] = wall
+    if not trainer.is_global_zero:  # other DDP processes leave the writing to rank 0
+        return metrics
     (out / "metrics.json").write_text(json.dumps(metrics, indent=2, sort_keys=True))
     if trainer.logger is not None and hasattr(trainer.logger, "log_hyperparams"):
         from .hparams import flat_hparams
