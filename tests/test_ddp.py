@@ -1,9 +1,8 @@
-"""Lightning DDP on CPU (gloo, 2 processes) equals the single-process run, in both gradient modes."""
+"""Lightning DDP on CPU (gloo, 2 processes) equals the single-process run in both modes."""
 
 import csv
 
 import pytest
-
 from conftest import cli
 
 
