@@ -92,6 +92,8 @@ class GradLabModule(L.LightningModule):
         self._history = torch.full((self.max_updates, self.restarts), math.nan)
         self._trajectory = None
         self.gradcheck_rows: dict[str, GradDiff] = {}
+        self.summary_lines: list[str] = []  # instruments add lines to the end-of-run summary
+        self.extra_metrics: dict[str, float] = {}  # ... and final values to metrics.json
 
         self.val_best = torchmetrics.MinMetric()
         if task == "classification":
@@ -120,6 +122,9 @@ class GradLabModule(L.LightningModule):
         if self.track_params:
             n = sum(p.numel() for p in self.model.parameters())
             self._trajectory = torch.full((len(self._history), n), math.nan, device=self.device)
+            self.initial_params = torch.cat(
+                [p.detach().reshape(-1) for p in self.model.parameters()]
+            )
             done = getattr(self, "_pending_trajectory", None)
             if done is not None and len(done):
                 self._trajectory[: len(done)] = done.to(self.device)
@@ -363,8 +368,21 @@ class GradLabModule(L.LightningModule):
         """Loss of every restart at every update so far, shape (updates, restarts)."""
         return self._history[: self.state.updates].cpu()
 
-    def trajectory(self) -> torch.Tensor | None:
-        return None if self._trajectory is None else self._trajectory[: self.state.updates].cpu()
+    def history_tail(self) -> torch.Tensor | None:
+        """The best restart's loss at the latest update (a device tensor, no sync)."""
+        if self.state.updates == 0:
+            return None
+        return self._history[self.state.updates - 1].min()
+
+    def trajectory(self, with_start: bool = False) -> torch.Tensor | None:
+        """Every parameter after every update (``track_params``); optionally the start first."""
+        if self._trajectory is None:
+            return None
+        path = self._trajectory[: self.state.updates].cpu()
+        start = getattr(self, "initial_params", None)
+        if with_start and start is not None:
+            path = torch.cat([start.cpu().unsqueeze(0), path])
+        return path
 
     def restart_summary(self) -> dict[str, float]:
         if self.restarts == 1:

@@ -165,3 +165,57 @@ def plot_gradcheck(rows, tol: float):
     ax_text.text(0, 1, format_table(rows, tol), family="monospace", fontsize=8, va="top")
     fig.subplots_adjust(left=0.1, right=0.99, bottom=0.3, top=0.9)
     return fig
+
+
+def plot_landscape(alphas, line, surface):
+    """Loss along one and two filter-normalized random directions through the final weights."""
+    fig, (a1, a2) = plt.subplots(1, 2, figsize=(11, 4.2))
+    a1.plot(alphas, line, c="tab:blue")
+    a1.axvline(0, c="k", lw=0.8, ls="--")
+    a1.set(xlabel="step along direction 1", ylabel="training loss", title="1-D slice")
+    if line.min() > 0 and line.max() / line.min() > 100:
+        a1.set_yscale("log")
+    z = torch.log10(surface.clamp_min(1e-12)).numpy()
+    cs = a2.contourf(alphas, alphas, z.T, levels=30, cmap="viridis")
+    fig.colorbar(cs, ax=a2, label="log10 training loss")
+    a2.plot([0], [0], "r*", ms=12, label="final weights")
+    a2.set(xlabel="direction 1", ylabel="direction 2", title="2-D slice (filter-normalized)")
+    a2.legend(loc="upper right", fontsize=8)
+    fig.subplots_adjust(left=0.08, right=0.97, bottom=0.13, top=0.9, wspace=0.25)
+    return fig
+
+
+def plot_exact_surface_1d(xs, values, path, path_losses, name):
+    """The loss of a one-parameter problem, with the parameter's path marked on it."""
+    fig, ax = plt.subplots(figsize=(6, 4.2))
+    ax.plot(xs, values, c="tab:blue", label="loss")
+    if path is not None:
+        ax.plot(path[:, 0], path_losses, "o-", c="tab:red", ms=3, lw=1, label="optimizer path")
+    ax.set(xlabel=name, ylabel="loss", title="exact loss with the optimizer's path")
+    ax.legend()
+    return fig
+
+
+def plot_exact_surface_2d(xs, ys, grid, path, names):
+    fig, ax = plt.subplots(figsize=(6.5, 5))
+    cs = ax.contourf(xs, ys, grid.T.numpy(), levels=40, cmap="viridis")
+    fig.colorbar(cs, ax=ax, label="training loss")
+    if path is not None:
+        ax.plot(path[:, 0], path[:, 1], "o-", c="tab:red", ms=3, lw=1, label="optimizer path")
+        ax.legend(loc="upper right", fontsize=8)
+    ax.set(xlabel=names[0], ylabel=names[1], title="exact loss surface with the optimizer's path")
+    return fig
+
+
+def plot_params(trajectory: torch.Tensor, names: list[str], path: Path | None = None):
+    """Each scalar parameter (a, b, c, d, ...) after every update."""
+    fig, ax = plt.subplots(figsize=(6.5, 4))
+    for j, name in enumerate(names):
+        ax.plot(trajectory[:, j], label=name)
+    ax.set(xlabel="step (optimizer update)", ylabel="value", title="parameter trajectories")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    if path is not None:
+        fig.savefig(path, dpi=90)
+        plt.close(fig)
+    return fig

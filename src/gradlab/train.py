@@ -128,6 +128,7 @@ def train(cfg: DictConfig) -> dict:
         results = trainer.test(module, datamodule=data, verbose=False)
         metrics.update(collect_metrics(results[0] if results else {}))
     metrics.update(module.restart_summary())
+    metrics.update(module.extra_metrics)
     if module.is_lbfgs:
         metrics["lbfgs/iterations"] = module.lbfgs_iterations
     metrics["step"] = module.updates
@@ -157,6 +158,7 @@ def _print_summary(module, metrics: dict, out: Path) -> None:
             lines.append(f"  {key:<14} {metrics[key]:.6g}")
     if callable(describe):
         lines.append(f"  model          {describe(module.best_restart)}")
+    lines += [f"  {line}" for line in module.summary_lines]
     lines.append(f"  steps          {metrics['step']}")
     lines.append(f"  wall time      {metrics['wall_time_s']:.2f} s")
     lines.append(f"  run directory  {out}")

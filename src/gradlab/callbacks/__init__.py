@@ -1,7 +1,17 @@
 """Lightning callbacks: training history, checks, plots."""
 
 from .dead_units import DeadUnitCheck
+from .dynamics import GradientStatistics, LeastSquaresBaseline, Sharpness
 from .figures import FigureLogger
 from .history import TrainingHistory
+from .landscape import LossLandscape
 
-__all__ = ["DeadUnitCheck", "FigureLogger", "TrainingHistory"]
+__all__ = [
+    "DeadUnitCheck",
+    "FigureLogger",
+    "GradientStatistics",
+    "LeastSquaresBaseline",
+    "LossLandscape",
+    "Sharpness",
+    "TrainingHistory",
+]

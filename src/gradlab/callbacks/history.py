@@ -40,7 +40,16 @@ class TrainingHistory(L.Callback):
             rows.append(",".join(cells))
         (out / "history.csv").write_text("\n".join(rows) + "\n")
         if self.plot:
-            from ..plots import plot_loss
+            from ..plots import plot_loss, plot_params
 
             (out / "plots").mkdir(exist_ok=True)
             plot_loss(history, out / "plots" / "loss.png")
+            if trajectory is not None and len(names) <= 8:
+                plot_params(trajectory, names, out / "plots" / "params.png")
+        if trajectory is not None and len(names) <= 8 and trainer.logger is not None:
+            every = pl_module.log_every_n_steps
+            for i in range(0, len(trajectory), every):
+                values = {
+                    f"params/{n}": float(v) for n, v in zip(names, trajectory[i], strict=True)
+                }
+                trainer.logger.log_metrics(values, step=i)
