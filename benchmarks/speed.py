@@ -394,10 +394,11 @@ def main():
     torch.set_num_threads(max(torch.get_num_threads(), 1))
     rows = []
     t0 = time.perf_counter()
-    workload_a(rows, rounds, "cpu", k_values=(1,) if args.quick else (1, 10))
-    workload_b(rows, rounds, "cpu", steps=500 if args.quick else 2000, k=1)
-    workload_c(rows, rounds, "cpu", steps=200 if args.quick else 1000, k=1)
-    workload_d(rows, max(rounds // 2, 1), "cpu", (1, 10) if args.quick else (1, 10, 50), k=1)
+    workload_a(rows, rounds, "cpu", k_values=(10,) if args.quick else (1, 10))
+    k = 10  # the default module.updates_per_step
+    workload_b(rows, rounds, "cpu", steps=500 if args.quick else 2000, k=k)
+    workload_c(rows, rounds, "cpu", steps=200 if args.quick else 1000, k=k)
+    workload_d(rows, max(rounds // 2, 1), "cpu", (1, 10) if args.quick else (1, 10, 50), k=k)
     workload_e(rows, 1 if args.quick else 3, jobs=3 if args.quick else 10)
     workload_f(rows)
     print_table(
@@ -407,9 +408,9 @@ def main():
     )
     if torch.cuda.is_available():
         gpu = []
-        workload_a(gpu, rounds, "cuda", k_values=(1,))
-        workload_b(gpu, rounds, "cuda", steps=2000, k=1)
-        workload_c(gpu, rounds, "cuda", steps=1000, k=1, n_train=4096)
+        workload_a(gpu, rounds, "cuda", k_values=(10,))
+        workload_b(gpu, rounds, "cuda", steps=2000, k=10)
+        workload_c(gpu, rounds, "cuda", steps=1000, k=10, n_train=4096)
         print_table(gpu, f"GPU: {torch.cuda.get_device_name()}")
         rows += gpu
     else:

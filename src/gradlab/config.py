@@ -38,9 +38,14 @@ def compose_config(output_dir, *overrides: str, config_name: str = "config") -> 
     return cfg
 
 
+def _mkdir(path: str) -> str:
+    Path(path).mkdir(parents=True, exist_ok=True)
+    return path
+
+
 def setup_resolvers() -> None:
-    if not OmegaConf.has_resolver("ceil_div"):
-        OmegaConf.register_new_resolver("ceil_div", lambda a, b: -(-int(a) // int(b)))
+    if not OmegaConf.has_resolver("mkdir"):  # a path whose directory must exist, e.g. a study DB
+        OmegaConf.register_new_resolver("mkdir", _mkdir)
 
 
 def _cause(e: Exception) -> str:

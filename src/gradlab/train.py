@@ -179,6 +179,8 @@ def run_task(cfg: DictConfig):
         except Exception:
             pass
         print(message, file=sys.stderr)
+        if kind == "DivergenceError" and cfg.get("on_divergence") == "inf":
+            return math.inf  # a search records the diverged trial as infinitely bad, and goes on
         if kind not in EXIT_CODES and cfg.get("debug_traceback", False):
             raise
         if HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN:
