@@ -2,7 +2,6 @@
 
 import pytest
 import torch
-
 from conftest import run_train
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
