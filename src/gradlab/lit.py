@@ -135,17 +135,11 @@ class GradLabModule(L.LightningModule):
 
     def _gradients(self, model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         """Fill ``.grad`` of every parameter; return the loss of each restart."""
-        if self.mode == "manual":
-            with torch.no_grad():
-                pred = model(x)
-                losses = self.loss_fn(pred, y)
-                model.manual_backward(self.loss_fn.grad(pred, y))
-            return self._sync(model, losses)
         if self.mode == "check" and self.state.updates % self.check_every_n_steps == 0:
-            rows, losses = compare_gradients(model, self.loss_fn, x, y)
+            rows, losses = compare_gradients(model, self.loss_fn, x, y)  # leaves manual grads
             self._record_check(rows)
-            return losses
-        if self.mode == "check":
+            return self._sync(model, losses)
+        if self.mode in ("manual", "check"):
             with torch.no_grad():
                 pred = model(x)
                 losses = self.loss_fn(pred, y)
