@@ -54,8 +54,8 @@ def test_gradient_statistics_logged_and_equal_in_both_modes(tmp_path):
         acc.Reload()
         values[grads] = [e.value for e in acc.Scalars("dynamics/grad_norm/0_weight")]
     assert values["autograd"] == pytest.approx(values["manual"], rel=1e-4)
-    # update ratio of plain SGD is exactly lr * |g| / |w|
     assert len(values["manual"]) == 4
+    assert (tmp_path / "manual" / "plots" / "dynamics.png").is_file()
 
 
 def test_update_ratio_equals_direct_computation(tmp_path):
@@ -140,6 +140,7 @@ def test_least_squares_baseline_of_the_cubic(tmp_path):
         metrics["train/loss"] - metrics["baseline/loss"]
     )
     assert {"baseline/loss", "baseline/gap", "baseline/condition_number"} <= scalar_tags(tmp_path)
+    assert (tmp_path / "plots" / "baseline.png").is_file()
 
 
 @pytest.mark.parametrize("experiment", ["notgate", "quadratic_sgd", "sincos"])

@@ -24,6 +24,7 @@ class GradientStatistics(L.Callback):
         self.every = max(int(every_n_steps), 1)
         self._before = None
         self.last: dict[str, float] = {}
+        self.records: list[tuple[int, dict[str, float]]] = []
 
     def on_before_optimizer_step(self, trainer, pl_module, optimizer) -> None:
         step = pl_module.updates
@@ -57,7 +58,23 @@ class GradientStatistics(L.Callback):
             stats[f"dynamics/update_ratio_log10/{name}"] = torch.log10(ratio.clamp_min(1e-30))
         values = {k: float(v) for k, v in stats.items()}  # the one device sync per k updates
         self.last = values
+        self.records.append((step, values))
         _log(trainer, values, step)
+
+    def on_fit_end(self, trainer, pl_module) -> None:
+        if not self.records or not trainer.is_global_zero:
+            return
+        from pathlib import Path
+
+        from ..plots import plot_dynamics, plt
+
+        fig = plot_dynamics(self.records)
+        out = Path(trainer.default_root_dir) / "plots"
+        out.mkdir(parents=True, exist_ok=True)
+        fig.savefig(out / "dynamics.png", dpi=90)
+        if trainer.logger is not None and hasattr(trainer.logger.experiment, "add_figure"):
+            trainer.logger.experiment.add_figure("dynamics/figure", fig, pl_module.updates)
+        plt.close(fig)
 
     @staticmethod
     def _activations(model) -> dict:
@@ -168,3 +185,21 @@ class LeastSquaresBaseline(L.Callback):
         hist = pl_module.history_tail()
         if self.baseline is not None and hist is not None and not math.isnan(float(hist)):
             pl_module.extra_metrics["baseline/gap"] = float(hist) - self.baseline
+
+    def on_fit_end(self, trainer, pl_module) -> None:
+        if self.baseline is None or not trainer.is_global_zero or not pl_module.updates:
+            return
+        from pathlib import Path
+
+        from ..plots import plot_loss, plt
+
+        fig = plot_loss(pl_module.history(), title="training loss vs the least-squares optimum")
+        ax = fig.axes[0]
+        ax.axhline(self.baseline, color="tab:red", ls="--", label=f"optimum {self.baseline:.6g}")
+        ax.legend()
+        out = Path(trainer.default_root_dir) / "plots"
+        out.mkdir(parents=True, exist_ok=True)
+        fig.savefig(out / "baseline.png", dpi=90)
+        if trainer.logger is not None and hasattr(trainer.logger.experiment, "add_figure"):
+            trainer.logger.experiment.add_figure("baseline/figure", fig, pl_module.updates)
+        plt.close(fig)
