@@ -3,7 +3,7 @@ PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: install train test lint bench clean
+.PHONY: install train test lint bench bench-quick clean
 
 $(BIN)/activate:
 	$(PY) -m venv $(VENV)
@@ -21,6 +21,9 @@ test: install
 
 bench: install
 	$(BIN)/python benchmarks/speed.py $(ARGS)
+
+bench-quick: install
+	$(BIN)/python benchmarks/speed.py --quick
 
 lint: install
 	$(BIN)/ruff check src tests train.py eval.py benchmarks
