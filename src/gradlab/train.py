@@ -181,8 +181,6 @@ def run_task(cfg: DictConfig):
         print(message, file=sys.stderr)
         if kind == "DivergenceError" and cfg.get("on_divergence") == "inf":
             return math.inf  # a search records the diverged trial as infinitely bad, and goes on
-        if kind not in EXIT_CODES and cfg.get("debug_traceback", False):
-            raise
         if HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN:
             raise RuntimeError(one_line(e)) from None  # Hydra records the job as failed
         raise SystemExit(EXIT_CODES.get(kind, 1)) from None

@@ -6,6 +6,7 @@ import lightning as L
 import torch
 
 from ..models.activations import DYING
+from .publish import publish
 
 
 def _log(trainer, values: dict, step: int) -> None:
@@ -23,7 +24,6 @@ class GradientStatistics(L.Callback):
     def __init__(self, every_n_steps: int = 10):
         self.every = max(int(every_n_steps), 1)
         self._before = None
-        self.last: dict[str, float] = {}
         self.records: list[tuple[int, dict[str, float]]] = []
 
     def on_before_optimizer_step(self, trainer, pl_module, optimizer) -> None:
@@ -57,24 +57,17 @@ class GradientStatistics(L.Callback):
             ratio = (p.detach() - before[name]).norm() / before[name].norm().clamp_min(1e-30)
             stats[f"dynamics/update_ratio_log10/{name}"] = torch.log10(ratio.clamp_min(1e-30))
         values = {k: float(v) for k, v in stats.items()}  # the one device sync per k updates
-        self.last = values
         self.records.append((step, values))
         _log(trainer, values, step)
 
     def on_fit_end(self, trainer, pl_module) -> None:
         if not self.records or not trainer.is_global_zero:
             return
-        from pathlib import Path
+        from ..plots import plot_dynamics
 
-        from ..plots import plot_dynamics, plt
-
-        fig = plot_dynamics(self.records)
-        out = Path(trainer.default_root_dir) / "plots"
-        out.mkdir(parents=True, exist_ok=True)
-        fig.savefig(out / "dynamics.png", dpi=90)
-        if trainer.logger is not None and hasattr(trainer.logger.experiment, "add_figure"):
-            trainer.logger.experiment.add_figure("dynamics/figure", fig, pl_module.updates)
-        plt.close(fig)
+        publish(
+            trainer, plot_dynamics(self.records), "dynamics", "dynamics/figure", pl_module.updates
+        )
 
     @staticmethod
     def _activations(model) -> dict:
@@ -189,17 +182,10 @@ class LeastSquaresBaseline(L.Callback):
     def on_fit_end(self, trainer, pl_module) -> None:
         if self.baseline is None or not trainer.is_global_zero or not pl_module.updates:
             return
-        from pathlib import Path
-
-        from ..plots import plot_loss, plt
+        from ..plots import plot_loss
 
         fig = plot_loss(pl_module.history(), title="training loss vs the least-squares optimum")
         ax = fig.axes[0]
         ax.axhline(self.baseline, color="tab:red", ls="--", label=f"optimum {self.baseline:.6g}")
         ax.legend()
-        out = Path(trainer.default_root_dir) / "plots"
-        out.mkdir(parents=True, exist_ok=True)
-        fig.savefig(out / "baseline.png", dpi=90)
-        if trainer.logger is not None and hasattr(trainer.logger.experiment, "add_figure"):
-            trainer.logger.experiment.add_figure("baseline/figure", fig, pl_module.updates)
-        plt.close(fig)
+        publish(trainer, fig, "baseline", "baseline/figure", pl_module.updates)

@@ -1,11 +1,10 @@
 """Draw the run's figures (chosen by the data set's shape) into TensorBoard and plots/*.png."""
 
-from pathlib import Path
-
 import lightning as L
 import torch
 
 from ..models.restarts import solo
+from .publish import publish
 
 
 class FigureLogger(L.Callback):
@@ -30,8 +29,6 @@ class FigureLogger(L.Callback):
 
         data = trainer.datamodule
         step = pl_module.updates
-        out = Path(trainer.default_root_dir) / "plots"
-        out.mkdir(parents=True, exist_ok=True)
         model = pl_module.model
         if pl_module.restarts > 1:
             model = solo(model, pl_module.best_restart)
@@ -88,10 +85,7 @@ class FigureLogger(L.Callback):
             )
         logger = trainer.logger
         for key, fig in figures.items():
-            fig.savefig(out / f"{key}.png", dpi=90)
-            if logger is not None and hasattr(logger.experiment, "add_figure"):
-                logger.experiment.add_figure(f"figures/{key}", fig, global_step=step, close=False)
-            plots.plt.close(fig)
+            publish(trainer, fig, key, f"figures/{key}", step)
         if (
             pl_module.gradcheck_rows
             and logger is not None

@@ -1,10 +1,10 @@
 """Loss-landscape slices through the final weights (filter-normalized directions, Li et al. 2018),
 and the exact loss surface with the optimizer's path for one- and two-parameter problems."""
 
-from pathlib import Path
-
 import lightning as L
 import torch
+
+from .publish import publish
 
 
 def filter_normalized_direction(params: list[torch.Tensor], generator: torch.Generator):
@@ -61,13 +61,8 @@ class LossLandscape(L.Callback):
             names = [name for name, _ in model.named_parameters()]
             figures["loss_surface"] = self._exact_surface(base, loss_at, trajectory, names, plots)
         loss_at([torch.zeros_like(b) for b in base])  # restore the final weights
-        out = Path(trainer.default_root_dir) / "plots"
-        out.mkdir(parents=True, exist_ok=True)
         for key, fig in figures.items():
-            fig.savefig(out / f"{key}.png", dpi=90)
-            if trainer.logger is not None and hasattr(trainer.logger.experiment, "add_figure"):
-                trainer.logger.experiment.add_figure(f"landscape/{key}", fig, pl_module.updates)
-            plots.plt.close(fig)
+            publish(trainer, fig, key, f"landscape/{key}", pl_module.updates)
 
     def _exact_surface(self, base, loss_at, path, names, plots):
         flat = torch.cat([b.reshape(-1) for b in base]).cpu()

@@ -81,7 +81,3 @@ class FullBatchDataModule(L.LightningDataModule):
 
     def test_dataloader(self):
         return RepeatBatch(self.test, 1) if self.test is not None else []
-
-    @property
-    def input_dim(self) -> int:
-        return self.train[0].shape[-1] if self.train[0].dim() > 1 else 0
