@@ -389,18 +389,26 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="one round, shorter runs")
     parser.add_argument("--json", type=Path, help="also write the rows as JSON here")
+    parser.add_argument("--only", default="ABCDEF", help="workloads to run, e.g. --only AB")
     args = parser.parse_args()
+    only = args.only.upper()
     rounds = 1 if args.quick else 5
     torch.set_num_threads(max(torch.get_num_threads(), 1))
     rows = []
     t0 = time.perf_counter()
-    workload_a(rows, rounds, "cpu", k_values=(10,) if args.quick else (1, 10))
     k = 10  # the default module.updates_per_step
-    workload_b(rows, rounds, "cpu", steps=500 if args.quick else 2000, k=k)
-    workload_c(rows, rounds, "cpu", steps=200 if args.quick else 1000, k=k)
-    workload_d(rows, max(rounds // 2, 1), "cpu", (1, 10) if args.quick else (1, 10, 50), k=k)
-    workload_e(rows, 1 if args.quick else 3, jobs=3 if args.quick else 10)
-    workload_f(rows)
+    if "A" in only:
+        workload_a(rows, rounds, "cpu", k_values=(10,) if args.quick else (1, 10))
+    if "B" in only:
+        workload_b(rows, rounds, "cpu", steps=500 if args.quick else 2000, k=k)
+    if "C" in only:
+        workload_c(rows, rounds, "cpu", steps=200 if args.quick else 1000, k=k)
+    if "D" in only:
+        workload_d(rows, max(rounds // 2, 1), "cpu", (1, 10) if args.quick else (1, 10, 50), k=k)
+    if "E" in only:
+        workload_e(rows, 1 if args.quick else 3, jobs=3 if args.quick else 10)
+    if "F" in only:
+        workload_f(rows)
     print_table(
         rows,
         f"CPU ({torch.get_num_threads()} threads), torch {torch.__version__}, "

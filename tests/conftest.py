@@ -8,12 +8,20 @@ import warnings
 from pathlib import Path
 
 import pytest
+import torch
 
 from gradlab.config import compose_config, setup_resolvers
 
 ROOT = Path(__file__).resolve().parents[1]
 warnings.filterwarnings("ignore")
 setup_resolvers()
+
+
+@pytest.fixture(autouse=True)
+def _float32_default():
+    """A run with dtype=float64 changes torch's default dtype: restore it for the next test."""
+    yield
+    torch.set_default_dtype(torch.float32)
 
 
 def make_cfg(tmp_path: Path, *overrides: str, config_name: str = "config"):

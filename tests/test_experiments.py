@@ -128,6 +128,22 @@ def test_wave1d_best_of_10(tmp_path):
     )
 
 
+def test_wave1d_wide_network_overfits(tmp_path):
+    """Notebook 004 2c: dense BFGS drives a 1-50-1 net to an interpolating, overfit minimum."""
+    metrics = run_train(
+        tmp_path,
+        "experiment=wave1d",
+        "restarts=1",
+        "seed=5",
+        "model.sizes=[1,50,1]",
+        "optim.max_iter=4000",
+        "logger=none",
+        "callbacks=none",
+    )
+    assert metrics["train/loss"] < 0.006
+    assert metrics["test/mse"] > 10 * metrics["train/loss"]
+
+
 def test_wave1d_adam(tmp_path):
     metrics = run_train(tmp_path, "experiment=wave1d_adam", "trainer.max_steps=1500")
     h = history(tmp_path)
@@ -210,19 +226,21 @@ def test_vectorized_restarts_equal_single_runs(tmp_path, optim):
     assert metrics["restarts/worst_loss"] == pytest.approx(max(finals))
 
 
-def test_lbfgs_restarts_equal_single_runs(tmp_path):
+@pytest.mark.parametrize("optim", ["bfgs", "lbfgs"])
+def test_minimizer_restarts_equal_single_runs(tmp_path, optim):
     from gradlab.config import build_data, build_model
     from gradlab.models.restarts import solo
 
-    run_train(tmp_path / "batched", "experiment=wave1d", "restarts=3", "logger=none")
+    overrides = ["experiment=wave1d", f"optim={optim}"]
+    run_train(tmp_path / "batched", *overrides, "restarts=3", "logger=none")
     batched = history(tmp_path / "batched")
-    cfg = make_cfg(tmp_path / "x", "experiment=wave1d", "restarts=3")
+    cfg = make_cfg(tmp_path / "x", *overrides, "restarts=3")
+    torch.set_default_dtype(getattr(torch, cfg.dtype))
     g = torch.Generator().manual_seed(cfg.seed)
     data, model = build_data(cfg, g), build_model(cfg, g)
+    data.to_dtype(torch.get_default_dtype())
     for r in range(3):
-        c = make_cfg(
-            tmp_path / f"s{r}", "experiment=wave1d", "restarts=1", "logger=none", "callbacks=none"
-        )
+        c = make_cfg(tmp_path / f"s{r}", *overrides, "restarts=1", "logger=none", "callbacks=none")
         alone = _train_solo(tmp_path / f"s{r}", c, data, solo(model, r))
         assert alone[-1].item() == pytest.approx(batched[-1][f"loss_r{r}"], rel=1e-6)
     assert not math.isnan(batched[-1]["loss"])

@@ -19,8 +19,10 @@ from torch import nn
 from .gradcheck import GradDiff, compare_gradients, format_table
 from .models.losses import Loss, get_loss
 from .models.restarts import num_restarts, solo, write_back
+from .optim import BFGS
 
 MODES = ("autograd", "manual", "check")
+MINIMIZERS = (torch.optim.LBFGS, BFGS)  # optimizers whose step(closure) runs to convergence
 
 
 class DivergenceError(RuntimeError):
@@ -75,11 +77,12 @@ class GradLabModule(L.LightningModule):
         self.stop_tol = stop_tol
         self.task = task
         self.restarts = num_restarts(model)
-        self.is_lbfgs = getattr(optimizer, "func", None) is torch.optim.LBFGS
-        # LBFGS couples parameters through its line search: restarts run one after another
+        # (L-)BFGS minimizes to convergence in one step and couples parameters through its
+        # line search: restarts run one after another
+        self.is_minimizer = getattr(optimizer, "func", None) in MINIMIZERS
         self.solos = (
             nn.ModuleList([solo(model, r) for r in range(self.restarts)])
-            if self.is_lbfgs and self.restarts > 1
+            if self.is_minimizer and self.restarts > 1
             else None
         )
         self.run_config: dict | None = None  # the composed Hydra config, stored in checkpoints
@@ -181,8 +184,8 @@ class GradLabModule(L.LightningModule):
 
     def training_step(self, batch, batch_idx):
         x, y = batch
-        if self.is_lbfgs:
-            return self._lbfgs_step(x, y)
+        if self.is_minimizer:
+            return self._minimize_step(x, y)
         opt = self._opt
         todo = min(self.updates_per_step, self.max_updates - self.state.updates)
         if todo <= 0:
@@ -199,8 +202,8 @@ class GradLabModule(L.LightningModule):
             self._record(losses)
         return None
 
-    def _lbfgs_step(self, x, y):
-        """One Lightning step = one LBFGS minimization (of restart r when restarts run in turn)."""
+    def _minimize_step(self, x, y):
+        """One Lightning step = one (L-)BFGS minimization (of restart r when restarts run in turn)."""
         r = self.global_step if self.solos is not None else 0
         if self.solos is not None and r >= self.restarts:
             self.trainer.should_stop = True
@@ -272,7 +275,7 @@ class GradLabModule(L.LightningModule):
         return self.state.updates
 
     @property
-    def lbfgs_iterations(self) -> int:
+    def minimizer_iterations(self) -> int:
         opts = self.optimizers()
         opts = opts if isinstance(opts, list) else [opts]
         total = 0
@@ -301,7 +304,7 @@ class GradLabModule(L.LightningModule):
         self._opt = opt[0] if isinstance(opt, list) else opt
         scheds = self.lr_schedulers()
         self._sched = scheds[0] if isinstance(scheds, list) else scheds
-        if self.state.updates and self.state.updates != self.global_step and not self.is_lbfgs:
+        if self.state.updates and self.state.updates != self.global_step and not self.is_minimizer:
             self.state.updates = self.global_step
 
     def on_train_end(self) -> None:

@@ -129,8 +129,8 @@ def train(cfg: DictConfig) -> dict:
         metrics.update(collect_metrics(results[0] if results else {}))
     metrics.update(module.restart_summary())
     metrics.update(module.extra_metrics)
-    if module.is_lbfgs:
-        metrics["lbfgs/iterations"] = module.lbfgs_iterations
+    if module.is_minimizer:
+        metrics["optim/iterations"] = module.minimizer_iterations
     metrics["step"] = module.updates
     metrics["wall_time_s"] = wall
     if not trainer.is_global_zero:  # other DDP processes leave the writing to rank 0
