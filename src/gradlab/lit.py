@@ -136,7 +136,9 @@ class GradLabModule(L.LightningModule):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.model(x)
 
-    def _gradients(self, model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    def _gradients(
+        self, model: nn.Module, x: torch.Tensor, y: torch.Tensor, hooks: bool = True
+    ) -> torch.Tensor:
         """Fill ``.grad`` of every parameter; return the loss of each restart."""
         if self.mode == "check" and self.state.updates % self.check_every_n_steps == 0:
             rows, losses = compare_gradients(model, self.loss_fn, x, y)  # leaves manual grads
@@ -151,6 +153,9 @@ class GradLabModule(L.LightningModule):
         for p in model.parameters():
             p.grad = None
         losses = self.loss_fn(model(x), y)
+        if not hooks:
+            losses.sum().backward()
+            return losses
         world = self.trainer.world_size if self._trainer is not None else 1
         # DDP averages gradients over processes: right for mean-type losses; a sum-type
         # loss is scaled by the world size first so the average becomes the sum
@@ -186,20 +191,30 @@ class GradLabModule(L.LightningModule):
         x, y = batch
         if self.is_minimizer:
             return self._minimize_step(x, y)
-        opt = self._opt
-        todo = min(self.updates_per_step, self.max_updates - self.state.updates)
+        trainer, opt = self.trainer, self._opt
+        first = self.state.updates
+        todo = min(self.updates_per_step, self.max_updates - first)
         if todo <= 0:
-            self.trainer.should_stop = True
-        for _ in range(todo):
-            if self.trainer.should_stop:
+            trainer.should_stop = True
+        for k in range(todo):
+            if trainer.should_stop:
                 break
-            losses = self._gradients(self.model, x, y)
+            # Lightning's backward and optimizer-step hooks run on a step's first update; the
+            # other K - 1 take torch's plain path (same math, none of the per-call overhead)
+            hooks = k == 0 or not self._plain_inner_updates
+            losses = self._gradients(self.model, x, y, hooks=hooks)
             if self.grad_clip:
                 self.clip_gradients(opt, gradient_clip_val=self.grad_clip)
-            opt.step()
+            if hooks:
+                opt.step()
+            else:
+                opt.optimizer.step()
+                self._step_progress.increment_ready()  # global_step keeps counting updates
+                self._step_progress.increment_completed()
             if self._sched is not None:
                 self._sched.step()
             self._record(losses)
+        self._check_finite(first)
         return None
 
     def _minimize_step(self, x, y):
@@ -211,12 +226,9 @@ class GradLabModule(L.LightningModule):
         model = self.solos[r] if self.solos is not None else self.model
         opts = self.optimizers()
         opt = opts[r] if isinstance(opts, list) else opts
-        evals = []
 
         def closure():
-            losses = self._gradients(model, x, y)
-            evals.append(losses.detach())
-            return losses.sum()
+            return self._gradients(model, x, y).sum()
 
         opt.step(closure=closure)
         with torch.no_grad():
@@ -229,6 +241,7 @@ class GradLabModule(L.LightningModule):
             self._record(losses, keep_last=True)
         else:
             self._record(final)
+        self._check_finite(self.state.updates - 1)
         return None
 
     def _record(self, losses: torch.Tensor, keep_last: bool = False) -> None:
@@ -248,12 +261,6 @@ class GradLabModule(L.LightningModule):
         if not keep_last:
             self.state.last_losses = losses.reshape(-1)
         best = losses.min() if losses.dim() and self.restarts > 1 else losses.reshape(())
-        check_now = self.device.type == "cpu" or i % self.log_every_n_steps == 0
-        if check_now and not torch.isfinite(best):  # on GPU only at log steps: no sync per step
-            raise DivergenceError(
-                f"training diverged at step {i}: loss = {best.item()} with lr = {self._lr()} "
-                "(lower optim.lr)"
-            )
         if i % self.log_every_n_steps == 0:
             self._log_train_loss(best, i)
         self.state.updates = i + 1
@@ -262,6 +269,28 @@ class GradLabModule(L.LightningModule):
             if abs(self.state.previous_loss - value) < self.stop_tol:
                 self.trainer.should_stop = True
             self.state.previous_loss = value
+
+    def _check_finite(self, first: int) -> None:
+        """Fail at the first update since ``first`` whose best loss is not finite.
+
+        On CPU this runs after every Lightning step (one check per K updates); on a GPU only
+        at log steps, so that training does not wait for the device every step.
+        """
+        last = self.state.updates
+        if last <= first or (self.device.type != "cpu" and not self._logs_between(first, last)):
+            return
+        best = self._history[first:last].min(dim=1).values
+        bad = ~torch.isfinite(best)
+        if bad.any():
+            i = first + int(bad.nonzero()[0])
+            raise DivergenceError(
+                f"training diverged at step {i}: loss = {best[i - first].item()} with "
+                f"lr = {self._lr()} (lower optim.lr)"
+            )
+
+    def _logs_between(self, first: int, last: int) -> bool:
+        n = self.log_every_n_steps
+        return (first + n - 1) // n * n < last
 
     def _log_train_loss(self, loss: torch.Tensor, update: int) -> None:
         """Write train/loss at its own update index (Lightning's step cadence would misalign it)."""
@@ -300,6 +329,12 @@ class GradLabModule(L.LightningModule):
                 self.gradcheck_rows[r.name] = r
 
     def on_train_start(self) -> None:
+        trainer = self.trainer
+        self._plain_inner_updates = trainer.world_size == 1 and str(trainer.precision) in (
+            "32-true",
+            "64-true",
+        )
+        self._step_progress = trainer.fit_loop.epoch_loop.manual_optimization.optim_step_progress
         opt = self.optimizers()
         self._opt = opt[0] if isinstance(opt, list) else opt
         scheds = self.lr_schedulers()

@@ -23,13 +23,17 @@ class GradientStatistics(L.Callback):
 
     def __init__(self, every_n_steps: int = 10):
         self.every = max(int(every_n_steps), 1)
+        self._next = 0
         self._before = None
         self.records: list[tuple[int, dict[str, float]]] = []
 
     def on_before_optimizer_step(self, trainer, pl_module, optimizer) -> None:
+        # Lightning calls this on the first of a step's K updates: sample the first update at
+        # or after each multiple of every_n_steps
         step = pl_module.updates
-        if step % self.every:
+        if step < self._next:
             return
+        self._next = (step // self.every + 1) * self.every
         stats = {}
         for name, p in pl_module.model.named_parameters():
             if p.grad is not None:
