@@ -121,6 +121,9 @@ def test_wave1d_best_of_10(tmp_path):
     metrics = run_train(tmp_path, "experiment=wave1d")
     assert metrics["train/loss"] == pytest.approx(0.0796, abs=2e-4)
     assert metrics["test/mse"] == pytest.approx(0.0867, abs=2e-4)
+    # one Lightning step per restart and one validation, after the last: of the best restart
+    assert metrics["step"] == 10
+    assert metrics["val/loss_best"] == pytest.approx(metrics["test/mse"])
     assert (
         metrics["restarts/worst_loss"]
         >= metrics["restarts/median_loss"]

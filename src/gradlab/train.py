@@ -56,6 +56,18 @@ def build_module(cfg: DictConfig, model, data):
         raise ConfigError(str(e)) from e
 
 
+def updates_per_lightning_step(cfg: DictConfig) -> int:
+    """K for element-wise optimizers; 1 for (L-)BFGS, whose every step is a whole minimization."""
+    from hydra.utils import get_class
+
+    from .lit import MINIMIZERS
+
+    target = cfg.optim.get("_target_")
+    if target and issubclass(get_class(target), MINIMIZERS):
+        return 1
+    return cfg.module.updates_per_step
+
+
 def build_trainer(cfg: DictConfig, data, out: Path):
 
     callbacks = []
@@ -69,7 +81,7 @@ def build_trainer(cfg: DictConfig, data, out: Path):
             node = OmegaConf.merge(node, {"monitor": None, "filename": "step{step}"})
         callbacks.append(build(f"callbacks.{name}", node))
     logger = build("logger", cfg.logger) if has_logger else False
-    steps = math.ceil(cfg.trainer.max_steps / cfg.module.updates_per_step)
+    steps = math.ceil(cfg.trainer.max_steps / updates_per_lightning_step(cfg))
     overrides = {
         "val_check_interval": max(1, min(int(cfg.trainer.val_check_interval), steps)),
         "limit_val_batches": None if data.val is not None else 0,
