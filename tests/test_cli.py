@@ -24,6 +24,7 @@ def test_cfg_job_prints_config():
         ("model.sizes=[2,0,1]", "model.sizes"),
         ("optim.lr=nan", "optim.lr"),
         ("trainer.max_steps=0", "trainer.max_steps"),
+        ("threads=0", "threads"),
         ("ckpt_path=/nonexistent/last.ckpt", "ckpt_path"),
     ],
 )

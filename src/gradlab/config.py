@@ -77,6 +77,7 @@ def validate(cfg: DictConfig) -> None:
         "trainer.log_every_n_steps",
         "restarts",
         "module.updates_per_step",
+        "threads",
     ):
         _positive_int(cfg, key)
     lr = OmegaConf.select(cfg, "optim.lr")
@@ -86,6 +87,13 @@ def validate(cfg: DictConfig) -> None:
         raise ConfigError(f"grads.mode: unknown mode {cfg.grads.mode!r}")
     if cfg.get("dtype") not in (None, "float32", "float64"):
         raise ConfigError(f"dtype: must be float32 or float64, got {cfg.dtype!r}")
+
+
+def configure_torch(cfg: DictConfig) -> None:
+    """Default dtype and intra-op threads for this run (both process-wide torch settings)."""
+    torch.set_default_dtype(getattr(torch, cfg.get("dtype") or "float32"))
+    if cfg.get("threads"):
+        torch.set_num_threads(cfg.threads)
 
 
 def build_data(cfg: DictConfig, generator: torch.Generator):

@@ -148,7 +148,7 @@ class GradLabModule(L.LightningModule):
             with torch.no_grad():
                 pred = model(x)
                 losses = self.loss_fn(pred, y)
-                model.manual_backward(self.loss_fn.grad(pred, y))
+                model.manual_backward(self.loss_fn.grad(pred, y), input_grad=False)
             return self._sync(model, losses)
         for p in model.parameters():
             p.grad = None
@@ -218,7 +218,7 @@ class GradLabModule(L.LightningModule):
         return None
 
     def _minimize_step(self, x, y):
-        """One Lightning step = one (L-)BFGS minimization (of restart r when restarts run in turn)."""
+        """One Lightning step = one (L-)BFGS minimization (of restart r, restarts in turn)."""
         r = self.global_step if self.solos is not None else 0
         if self.solos is not None and r >= self.restarts:
             self.trainer.should_stop = True

@@ -24,6 +24,7 @@ from .config import (
     build_data,
     build_model,
     build_optimizer,
+    configure_torch,
     one_line,
     print_config_tree,
     setup_resolvers,
@@ -105,7 +106,7 @@ def train(cfg: DictConfig) -> dict:
     out.mkdir(parents=True, exist_ok=True)
     if cfg.get("print_config"):
         print_config_tree(cfg)
-    torch.set_default_dtype(getattr(torch, cfg.get("dtype") or "float32"))
+    configure_torch(cfg)
 
     import lightning as L
 

@@ -52,7 +52,7 @@ class LegendreModel(nn.Module):
         self.cache.x, self.cache.u, self.cache.p = x, u, p
         return self.a + self.b * p
 
-    def manual_backward(self, grad_output: torch.Tensor) -> torch.Tensor:
+    def manual_backward(self, grad_output: torch.Tensor, input_grad: bool = True):
         x, u, p = self.cache.x, self.cache.u, self.cache.p
         g = grad_output
         self.a.grad = g.sum()  # dy/da = 1
@@ -60,7 +60,7 @@ class LegendreModel(nn.Module):
         g_u = g * self.b * 1.5 * (5 * u**2 - 1)  # dy/du = b P3'(u)
         self.c.grad = g_u.sum()  # du/dc = 1
         self.d.grad = (g_u * x).sum()  # du/dd = x
-        return g_u * self.d  # du/dx = d
+        return g_u * self.d if input_grad else None  # du/dx = d
 
     def describe(self, restart: int | None = None) -> str:
         a, b, c, d = (float(p) for p in (self.a, self.b, self.c, self.d))

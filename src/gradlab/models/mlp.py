@@ -78,8 +78,9 @@ class MLP(nn.Module):
         self.cache.hs, self.cache.zs = hs, zs
         return h
 
-    def manual_backward(self, grad_output: torch.Tensor) -> torch.Tensor:
-        """Backpropagate dL/dy through the last forward pass; fill .grad, return dL/dx."""
+    def manual_backward(self, grad_output: torch.Tensor, input_grad: bool = True):
+        """Backpropagate dL/dy through the last forward pass; fill .grad, return dL/dx
+        (None with ``input_grad=False``, which training uses: it saves one matmul)."""
         hs, zs = self.cache.hs, self.cache.zs
         delta = self.output_activation.backward(grad_output, zs[-1], hs[-1])  # dL/dz_L
         for i in reversed(range(self.num_layers)):
@@ -87,6 +88,8 @@ class MLP(nn.Module):
             w.grad = hs[i].mT @ delta  # dL/dW_i = h_{i-1}^T delta_i (summed over samples)
             if b is not None:
                 b.grad = delta.sum(-2)  # dL/db_i = sum_n delta_i
+            if i == 0 and not input_grad:
+                return None
             grad_h = delta @ w.mT  # dL/dh_{i-1} = delta_i W_i^T
             if i > 0:
                 delta = self.activation.backward(grad_h, zs[i - 1], hs[i])  # * phi'(z_{i-1})

@@ -31,7 +31,7 @@ class Quadratic(nn.Module):
         y = x**2 + b * x + c if a == 1 else a * x**2 + b * x + c
         return y.reshape(1, 1)
 
-    def manual_backward(self, grad_output: torch.Tensor) -> None:
+    def manual_backward(self, grad_output: torch.Tensor, input_grad: bool = True) -> None:
         a, b, _ = self.coefficients
         self.x.grad = grad_output.sum() * (2 * a * self.x + b)  # f'(x) = 2ax + b
         return None

@@ -37,13 +37,15 @@ class Polynomial(nn.Module):
         self.cache = SimpleNamespace(x=None, features=None)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        features = x**self.powers  # (N, K+1): 1, x, x^2, ...
+        features = torch.linalg.vander(x[..., 0], N=self.degree + 1)  # (N, K+1): 1, x, x^2, ...
         self.cache.x, self.cache.features = x, features
         return features @ self.coeffs.unsqueeze(-1)  # (N, 1) or (R, N, 1)
 
-    def manual_backward(self, grad_output: torch.Tensor) -> torch.Tensor:
+    def manual_backward(self, grad_output: torch.Tensor, input_grad: bool = True):
         x, features = self.cache.x, self.cache.features
         self.coeffs.grad = (features.mT @ grad_output).squeeze(-1)  # dL/da_k = sum_n g_n x_n^k
+        if not input_grad:
+            return None
         k = self.powers[1:]
         dy_dx = (x ** (k - 1) * k) @ self.coeffs[..., 1:].unsqueeze(-1)  # sum_k k a_k x^(k-1)
         return grad_output * dy_dx
@@ -84,8 +86,10 @@ class PolynomialLinear(nn.Module):
         self.cache.x = x
         return self.linear(x**self.powers)
 
-    def manual_backward(self, grad_output: torch.Tensor) -> torch.Tensor:
-        grad_features = self.linear.manual_backward(grad_output)  # dL/d(x^k)
+    def manual_backward(self, grad_output: torch.Tensor, input_grad: bool = True):
+        grad_features = self.linear.manual_backward(grad_output, input_grad)  # dL/d(x^k)
+        if not input_grad:
+            return None
         k = self.powers
         return (grad_features * k * self.cache.x ** (k - 1)).sum(-1, keepdim=True)  # d(x^k)/dx
 

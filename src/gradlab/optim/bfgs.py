@@ -80,7 +80,14 @@ class BFGS(torch.optim.Optimizer):
                 break
             t = min(1.0, 1.01 * 2 * (f - old_f) / gtd.item()) * group["lr"]
             f_new, g_new, t, _ = _strong_wolfe(
-                along, x, t, d, f, g, gtd, max_ls=group["max_ls"],
+                along,
+                x,
+                t,
+                d,
+                f,
+                g,
+                gtd,
+                max_ls=group["max_ls"],
                 tolerance_change=group["tolerance_change"],
             )
             if not f_new < f:  # the line search found no decrease: precision is exhausted
