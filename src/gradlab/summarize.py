@@ -36,7 +36,8 @@ def read_job(job: Path) -> dict:
     return row
 
 
-def summarize(sweep_dir: str | Path) -> list[dict]:
+def summarize(sweep_dir: str | Path, plot: bool = True) -> list[dict]:
+    """Write summary.csv and summary.md (and summary.png unless ``plot=False``) for a sweep."""
     sweep_dir = Path(sweep_dir)
     jobs = sorted(
         (p for p in sweep_dir.iterdir() if p.is_dir() and p.name.isdigit()),
@@ -54,7 +55,8 @@ def summarize(sweep_dir: str | Path) -> list[dict]:
         w.writeheader()
         w.writerows(table)
     (sweep_dir / "summary.md").write_text(_markdown(table, columns[:-1]))
-    _plot(table, swept, sweep_dir / "summary.png")
+    if plot:
+        _plot(table, swept, sweep_dir / "summary.png")
     return table
 
 
@@ -107,13 +109,22 @@ def _plot(table, swept, path: Path) -> None:
 
 
 class SweepSummary(Callback):
-    """Hydra callback: rewrite the sweep summary after every job and at the end of the multirun."""
+    """Hydra callback: rewrite the sweep tables after every job (an interrupted sweep keeps
+    them), and the tables and the plot at the end of the multirun."""
+
+    def __init__(self) -> None:
+        self.plot_every_job = False
 
     def on_job_end(self, config, job_return, **kwargs) -> None:
+        from hydra.core.utils import JobStatus
+
+        # after a failed job Hydra ends the multirun without on_multirun_end: plot from here on
+        if getattr(job_return, "status", None) == JobStatus.FAILED:
+            self.plot_every_job = True
         try:
             sweep = config.hydra.sweep.dir
             if config.hydra.mode is not None and str(config.hydra.mode).endswith("MULTIRUN"):
-                summarize(sweep)
+                summarize(sweep, plot=self.plot_every_job)
         except Exception as e:  # a summary must never fail the job
             print(f"warning: sweep summary not written: {e}", file=sys.stderr)
 
