@@ -120,6 +120,13 @@ def plot_fit_1d(
         for j in range(units.shape[-1]):
             ax2.plot(x_dense, units[:, j], lw=0.8, alpha=0.7)
         ax2.set_ylabel("hidden unit output" + (" x output weight" if scale else ""))
+    # keep the data readable when an overfit curve swings far outside it (notebook 004 2c)
+    ys = y_train if y_test is None else torch.cat([y_train.flatten(), y_test.flatten()])
+    lo, hi = float(ys.min()), float(ys.max())
+    margin = 0.5 * (hi - lo) + 1e-12
+    if float(y_dense.min()) < lo - margin or float(y_dense.max()) > hi + margin:
+        ax.set_ylim(lo - margin, hi + margin)
+        title += " (curve clipped)"
     ax.set(xlabel="x", ylabel="y", title=title)
     ax.legend(loc="upper right", fontsize=8)
     fig.subplots_adjust(left=0.1, right=0.88, bottom=0.12, top=0.9)
