@@ -16,6 +16,7 @@ measured separately in workload E, which times whole processes.
 import argparse
 import json
 import os
+import resource
 import statistics
 import subprocess
 import sys
@@ -320,6 +321,8 @@ def workload_e(rows, rounds, jobs):
                 )
             )
             ratios.append(t_train[-1] / t_plain[-1])
+            if i == 0:  # the largest child so far: this default run (the plain script is smaller)
+                peak_mib = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
         med, lo, hi = summarize(ratios)
         rows.append(
             (
@@ -356,9 +359,14 @@ def workload_e(rows, rounds, jobs):
                 float("nan"),
             )
         )
+    return peak_mib
 
 
-def workload_f(rows):
+def workload_f(rows, peak_mib: float | None = None):
+    """Peak resident memory of a default run (``peak_mib`` when workload E measured it)."""
+    if peak_mib is not None:
+        rows.append(("F peak memory, default run", "MiB (max RSS)", peak_mib, *[float("nan")] * 4))
+        return
     with tempfile.TemporaryDirectory() as tmp:
         code = (
             "import resource, subprocess, sys;"
@@ -413,11 +421,13 @@ def main():
     if "C" in only:
         workload_c(rows, rounds, "cpu", steps=200 if args.quick else 1000, k=k)
     if "D" in only:
-        workload_d(rows, max(rounds // 2, 1), "cpu", (1, 10) if args.quick else (1, 10, 50), k=k)
+        workload_d(rows, max(rounds // 2, 1), "cpu", (10,) if args.quick else (1, 10, 50), k=k)
+    peak_mib = None
     if "E" in only:
-        workload_e(rows, 1 if args.quick else 3, jobs=3 if args.quick else 10)
+        peak = workload_e(rows, 1 if args.quick else 3, jobs=3 if args.quick else 10)
+        peak_mib = peak if args.quick else None  # the full run measures F in a fresh process
     if "F" in only:
-        workload_f(rows)
+        workload_f(rows, peak_mib)
     print_table(
         rows,
         f"CPU ({torch.get_num_threads()} threads), torch {torch.__version__}, "

@@ -7,6 +7,7 @@ the gradients come from. Optimization is always Lightning's manual optimization:
 is the cheaper path for thousands of tiny full-batch steps.
 """
 
+import inspect
 import math
 from functools import partial
 from types import SimpleNamespace
@@ -66,6 +67,14 @@ class GradLabModule(L.LightningModule):
                 "(manual_backward); use grads=autograd"
             )
         self.mode = grads
+        # training never needs dL/dx: skip it where the model offers that (input_grad=False);
+        # a model written against the plain contract manual_backward(dL/dy) works unchanged
+        self._backward_kwargs = (
+            {"input_grad": False}
+            if grads != "autograd"
+            and "input_grad" in inspect.signature(model.manual_backward).parameters
+            else {}
+        )
         self.log_every_n_steps = max(int(log_every_n_steps), 1)
         self.updates_per_step = int(updates_per_step)
         if self.updates_per_step < 1:
@@ -148,7 +157,7 @@ class GradLabModule(L.LightningModule):
             with torch.no_grad():
                 pred = model(x)
                 losses = self.loss_fn(pred, y)
-                model.manual_backward(self.loss_fn.grad(pred, y), input_grad=False)
+                model.manual_backward(self.loss_fn.grad(pred, y), **self._backward_kwargs)
             return self._sync(model, losses)
         for p in model.parameters():
             p.grad = None
