@@ -26,6 +26,11 @@ MODES = ("autograd", "manual", "check")
 MINIMIZERS = (torch.optim.LBFGS, BFGS)  # optimizers whose step(closure) runs to convergence
 
 
+def is_minimizer(optimizer_class) -> bool:
+    """Whether one ``step(closure)`` of this optimizer class is a whole minimization."""
+    return isinstance(optimizer_class, type) and issubclass(optimizer_class, MINIMIZERS)
+
+
 class DivergenceError(RuntimeError):
     """The training loss became non-finite."""
 
@@ -88,7 +93,7 @@ class GradLabModule(L.LightningModule):
         self.restarts = num_restarts(model)
         # (L-)BFGS minimizes to convergence in one step and couples parameters through its
         # line search: restarts run one after another
-        self.is_minimizer = getattr(optimizer, "func", None) in MINIMIZERS
+        self.is_minimizer = is_minimizer(getattr(optimizer, "func", None))
         self.solos = (
             nn.ModuleList([solo(model, r) for r in range(self.restarts)])
             if self.is_minimizer and self.restarts > 1

@@ -61,10 +61,10 @@ def updates_per_lightning_step(cfg: DictConfig) -> int:
     """K for element-wise optimizers; 1 for (L-)BFGS, whose every step is a whole minimization."""
     from hydra.utils import get_class
 
-    from .lit import MINIMIZERS
+    from .lit import is_minimizer
 
     target = cfg.optim.get("_target_")
-    if target and issubclass(get_class(target), MINIMIZERS):
+    if target and is_minimizer(get_class(target)):
         return 1
     return cfg.module.updates_per_step
 
