@@ -1,11 +1,13 @@
-"""Checkpoints that are never half-written: save to a temporary file, then rename over."""
+"""Checkpoint files: written atomically (temporary file, then rename), read with one-line errors."""
 
 import os
+import pickle
 import tempfile
+import zipfile
 from pathlib import Path
 
 import torch
-from lightning.fabric.plugins.io.torch_io import TorchCheckpointIO
+from lightning.pytorch.plugins import TorchCheckpointIO
 
 
 class AtomicCheckpointIO(TorchCheckpointIO):
@@ -27,3 +29,24 @@ class AtomicCheckpointIO(TorchCheckpointIO):
         except BaseException:
             Path(tmp).unlink(missing_ok=True)
             raise
+
+
+class CheckpointError(ValueError):
+    """A missing, corrupt or foreign checkpoint file."""
+
+
+def load_checkpoint(path: str | Path) -> dict:
+    """Load safely (tensors and plain containers only); one-line errors for bad files."""
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"ckpt_path: no checkpoint file at {path}")
+    try:
+        ckpt = torch.load(path, map_location="cpu", weights_only=True)
+    except (RuntimeError, pickle.UnpicklingError, EOFError, zipfile.BadZipFile, ValueError):
+        raise CheckpointError(
+            f"ckpt_path: {path} is not a readable checkpoint "
+            "(corrupt, truncated or not a torch file)"
+        ) from None
+    if not isinstance(ckpt, dict) or "state_dict" not in ckpt or "gradlab" not in ckpt:
+        raise CheckpointError(f"ckpt_path: {path} is not a gradlab checkpoint")
+    return ckpt

@@ -2,6 +2,7 @@
 
 import math
 import sys
+from contextlib import contextmanager
 from pathlib import Path
 
 import torch
@@ -76,7 +77,6 @@ def validate(cfg: DictConfig) -> None:
         "trainer.max_steps",
         "trainer.log_every_n_steps",
         "restarts",
-        "module.updates_per_step",
         "threads",
     ):
         _positive_int(cfg, key)
@@ -89,11 +89,19 @@ def validate(cfg: DictConfig) -> None:
         raise ConfigError(f"dtype: must be float32 or float64, got {cfg.dtype!r}")
 
 
-def configure_torch(cfg: DictConfig) -> None:
-    """Default dtype and intra-op threads for this run (both process-wide torch settings)."""
+@contextmanager
+def torch_settings(cfg: DictConfig):
+    """The run's default dtype and intra-op threads (process-wide torch settings), restored
+    when the block ends, so a float64 run leaves the Python session as it found it."""
+    dtype, threads = torch.get_default_dtype(), torch.get_num_threads()
     torch.set_default_dtype(getattr(torch, cfg.get("dtype") or "float32"))
     if cfg.get("threads"):
         torch.set_num_threads(cfg.threads)
+    try:
+        yield
+    finally:
+        torch.set_default_dtype(dtype)
+        torch.set_num_threads(threads)
 
 
 def build_data(cfg: DictConfig, generator: torch.Generator):
@@ -109,6 +117,39 @@ def build_model(cfg: DictConfig, generator: torch.Generator):
 
 def build_optimizer(cfg: DictConfig):
     return build("optim", cfg.optim)
+
+
+def build_module(cfg: DictConfig, model, data):
+    """The LightningModule: the model with its loss, optimizer and gradient source."""
+    from .lit import GradLabModule
+
+    scheduler = build("scheduler", cfg.scheduler) if cfg.get("scheduler") else None
+    try:
+        return GradLabModule(
+            model=model,
+            optimizer=build_optimizer(cfg),
+            loss=cfg.loss.name,
+            scheduler=scheduler,
+            grads=cfg.grads.mode,
+            log_every_n_steps=cfg.trainer.log_every_n_steps,
+            check_every_n_steps=cfg.grads.get("every_n_steps", 100),
+            check_tol=cfg.grads.get("tol", 1e-4),
+            task=data.task,
+            num_classes=data.num_classes,
+            **cfg.module,
+        )
+    except ValueError as e:
+        raise ConfigError(str(e)) from e
+
+
+def collect_metrics(metrics: dict) -> dict:
+    """Plain floats from Lightning's metric dict (scalar tensors and numbers only)."""
+    out = {}
+    for k, v in metrics.items():
+        v = v.item() if isinstance(v, torch.Tensor) and v.numel() == 1 else v
+        if isinstance(v, int | float):
+            out[k] = float(v)
+    return out
 
 
 def one_line(e: BaseException) -> str:

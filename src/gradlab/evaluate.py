@@ -5,49 +5,42 @@ data set and model are rebuilt; metrics go to ``metrics.json`` in the eval run d
 """
 
 import json
-import pickle
 import sys
-import zipfile
 from pathlib import Path
 
 import hydra
 import torch
 from omegaconf import DictConfig, OmegaConf
 
-from .config import CONFIG_DIR, ConfigError, build_data, build_model, setup_resolvers
-
-
-class CheckpointError(ValueError):
-    """A missing, corrupt or foreign checkpoint file."""
-
-
-def load_checkpoint(path: str | Path) -> dict:
-    """Load safely (tensors and plain containers only); one-line errors for bad files."""
-    path = Path(path)
-    if not path.is_file():
-        raise CheckpointError(f"ckpt_path: no checkpoint file at {path}")
-    try:
-        ckpt = torch.load(path, map_location="cpu", weights_only=True)
-    except (RuntimeError, pickle.UnpicklingError, EOFError, zipfile.BadZipFile, ValueError):
-        raise CheckpointError(
-            f"ckpt_path: {path} is not a readable checkpoint "
-            "(corrupt, truncated or not a torch file)"
-        ) from None
-    if not isinstance(ckpt, dict) or "state_dict" not in ckpt or "gradlab" not in ckpt:
-        raise CheckpointError(f"ckpt_path: {path} is not a gradlab checkpoint")
-    return ckpt
+from .checkpoint_io import CheckpointError, load_checkpoint
+from .config import (
+    CONFIG_DIR,
+    ConfigError,
+    build_data,
+    build_model,
+    build_optimizer,
+    collect_metrics,
+    setup_resolvers,
+    torch_settings,
+)
 
 
 def evaluate(cfg: DictConfig) -> dict:
+    ckpt = load_checkpoint(cfg.ckpt_path)
+    run_cfg = OmegaConf.create(ckpt["gradlab"]["config"])
+    with torch_settings(run_cfg):  # the run's dtype and threads, restored afterwards
+        return evaluate_checkpoint(cfg, run_cfg, ckpt)
+
+
+def evaluate_checkpoint(cfg: DictConfig, run_cfg: DictConfig, ckpt: dict) -> dict:
+    """Rebuild the run's data and model as they were trained, load the weights, test."""
     import lightning as L
 
     from .lit import GradLabModule
-    from .train import build_optimizer, collect_metrics
 
-    ckpt = load_checkpoint(cfg.ckpt_path)
-    run_cfg = OmegaConf.create(ckpt["gradlab"]["config"])
     generator = torch.Generator().manual_seed(run_cfg.seed)
     data = build_data(run_cfg, generator)
+    data.to_dtype(torch.get_default_dtype())
     model = build_model(run_cfg, generator)
     module = GradLabModule(
         model=model,

@@ -17,60 +17,26 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
+from .checkpoint_io import load_checkpoint
 from .config import (
     CONFIG_DIR,
-    ConfigError,
     build,
     build_data,
     build_model,
-    build_optimizer,
-    configure_torch,
+    build_module,
+    collect_metrics,
     one_line,
     print_config_tree,
     setup_resolvers,
+    torch_settings,
     validate,
 )
 
 EXIT_CODES = {"ConfigError": 2, "DivergenceError": 3, "GradCheckError": 4, "CheckpointError": 2}
 
 
-def build_module(cfg: DictConfig, model, data):
-    from .lit import GradLabModule
-
-    scheduler = build("scheduler", cfg.scheduler) if cfg.get("scheduler") else None
-    try:
-        return GradLabModule(
-            model=model,
-            optimizer=build_optimizer(cfg),
-            loss=cfg.loss.name,
-            scheduler=scheduler,
-            grads=cfg.grads.mode,
-            log_every_n_steps=cfg.trainer.log_every_n_steps,
-            check_every_n_steps=cfg.grads.get("every_n_steps", 100),
-            check_tol=cfg.grads.get("tol", 1e-4),
-            max_updates=cfg.trainer.max_steps,
-            task=data.task,
-            num_classes=data.num_classes,
-            **cfg.module,
-        )
-    except ValueError as e:
-        raise ConfigError(str(e)) from e
-
-
-def updates_per_lightning_step(cfg: DictConfig) -> int:
-    """K for element-wise optimizers; 1 for (L-)BFGS, whose every step is a whole minimization."""
-    from hydra.utils import get_class
-
-    from .lit import is_minimizer
-
-    target = cfg.optim.get("_target_")
-    if target and is_minimizer(get_class(target)):
-        return 1
-    return cfg.module.updates_per_step
-
-
-def build_trainer(cfg: DictConfig, data, out: Path):
-
+def build_trainer(cfg: DictConfig, data):
+    """The Trainer with the config's callbacks and logger; every interval counts updates."""
     callbacks = []
     has_logger = bool(cfg.get("logger")) and not cfg.trainer.get("fast_dev_run")
     for name, node in (cfg.get("callbacks") or {}).items():
@@ -82,66 +48,63 @@ def build_trainer(cfg: DictConfig, data, out: Path):
             node = OmegaConf.merge(node, {"monitor": None, "filename": "step{step}"})
         callbacks.append(build(f"callbacks.{name}", node))
     logger = build("logger", cfg.logger) if has_logger else False
-    steps = math.ceil(cfg.trainer.max_steps / updates_per_lightning_step(cfg))
-    overrides = {
-        "val_check_interval": max(1, min(int(cfg.trainer.val_check_interval), steps)),
-        "limit_val_batches": None if data.val is not None else 0,
-    }
-    overrides = {k: v for k, v in overrides.items() if v is not None}
-    return build("trainer", cfg.trainer, callbacks=callbacks, logger=logger, **overrides), steps
-
-
-def collect_metrics(metrics: dict) -> dict:
-    out = {}
-    for k, v in metrics.items():
-        v = v.item() if isinstance(v, torch.Tensor) and v.numel() == 1 else v
-        if isinstance(v, int | float):
-            out[k] = float(v)
-    return out
+    # the training feed yields the full batch max_steps times: an int val_check_interval
+    # counts updates (clamped to the run), a float is a fraction of the run
+    interval = cfg.trainer.val_check_interval
+    if isinstance(interval, int):
+        interval = max(1, min(interval, cfg.trainer.max_steps))
+    overrides = {"val_check_interval": interval}
+    if data.val is None:
+        overrides["limit_val_batches"] = 0
+    return build("trainer", cfg.trainer, callbacks=callbacks, logger=logger, **overrides)
 
 
 def train(cfg: DictConfig) -> dict:
+    """Build data, model, module and trainer from ``cfg``; fit, test, write metrics.json."""
     validate(cfg)
     out = Path(cfg.paths.output_dir)
     out.mkdir(parents=True, exist_ok=True)
     if cfg.get("print_config"):
         print_config_tree(cfg)
-    configure_torch(cfg)
+    with torch_settings(cfg):
+        return fit_and_test(cfg, out)
 
+
+def fit_and_test(cfg: DictConfig, out: Path) -> dict:
     import lightning as L
 
     L.seed_everything(cfg.seed, workers=True, verbose=False)
     generator = torch.Generator().manual_seed(cfg.seed)
     data = build_data(cfg, generator)  # data first, then weights, from one generator (notebook 000)
-    data.to_dtype(torch.get_default_dtype())
     model = build_model(cfg, generator)
+    data.draw_validation(generator)  # after the weights: no notebook number moves
+    data.to_dtype(torch.get_default_dtype())
     module = build_module(cfg, model, data)
     module.run_config = {
         k: OmegaConf.to_container(v, resolve=True) if OmegaConf.is_config(v) else v
         for k, v in cfg.items()
         if k != "hydra"
     }
-    trainer, steps = build_trainer(cfg, data, out)
-    data.set_steps(steps)
+    trainer = build_trainer(cfg, data)
+    data.set_steps(cfg.trainer.max_steps)
 
     ckpt = cfg.get("ckpt_path")
     if ckpt:
-        from .evaluate import load_checkpoint
-
         load_checkpoint(ckpt)  # one-line error for a missing, corrupt or foreign file
 
     start = time.perf_counter()
     trainer.fit(module, datamodule=data, ckpt_path=ckpt)
     wall = time.perf_counter() - start
     metrics = collect_metrics(trainer.callback_metrics)
-    history = module.history()
-    if len(history):
-        metrics["train/loss"] = float(history[-1].nan_to_num(nan=math.inf).min())
+    if module.updates:
+        metrics["train/loss"] = float(
+            module.last_losses.nan_to_num(nan=math.inf, posinf=math.inf).min()
+        )
     if data.test is not None and cfg.get("test", True):
         results = trainer.test(module, datamodule=data, verbose=False)
         metrics.update(collect_metrics(results[0] if results else {}))
     metrics.update(module.restart_summary())
-    metrics.update(module.extra_metrics)
+    metrics.update(module.final_metrics)
     if module.is_minimizer:
         metrics["optim/iterations"] = module.minimizer_iterations
     metrics["step"] = module.updates
@@ -156,11 +119,11 @@ def train(cfg: DictConfig) -> dict:
             flat_hparams(cfg), {f"hparam/{k}": v for k, v in metrics.items()}
         )
         trainer.logger.finalize("success")
-    _print_summary(module, metrics, out)
+    print_summary(module, metrics, out)
     return metrics
 
 
-def _print_summary(module, metrics: dict, out: Path) -> None:
+def print_summary(module, metrics: dict, out: Path) -> None:
     describe = getattr(module.model, "describe", None)
     lines = ["", "Summary"]
     for key in ("train/loss", "val/loss_best", "test/mse", "test/r2", "test/acc", "test/loss"):
@@ -172,7 +135,8 @@ def _print_summary(module, metrics: dict, out: Path) -> None:
     if callable(describe):
         lines.append(f"  model          {describe(module.best_restart)}")
     lines += [f"  {line}" for line in module.summary_lines]
-    lines.append(f"  steps          {metrics['step']}")
+    unit = "iterations" if module.is_minimizer else "steps"
+    lines.append(f"  {unit:<14} {metrics['step']}")
     lines.append(f"  wall time      {metrics['wall_time_s']:.2f} s")
     lines.append(f"  run directory  {out}")
     print("\n".join(lines))

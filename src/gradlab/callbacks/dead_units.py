@@ -1,14 +1,12 @@
 """Report dead ReLU units: zero output on the whole training batch (notebook 003's dying net)."""
 
-import warnings
-
 import lightning as L
 import torch
 
 from ..models.activations import DYING
 
 
-def dead_fraction(model, x: torch.Tensor) -> list[tuple[str, int, int]]:
+def dead_fraction(model, x: torch.Tensor, best: int = 0) -> list[tuple[str, int, int]]:
     """(layer name, dead units, units) for every ReLU-family layer of an MLP, incl. the output."""
     acts = [model.activation.name] * (model.num_layers - 1) + [model.output_activation.name]
     with torch.no_grad():
@@ -19,7 +17,7 @@ def dead_fraction(model, x: torch.Tensor) -> list[tuple[str, int, int]]:
         if name not in DYING:
             continue
         if h.dim() == 3:  # restarts: report the best restart's units
-            h = h[0]
+            h = h[best]
         dead = int((h <= 0).all(dim=0).sum()) if name == "relu" else 0
         out.append(
             (
@@ -40,7 +38,7 @@ class DeadUnitCheck(L.Callback):
             return
         x, _ = trainer.datamodule.train_batch()
         x = x.to(pl_module.device)
-        report = dead_fraction(model, x)
+        report = dead_fraction(model, x, pl_module.best_restart)
         if not report:
             return
         total = sum(d for _, d, _ in report)
@@ -51,7 +49,6 @@ class DeadUnitCheck(L.Callback):
                     f"dead ReLU units: {layer} has {dead} of {units} units "
                     "with zero output on every training sample"
                 )
-                warnings.warn(msg, stacklevel=1)
                 print(f"warning: {msg}")
         if trainer.logger is not None:
             trainer.logger.log_metrics({"dead_units": float(total)}, step=trainer.global_step)

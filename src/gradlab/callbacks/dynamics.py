@@ -23,17 +23,14 @@ class GradientStatistics(L.Callback):
 
     def __init__(self, every_n_steps: int = 10):
         self.every = max(int(every_n_steps), 1)
-        self._next = 0
         self._before = None
         self.records: list[tuple[int, dict[str, float]]] = []
 
     def on_before_optimizer_step(self, trainer, pl_module, optimizer) -> None:
-        # Lightning calls this on the first of a step's K updates: sample the first update at
-        # or after each multiple of every_n_steps
+        # once per update, before the optimizer applies it: sample every every_n_steps-th
         step = pl_module.updates
-        if step < self._next:
+        if step % self.every:
             return
-        self._next = (step // self.every + 1) * self.every
         stats = {}
         for name, p in pl_module.model.named_parameters():
             if p.grad is not None:
@@ -116,9 +113,13 @@ class Sharpness(L.Callback):
             line += (
                 f"; crossed 2/lr first at step {crossed[0]}" if crossed else "; never crossed 2/lr"
             )
-            pl_module.summary_lines.append(line)
-            pl_module.extra_metrics["curvature/top_eig"] = self.history[-1][1]
-            pl_module.extra_metrics["curvature/crossed_2_over_lr"] = float(bool(crossed))
+            pl_module.add_summary(
+                line,
+                **{
+                    "curvature/top_eig": self.history[-1][1],
+                    "curvature/crossed_2_over_lr": float(bool(crossed)),
+                },
+            )
 
     def _measure(self, trainer, pl_module) -> None:
         from ..curvature import top_hessian_eigenvalue
@@ -133,7 +134,7 @@ class Sharpness(L.Callback):
         eig = top_hessian_eigenvalue(
             lambda: pl_module.loss_fn(pl_module.model(x), y).sum(), params, self.iterations, g
         )
-        limit = 2.0 / pl_module._lr()
+        limit = 2.0 / pl_module.lr
         self.history.append((step, eig, limit))
         _log(trainer, {"curvature/top_eig": eig, "curvature/2_over_lr": limit}, step)
 
@@ -154,7 +155,7 @@ class LeastSquaresBaseline(L.Callback):
         solved = least_squares(pl_module.model, x.cpu(), y.cpu())
         if solved is None:
             name = type(pl_module.model).__name__
-            pl_module.summary_lines.append(
+            pl_module.add_summary(
                 f"least-squares baseline: not applicable ({name} is not linear in its parameters)"
             )
             return
@@ -162,12 +163,10 @@ class LeastSquaresBaseline(L.Callback):
         pred = phi @ theta
         self.baseline = float(pl_module.loss_fn(pred, y.cpu().double()))
         self.coefficients = theta.flatten().tolist()
-        pl_module.extra_metrics.update(
-            {"baseline/loss": self.baseline, "baseline/condition_number": cond}
-        )
-        pl_module.summary_lines.append(
+        pl_module.add_summary(
             f"least-squares optimum: loss {self.baseline:.7g}, coefficients "
-            f"{[round(c, 6) for c in self.coefficients]}, condition number {cond:.4g}"
+            f"{[round(c, 6) for c in self.coefficients]}, condition number {cond:.4g}",
+            **{"baseline/loss": self.baseline, "baseline/condition_number": cond},
         )
         _log(trainer, {"baseline/loss": self.baseline, "baseline/condition_number": cond}, 0)
 
@@ -175,13 +174,13 @@ class LeastSquaresBaseline(L.Callback):
         if self.baseline is None:
             return
         hist = pl_module.history_tail()
-        if hist is not None and pl_module.updates % self.every < pl_module.updates_per_step:
-            _log(trainer, {"baseline/gap": float(hist) - self.baseline}, pl_module.updates)
+        if hist is not None and (pl_module.updates - 1) % self.every == 0:
+            _log(trainer, {"baseline/gap": float(hist) - self.baseline}, pl_module.updates - 1)
 
     def on_train_end(self, trainer, pl_module) -> None:
         hist = pl_module.history_tail()
         if self.baseline is not None and hist is not None and not math.isnan(float(hist)):
-            pl_module.extra_metrics["baseline/gap"] = float(hist) - self.baseline
+            pl_module.add_summary("", **{"baseline/gap": float(hist) - self.baseline})
 
     def on_fit_end(self, trainer, pl_module) -> None:
         if self.baseline is None or not trainer.is_global_zero or not pl_module.updates:

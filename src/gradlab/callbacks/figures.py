@@ -30,8 +30,8 @@ class FigureLogger(L.Callback):
         data = trainer.datamodule
         step = pl_module.updates
         model = pl_module.model
-        if pl_module.restarts > 1:
-            model = solo(model, pl_module.best_restart)
+        # a CPU copy in eval mode: the live model stays where and how it was
+        model = solo(model, pl_module.best_restart if pl_module.restarts > 1 else 0)
         model = model.to("cpu").eval()
         name = type(model).__name__
         figures = {}

@@ -30,7 +30,7 @@ class TrainingHistory(L.Callback):
             header += [f"loss_r{r}" for r in range(history.shape[1])]
         header += names
         rows = [",".join(header)]
-        best = history.nan_to_num(nan=float("inf")).min(dim=1).values
+        best = history.nan_to_num(nan=float("inf"), posinf=float("inf")).min(dim=1).values
         for i in range(len(history)):
             cells = [str(i), repr(float(best[i]))]
             if history.shape[1] > 1:

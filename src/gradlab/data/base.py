@@ -58,6 +58,18 @@ class FullBatchDataModule(L.LightningDataModule):
 
         self.train, self.val, self.test = cast(self.train), cast(self.val), cast(self.test)
 
+    def draw_validation(self, generator: torch.Generator | None) -> None:
+        """Draw the validation set, called after the weights are drawn (so no notebook number
+        moves). Data sets whose notebook has none draw fresh samples from the same distribution;
+        the test set stays the notebook's."""
+        pair = self.validation_set(generator)
+        if pair is not None:
+            self.val = pair
+
+    def validation_set(self, generator: torch.Generator | None):
+        """(x, y) for validation, or None to keep ``self.val`` as set in ``__init__``."""
+        return None
+
     def set_steps(self, steps: int) -> None:
         """How many times the training feed yields the batch (the run's optimizer steps)."""
         self.steps = max(int(steps), 1)

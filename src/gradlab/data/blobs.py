@@ -26,10 +26,16 @@ class BlobsDataModule(FullBatchDataModule):
         self.num_classes = n_classes
         centers = torch.randn(n_classes, n_inputs, generator=generator) * center_scale
 
-        def draw(n):
-            labels = torch.arange(n_classes).repeat_interleave(n)
-            x = centers[labels] + spread * torch.randn(len(labels), n_inputs, generator=generator)
-            return x, labels
+        self.centers, self.spread, self.n_per_class = centers, spread, n_per_class
+        self.train = self.draw(n_per_class, generator)
+        self.test = self.draw(n_per_class, generator)
 
-        self.train = draw(n_per_class)
-        self.val = self.test = draw(n_per_class)
+    def draw(self, n: int, generator) -> tuple[torch.Tensor, torch.Tensor]:
+        """n points of each class around its center."""
+        n_classes, n_inputs = self.centers.shape
+        labels = torch.arange(n_classes).repeat_interleave(n)
+        noise = torch.randn(len(labels), n_inputs, generator=generator)
+        return self.centers[labels] + self.spread * noise, labels
+
+    def validation_set(self, generator):
+        return self.draw(self.n_per_class, generator)

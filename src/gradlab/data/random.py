@@ -20,4 +20,5 @@ class RandomDataModule(FullBatchDataModule):
         x = torch.randn(n_train, d_in, generator=generator)
         y = torch.randn(n_train, d_out, generator=generator)
         self.train = (x, y)
-        self.val = self.test = (x, y)  # pure memorization task: evaluate on the training set
+        # a memorization task (notebook 001): validation and test are the training set itself
+        self.val = self.test = (x, y)

@@ -10,6 +10,7 @@ class NotGateDataModule(FullBatchDataModule):
 
     def __init__(self, generator=None):
         super().__init__()
+        # two possible inputs: validation and test are the truth table itself
         self.train = self.val = self.test = (
             torch.tensor([[0.0], [1.0]]),
             torch.tensor([[1.0], [0.0]]),

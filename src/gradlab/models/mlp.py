@@ -51,10 +51,7 @@ class MLP(nn.Module):
                 b = torch.stack([b for _, b in draws]) if self.restarts else draws[0][1]
                 self.register_parameter(f"{i}_bias", nn.Parameter(b))
         set_initial_values(self, init_values)
-        # plain lists, found without nn.Module's attribute hooks: this runs thousands of times
-        self._weights = [self.weight(i) for i in range(self.num_layers)]
-        self._biases = [self.bias_(i) for i in range(self.num_layers)]
-        self._phis = [self.activation] * (self.num_layers - 1) + [self.output_activation]
+        self.phis = [self.activation] * (self.num_layers - 1) + [self.output_activation]
         self.cache = SimpleNamespace(hs=None, zs=None)  # what backward needs from forward
 
     @property
@@ -70,7 +67,8 @@ class MLP(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         hs, zs = [x], []
         h = x
-        for w, b, phi in zip(self._weights, self._biases, self._phis, strict=True):
+        for i, phi in enumerate(self.phis):  # parameters read through the module each call,
+            w, b = self.weight(i), self.bias_(i)  # so torch.func.functional_call can swap them
             z = h @ w if b is None else h @ w + b.unsqueeze(-2)
             h = phi(z)
             zs.append(z)
@@ -84,7 +82,7 @@ class MLP(nn.Module):
         hs, zs = self.cache.hs, self.cache.zs
         delta = self.output_activation.backward(grad_output, zs[-1], hs[-1])  # dL/dz_L
         for i in reversed(range(self.num_layers)):
-            w, b = self._weights[i], self._biases[i]
+            w, b = self.weight(i), self.bias_(i)
             w.grad = hs[i].mT @ delta  # dL/dW_i = h_{i-1}^T delta_i (summed over samples)
             if b is not None:
                 b.grad = delta.sum(-2)  # dL/db_i = sum_n delta_i

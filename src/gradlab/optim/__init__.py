@@ -1,5 +1,15 @@
-"""Optimizers torch does not ship: dense BFGS, as scipy.optimize.minimize(method="BFGS")."""
+"""Minimizers run one iteration per ``step(closure)`` with a ``converged`` flag: dense BFGS (as
+scipy.optimize.minimize(method="BFGS")) and torch's L-BFGS with budgets for the whole run."""
 
 from .bfgs import BFGS
+from .lbfgs import LBFGS
 
-__all__ = ["BFGS"]
+MINIMIZERS = (BFGS, LBFGS)
+
+
+def is_minimizer(optimizer_class) -> bool:
+    """Whether this optimizer class iterates toward a minimum with a line search (step(closure))."""
+    return isinstance(optimizer_class, type) and issubclass(optimizer_class, MINIMIZERS)
+
+
+__all__ = ["BFGS", "LBFGS", "MINIMIZERS", "is_minimizer"]

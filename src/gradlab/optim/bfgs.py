@@ -1,14 +1,16 @@
-"""Dense BFGS with a strong-Wolfe line search; one ``step(closure)`` minimizes to convergence.
+"""Dense BFGS with a strong-Wolfe line search; one ``step(closure)`` is one iteration.
 
 Notebook 004 trains with ``scipy.optimize.minimize(method="BFGS")``. torch ships only
 L-BFGS, whose short history and rescaled start stop short of the sharp, overfitting minima
 that full BFGS reaches for wide networks (the notebook's width sweep), so this follows
 scipy: H_0 = I, the same first trial step, gtol on the largest gradient entry, and at most
-200 * n iterations by default.
+200 * n iterations by default. ``converged`` turns true at the step that finds a stopping
+rule met; that step evaluates the loss and leaves the parameters as they are.
 """
 
 import torch
-from torch.optim.lbfgs import _strong_wolfe
+
+from .line_search import strong_wolfe
 
 
 class BFGS(torch.optim.Optimizer):
@@ -31,29 +33,39 @@ class BFGS(torch.optim.Optimizer):
         super().__init__(params, defaults)
         if len(self.param_groups) != 1:
             raise ValueError("BFGS does not support per-parameter options (one param group)")
-        self._params = self.param_groups[0]["params"]
+
+    @property
+    def params(self) -> list[torch.Tensor]:
+        return self.param_groups[0]["params"]
+
+    @property
+    def converged(self) -> bool:
+        return bool(self.state[self.params[0]].get("converged", False))
+
+    @property
+    def iterations(self) -> int:
+        return int(self.state[self.params[0]].get("n_iter", 0))
 
     def _flat_grad(self) -> torch.Tensor:
         return torch.cat(
             [
                 torch.zeros_like(p).reshape(-1) if p.grad is None else p.grad.reshape(-1)
-                for p in self._params
+                for p in self.params
             ]
         ).to(torch.float64)
 
     def _set(self, x: torch.Tensor) -> None:
         i = 0
-        for p in self._params:
+        for p in self.params:
             p.copy_(x[i : i + p.numel()].view_as(p).to(p.dtype))
             i += p.numel()
 
     @torch.no_grad()
     def step(self, closure):
+        """One BFGS iteration from the current parameters; returns the loss before it."""
         closure = torch.enable_grad()(closure)
         group = self.param_groups[0]
-        state = self.state[self._params[0]]
-        state.setdefault("n_iter", 0)
-        state.setdefault("func_evals", 0)
+        state = self.state[self.params[0]]
 
         def evaluate(x):
             self._set(x)
@@ -61,48 +73,49 @@ class BFGS(torch.optim.Optimizer):
             state["func_evals"] += 1
             return loss, self._flat_grad()
 
-        def along(x, t, d):
-            return evaluate(x + t * d)
+        if "H" not in state:  # first iteration: start from H_0 = I
+            x = torch.cat([p.detach().reshape(-1) for p in self.params]).to(torch.float64)
+            state.update(n_iter=0, func_evals=0, converged=False, x=x)
+            state["f"], state["g"] = evaluate(x)
+            # scipy's guess for the previous value: the first trial step is ~ 1/|g|
+            state["old_f"] = state["f"] + state["g"].norm().item() / 2
+            state["H"] = torch.eye(x.numel(), dtype=x.dtype, device=x.device)
+        elif state["converged"]:
+            return state["f"]
+        x, f, g, H = state["x"], state["f"], state["g"], state["H"]
+        max_iter = group["max_iter"] or 200 * x.numel()
+        d = -(H @ g)
+        gtd = g.dot(d).item()
+        # stop: gradient small, iterations spent, or no descent direction left
+        if g.abs().max() <= group["gtol"] or state["n_iter"] >= max_iter:
+            return self._stop(state, x, f)
+        if gtd > -group["tolerance_change"]:
+            return self._stop(state, x, f)
+        t = min(1.0, 1.01 * 2 * (f - state["old_f"]) / gtd) * group["lr"]
+        f_new, g_new, t, _ = strong_wolfe(
+            lambda t: evaluate(x + t * d),
+            t,
+            d,
+            f,
+            g,
+            gtd,
+            max_ls=group["max_ls"],
+            tolerance_change=group["tolerance_change"],
+        )
+        if not f_new < f:  # the line search found no decrease: precision is exhausted
+            return self._stop(state, x, f)
+        s = t * d
+        y = g_new - g
+        sy = s.dot(y)
+        if sy > 0:  # H+ = (I - s y'/s'y) H (I - y s'/s'y) + s s'/s'y
+            Hy = H @ y
+            H += (sy + y.dot(Hy)) / sy**2 * torch.outer(s, s)
+            H -= (torch.outer(Hy, s) + torch.outer(s, Hy)) / sy
+        state.update(x=x + s, old_f=f, f=f_new, g=g_new, n_iter=state["n_iter"] + 1)
+        self._set(state["x"])
+        return f
 
-        x = torch.cat([p.detach().reshape(-1) for p in self._params]).to(torch.float64)
-        n = x.numel()
-        max_iter = group["max_iter"] or 200 * n
-        f, g = evaluate(x)
-        first = f
-        old_f = f + g.norm().item() / 2  # scipy's guess for the previous value: first step ~1/|g|
-        H = torch.eye(n, dtype=x.dtype, device=x.device)
-        for _ in range(max_iter):
-            if g.abs().max() <= group["gtol"]:
-                break
-            d = -(H @ g)
-            gtd = g.dot(d)
-            if gtd > -group["tolerance_change"]:  # not a descent direction any more
-                break
-            t = min(1.0, 1.01 * 2 * (f - old_f) / gtd.item()) * group["lr"]
-            f_new, g_new, t, _ = _strong_wolfe(
-                along,
-                x,
-                t,
-                d,
-                f,
-                g,
-                gtd,
-                max_ls=group["max_ls"],
-                tolerance_change=group["tolerance_change"],
-            )
-            if not f_new < f:  # the line search found no decrease: precision is exhausted
-                break
-            s = t * d
-            y = g_new - g
-            x = x + s
-            old_f, f, g = f, f_new, g_new
-            state["n_iter"] += 1
-            sy = s.dot(y)
-            if sy > 0:  # H+ = (I - s y'/s'y) H (I - y s'/s'y) + s s'/s'y
-                Hy = H @ y
-                H += (sy + y.dot(Hy)) / sy**2 * torch.outer(s, s)
-                H -= (torch.outer(Hy, s) + torch.outer(s, Hy)) / sy
+    def _stop(self, state: dict, x: torch.Tensor, f: float) -> float:
+        state["converged"] = True
         self._set(x)
-        closure()  # leave the gradients of the final point in .grad
-        state["func_evals"] += 1
-        return first
+        return f
