@@ -62,7 +62,6 @@ def test_update_ratio_equals_direct_computation(tmp_path):
     run_train(
         tmp_path,
         "trainer.max_steps=10",
-        "module.updates_per_step=1",
         "module.track_params=true",
         "+callbacks.stats._target_=gradlab.callbacks.GradientStatistics",
         "+callbacks.stats.every_n_steps=5",

@@ -20,6 +20,7 @@ from omegaconf import DictConfig, OmegaConf
 from .checkpoint_io import load_checkpoint
 from .config import (
     CONFIG_DIR,
+    ConfigError,
     build,
     build_data,
     build_model,
@@ -50,9 +51,16 @@ def build_trainer(cfg: DictConfig, data):
     logger = build("logger", cfg.logger) if has_logger else False
     # the training feed yields the full batch max_steps times: an int val_check_interval
     # counts updates (clamped to the run), a float is a fraction of the run
-    interval = cfg.trainer.val_check_interval
+    interval, steps = cfg.trainer.val_check_interval, cfg.trainer.max_steps
+    if isinstance(interval, float):
+        if not 0 < interval <= 1:
+            raise ConfigError(
+                f"trainer.val_check_interval: a float is a fraction of the run in (0, 1], "
+                f"got {interval}"
+            )
+        interval = round(interval * steps)
     if isinstance(interval, int):
-        interval = max(1, min(interval, cfg.trainer.max_steps))
+        interval = max(1, min(interval, steps))
     overrides = {"val_check_interval": interval}
     if data.val is None:
         overrides["limit_val_batches"] = 0

@@ -33,7 +33,6 @@ class LBFGS(torch.optim.LBFGS):
         )
         self.budget = (max_iter, max_eval if max_eval is not None else max_iter * 5 // 4)
         self.converged = False
-        self.stop_next = False  # a stopping rule met after the last iteration
         self.last_loss: float | None = None
 
     @property
@@ -46,29 +45,39 @@ class LBFGS(torch.optim.LBFGS):
             return self.last_loss
         state = self.state[self.param_groups[0]["params"][0]]
         tol = self.param_groups[0]["tolerance_change"]
-        if self.stop_next or self.iterations >= self.budget[0]:
-            with torch.enable_grad():
-                loss = float(closure())
-            self.converged, self.last_loss = True, loss
+        with torch.enable_grad():
+            loss = float(closure())  # at the current point; leaves its gradient in .grad
+        self.last_loss = loss
+        # torch's stopping rules, checked where one long call would check them (after the
+        # previous iteration): budgets spent, no progress in the step or in the loss
+        spent = state.get("func_evals", 0) - self.iterations + 1 >= self.budget[1]
+        d, t = state.get("d"), state.get("t")
+        small = d is not None and float((d * t).abs().max()) <= tol
+        flat = "prev_loss" in state and abs(loss - state["prev_loss"]) < tol
+        if self.iterations >= self.budget[0] or spent or small or flat:
+            self.converged = True
             return loss
+        # torch bounds one call's line search by max_eval less the evaluations so far; each of
+        # our calls evaluates its start once more than one long call would
+        self.param_groups[0]["max_eval"] = max(self.budget[1] - (spent_evals(state, self)), 2)
+        fresh = [True]
+
+        def start_then_closure():  # the start was just evaluated: hand torch that value
+            if fresh[0]:
+                fresh[0] = False
+                return torch.tensor(loss, dtype=torch.float64)
+            return closure()
+
         before = self.iterations
-        loss = float(super().step(closure))
+        super().step(start_then_closure)
         if self.iterations == before:  # the gradient met tolerance_grad: no step was taken
             self.converged = True
-        else:
-            t, d = state.get("t"), state.get("d")
-            small = d is not None and float((d * t).abs().max()) <= tol
-            flat = self.last_loss is not None and abs(loss - self.last_loss) < tol
-            evals = state.get("func_evals", 0) >= self.budget[1]
-            self.stop_next = small or flat or evals
-        self.last_loss = loss
         return loss
 
     def state_dict(self):
         out = super().state_dict()
         out["gradlab"] = {
             "converged": self.converged,
-            "stop_next": self.stop_next,
             "last_loss": self.last_loss,
         }
         return out
@@ -76,6 +85,10 @@ class LBFGS(torch.optim.LBFGS):
     def load_state_dict(self, state_dict):
         extra = state_dict.get("gradlab", {})
         self.converged = extra.get("converged", False)
-        self.stop_next = extra.get("stop_next", False)
         self.last_loss = extra.get("last_loss")
         super().load_state_dict({k: v for k, v in state_dict.items() if k != "gradlab"})
+
+
+def spent_evals(state: dict, opt: LBFGS) -> int:
+    """Evaluations one long torch call would have made so far (ours re-evaluate each start)."""
+    return state.get("func_evals", 0) - opt.iterations
