@@ -158,9 +158,9 @@ def private_uses(source: str, own_attributes: set[str]) -> list[str]:
                 base = t
                 while isinstance(base, ast.Attribute):
                     base = base.value
-                if isinstance(t, ast.Attribute) and isinstance(base, ast.Name):
-                    if base.id in LIBRARIES or base.id in ("L", "nn", "F"):
-                        found.append(f"assignment to {base.id}.{t.attr}")
+                patched = isinstance(base, ast.Name) and base.id in (*LIBRARIES, "L", "nn", "F")
+                if isinstance(t, ast.Attribute) and patched:
+                    found.append(f"assignment to {base.id}.{t.attr}")
     return found
 
 

@@ -160,13 +160,23 @@ def print_config_tree(
     cfg: DictConfig, fields=("data", "model", "loss", "optim", "grads", "trainer")
 ):
     """Print the main config groups as a rich tree (``print_config=false`` turns it off)."""
+    import yaml
     from rich import print as rprint
     from rich.syntax import Syntax
     from rich.tree import Tree
 
+    class FlowListDumper(yaml.SafeDumper):
+        """Lists of plain values on one line: ``sizes: [2, 3, 4, 1]``."""
+
+    def represent_list(dumper, data):
+        flow = all(not isinstance(v, list | dict) for v in data)
+        return dumper.represent_sequence("tag:yaml.org,2002:seq", data, flow_style=flow)
+
+    FlowListDumper.add_representer(list, represent_list)
     tree = Tree("config", guide_style="dim")
     for f in fields:
         if f in cfg:
-            body = OmegaConf.to_yaml(cfg[f], resolve=True)
+            node = OmegaConf.to_container(cfg[f], resolve=True)
+            body = yaml.dump(node, Dumper=FlowListDumper, sort_keys=False).rstrip()
             tree.add(f).add(Syntax(body, "yaml", theme="ansi_dark"))
     rprint(tree, file=sys.stdout)

@@ -95,6 +95,9 @@ def fit_and_test(cfg: DictConfig, out: Path) -> dict:
     }
     trainer = build_trainer(cfg, data)
     data.set_steps(cfg.trainer.max_steps)
+    if cfg.get("print_config"):
+        n = sum(p.numel() for p in model.parameters())
+        print(f"model: {type(model).__name__} with {n} parameters on {module.device.type}")
 
     ckpt = cfg.get("ckpt_path")
     if ckpt:

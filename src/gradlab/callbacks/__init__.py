@@ -5,6 +5,7 @@ from .dynamics import GradientStatistics, LeastSquaresBaseline, Sharpness
 from .figures import FigureLogger
 from .history import TrainingHistory
 from .landscape import LossLandscape
+from .progress import UpdateProgressBar
 
 __all__ = [
     "DeadUnitCheck",
@@ -14,4 +15,5 @@ __all__ = [
     "LossLandscape",
     "Sharpness",
     "TrainingHistory",
+    "UpdateProgressBar",
 ]

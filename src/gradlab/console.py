@@ -1,0 +1,29 @@
+"""What a run prints: library notices that say nothing about the run are dropped, each by its
+exact text, with the reason."""
+
+import logging
+import re
+import warnings
+
+# Lightning 2.6 builds torch's deprecated LeafSpec for every data loader (torch 2.13 warns);
+# nothing a gradlab user can change, and Lightning's own fix will remove it
+LIBRARY_WARNINGS = [
+    (FutureWarning, "`isinstance(treespec, LeafSpec)` is deprecated"),
+]
+# Lightning advertises a cloud logging product on every Trainer it builds
+LIBRARY_NOTICES = ["💡 Tip: For seamless cloud logging and experiment tracking"]
+
+
+class DropNotices(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        return not any(message.startswith(text) for text in LIBRARY_NOTICES)
+
+
+def quiet_library_output() -> None:
+    """Filter the library warnings and notices above (idempotent)."""
+    for category, text in LIBRARY_WARNINGS:
+        warnings.filterwarnings("ignore", message=re.escape(text), category=category)
+    log = logging.getLogger("lightning.pytorch.utilities.rank_zero")
+    if not any(isinstance(f, DropNotices) for f in log.filters):
+        log.addFilter(DropNotices())
