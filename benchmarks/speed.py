@@ -22,17 +22,15 @@ import subprocess
 import sys
 import tempfile
 import time
-import warnings
 from pathlib import Path
 
 import lightning as L
 import torch
 
-from gradlab.config import build_data, build_model, compose_config, configure_torch
-from gradlab.train import build_module, build_trainer
+from gradlab.config import build_data, build_model, compose_config, torch_settings
+from gradlab.train import build_run
 
 ROOT = Path(__file__).resolve().parents[1]
-warnings.filterwarnings("ignore")
 
 
 class LoopTimer(L.Callback):
@@ -50,18 +48,47 @@ def product(*overrides: str, device: str = "cpu") -> tuple[float, float, object]
     """(steps/s, final training loss of the best restart, module) for one product run."""
     with tempfile.TemporaryDirectory() as tmp:
         cfg = compose_config(Path(tmp), f"trainer.accelerator={device}", *overrides)
-        configure_torch(cfg)
-        g = torch.Generator().manual_seed(cfg.seed)
-        data = build_data(cfg, g)
-        model = build_model(cfg, g)
-        module = build_module(cfg, model, data)
-        trainer, steps = build_trainer(cfg, data, Path(tmp))
-        timer = LoopTimer()
-        trainer.callbacks.append(timer)
-        data.set_steps(steps)
-        trainer.fit(module, datamodule=data)
+        with torch_settings(cfg):
+            data, module, trainer = build_run(cfg)
+            timer = LoopTimer()
+            trainer.callbacks.append(timer)
+            trainer.fit(module, datamodule=data)
         hist = module.history()
         return module.updates / (timer.end - timer.start), float(hist[-1].min()), module
+
+
+class EmptyStep(L.LightningModule):
+    """Lightning's floor: manual optimization whose step does nothing."""
+
+    def __init__(self):
+        super().__init__()
+        self.automatic_optimization = False
+        self.p = torch.nn.Parameter(torch.zeros(1))
+
+    def training_step(self, batch, batch_idx):
+        return None
+
+    def validation_step(self, batch, batch_idx):
+        self.log("val/loss", 0.0)  # what the checkpoint callback monitors
+
+    def configure_optimizers(self):
+        return torch.optim.SGD([self.p], lr=0.1)
+
+
+def lightning_floor(*overrides: str) -> float:
+    """steps/s of ``EmptyStep`` under the product's Trainer (same config, logger and Lightning's
+    own callbacks; gradlab's callbacks need a GradLabModule and act only at the end of fit)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        cfg = compose_config(Path(tmp), *overrides)
+        with torch_settings(cfg):
+            data, _, trainer = build_run(cfg)
+            trainer.callbacks[:] = [
+                c for c in trainer.callbacks if type(c).__module__.startswith("lightning")
+            ]
+            timer = LoopTimer()
+            trainer.callbacks.append(timer)
+            trainer.fit(EmptyStep(), datamodule=data)
+        return cfg.trainer.max_steps / (timer.end - timer.start)
 
 
 # --------------------------------------------------------------------------- raw loops
@@ -159,32 +186,36 @@ def compare(name, rows, rounds, raw_fn, products, check_rel=1e-4):
         )
 
 
-def workload_a(rows, rounds, device, k_values):
+def workload_a(rows, rounds, device):
     state = initial_state("experiment=sincos")
 
     def raw():
         params, loss = mlp_loss(state, device)
         return raw_loop(params, loss, lambda p: torch.optim.SGD(p, lr=0.1), 1000)
 
-    products = []
-    for k in k_values:
-        for grads in ("autograd", "manual"):
-            mode = f"{grads}, K={k}"
-            products.append(
-                (
-                    mode,
-                    lambda g=grads, k=k: product(
-                        "experiment=sincos",
-                        f"grads={g}",
-                        f"module.updates_per_step={k}",
-                        device=device,
-                    ),
-                )
-            )
+    products = [
+        (grads, lambda g=grads: product("experiment=sincos", f"grads={g}", device=device))
+        for grads in ("autograd", "manual")
+    ]
     compare("A sincos 2-3-4-1", rows, rounds, raw, products)
+    if device == "cpu":  # Lightning's own floor: the same Trainer around an empty step
+        raw_sps, floor = [], []
+        for _ in range(rounds):
+            raw_sps.append(raw()[0])
+            floor.append(lightning_floor("experiment=sincos"))
+        ratios = [f / r for f, r in zip(floor, raw_sps, strict=True)]
+        rows.append(
+            (
+                "A sincos 2-3-4-1",
+                "Lightning floor (empty step)",
+                statistics.median(floor),
+                statistics.median(raw_sps),
+                *summarize(ratios),
+            )
+        )
 
 
-def workload_b(rows, rounds, device, steps, k):
+def workload_b(rows, rounds, device, steps):
     state = initial_state("experiment=poly")
 
     def raw():
@@ -193,13 +224,9 @@ def workload_b(rows, rounds, device, steps, k):
 
     products = [
         (
-            f"{g}, K={k}",
+            g,
             lambda g=g: product(
-                "experiment=poly",
-                f"grads={g}",
-                f"trainer.max_steps={steps}",
-                f"module.updates_per_step={k}",
-                device=device,
+                "experiment=poly", f"grads={g}", f"trainer.max_steps={steps}", device=device
             ),
         )
         for g in ("autograd", "manual")
@@ -207,7 +234,7 @@ def workload_b(rows, rounds, device, steps, k):
     compare("B cubic fit of sin", rows, rounds, raw, products, check_rel=1e-3)
 
 
-def workload_c(rows, rounds, device, steps, k, n_train=64):
+def workload_c(rows, rounds, device, steps, n_train=64):
     ov = ("experiment=twolayer_adam", f"trainer.max_steps={steps}", f"data.n_train={n_train}")
     state = initial_state(*ov)
 
@@ -216,16 +243,12 @@ def workload_c(rows, rounds, device, steps, k, n_train=64):
         return raw_loop(params, loss, lambda p: torch.optim.Adam(p, lr=1e-4), steps)
 
     products = [
-        (
-            f"{g}, K={k}",
-            lambda g=g: product(*ov, f"grads={g}", f"module.updates_per_step={k}", device=device),
-        )
-        for g in ("autograd", "manual")
+        (g, lambda g=g: product(*ov, f"grads={g}", device=device)) for g in ("autograd", "manual")
     ]
     compare(f"C relu 1000-100-10, N={n_train}, Adam", rows, rounds, raw, products, check_rel=1e-3)
 
 
-def workload_d(rows, rounds, device, restart_counts, k):
+def workload_d(rows, rounds, device, restart_counts):
     """R restarts in one vectorized run vs R raw loops one after another.
 
     The ratio uses the training loop's time, as in A-C; "whole run" adds the product's fixed
@@ -245,11 +268,7 @@ def workload_d(rows, rounds, device, restart_counts, k):
             raw_time = time.perf_counter() - start
             start = time.perf_counter()
             sps, _, module = product(
-                "experiment=sincos",
-                f"restarts={R}",
-                "grads=manual",
-                f"module.updates_per_step={k}",
-                device=device,
+                "experiment=sincos", f"restarts={R}", "grads=manual", device=device
             )
             whole.append(raw_time / (time.perf_counter() - start))
             last = module.history()[-1]
@@ -261,7 +280,7 @@ def workload_d(rows, rounds, device, restart_counts, k):
         rows.append(
             (
                 f"D restarts R={R}",
-                f"vectorized manual K={k}; whole run {statistics.median(whole):.2f}x; "
+                f"vectorized manual; whole run {statistics.median(whole):.2f}x; "
                 f"max rel diff {worst:.1e}",
                 R * 1000 / (raw_time / med),
                 R * 1000 / raw_time,
@@ -410,18 +429,17 @@ def main():
     rounds = 1 if args.quick else 5
     # the product's default thread count (threads: 1) for both sides: ratios compare loops,
     # not thread settings (workload E runs a plain script with torch's own default)
-    configure_torch(compose_config(Path(tempfile.gettempdir())))
+    torch.set_num_threads(compose_config(Path(tempfile.gettempdir())).threads)
     rows = []
     t0 = time.perf_counter()
-    k = 10  # the default module.updates_per_step
     if "A" in only:
-        workload_a(rows, rounds, "cpu", k_values=(10,) if args.quick else (1, 10))
+        workload_a(rows, rounds, "cpu")
     if "B" in only:
-        workload_b(rows, rounds, "cpu", steps=500 if args.quick else 2000, k=k)
+        workload_b(rows, rounds, "cpu", steps=500 if args.quick else 2000)
     if "C" in only:
-        workload_c(rows, rounds, "cpu", steps=200 if args.quick else 1000, k=k)
+        workload_c(rows, rounds, "cpu", steps=200 if args.quick else 1000)
     if "D" in only:
-        workload_d(rows, max(rounds // 2, 1), "cpu", (10,) if args.quick else (1, 10, 50), k=k)
+        workload_d(rows, max(rounds // 2, 1), "cpu", (10,) if args.quick else (1, 10, 50))
     peak_mib = None
     if "E" in only:
         peak = workload_e(rows, 1 if args.quick else 3, jobs=3 if args.quick else 10)
@@ -435,9 +453,9 @@ def main():
     )
     if torch.cuda.is_available():
         gpu = []
-        workload_a(gpu, rounds, "cuda", k_values=(10,))
-        workload_b(gpu, rounds, "cuda", steps=2000, k=10)
-        workload_c(gpu, rounds, "cuda", steps=1000, k=10, n_train=4096)
+        workload_a(gpu, rounds, "cuda")
+        workload_b(gpu, rounds, "cuda", steps=2000)
+        workload_c(gpu, rounds, "cuda", steps=1000, n_train=4096)
         print_table(gpu, f"GPU: {torch.cuda.get_device_name()}")
         rows += gpu
     else:

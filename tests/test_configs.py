@@ -4,8 +4,7 @@ import pytest
 import torch
 from conftest import make_cfg
 
-from gradlab.config import CONFIG_DIR, build_data, build_model, build_optimizer
-from gradlab.train import build_module
+from gradlab.config import CONFIG_DIR, build_data, build_model, build_module, build_optimizer
 
 GROUPS = ["model", "data", "optim", "loss", "grads", "scheduler", "trainer", "logger", "callbacks"]
 PAIRED_DATA = {
@@ -55,4 +54,16 @@ def test_experiment_builds(tmp_path, name):
     data = build_data(cfg, gen)
     model = build_model(cfg, gen)
     module = build_module(cfg, model, data)
-    assert module.mode == cfg.grads.mode
+    # the experiment fits together: the model takes the data, the loss takes its output, and
+    # the configured gradient source fills a finite gradient for every parameter
+    x, y = data.train_batch()
+    losses = module.gradients.fill(model, x.to(model_dtype(model)), y, update=1)
+    assert losses.shape == (cfg.restarts,) if cfg.restarts > 1 else losses.numel() == 1
+    assert torch.isfinite(losses).all()
+    for name, p in model.named_parameters():
+        assert p.grad is not None and p.grad.shape == p.shape, name
+        assert torch.isfinite(p.grad).all(), name
+
+
+def model_dtype(model):
+    return next(model.parameters()).dtype

@@ -26,11 +26,9 @@ class GradientSource:
         mode: str,
         loss_fn: Loss,
         model: nn.Module,
-        backward,
         check_every_n_steps: int = 100,
         check_tol: float = 1e-4,
     ):
-        """``backward(loss)`` runs autograd's backward (the LightningModule's manual_backward)."""
         if mode not in MODES:
             raise ValueError(f"grads.mode: unknown mode {mode!r}; choose one of {list(MODES)}")
         if mode != "autograd" and not callable(getattr(model, "manual_backward", None)):
@@ -38,7 +36,9 @@ class GradientSource:
                 f"grads={mode}: model {type(model).__name__} has no hand-written backward "
                 "(manual_backward); use grads=autograd"
             )
-        self.mode, self.loss_fn, self.backward = mode, loss_fn, backward
+        self.mode, self.loss_fn = mode, loss_fn
+        # autograd's backward: the LightningModule's manual_backward once a Trainer runs it
+        self.backward = torch.Tensor.backward
         self.check_every = max(int(check_every_n_steps), 1)
         self.check_tol = check_tol
         self.world_size = 1  # set by the LightningModule when a trainer runs data-parallel

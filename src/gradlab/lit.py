@@ -66,9 +66,7 @@ class GradLabModule(L.LightningModule):
         self.loss_fn = get_loss(loss) if isinstance(loss, str) else loss
         self.optimizer_factory = optimizer
         self.scheduler_factory = scheduler
-        self.gradients = GradientSource(
-            grads, self.loss_fn, model, self.manual_backward, check_every_n_steps, check_tol
-        )
+        self.gradients = GradientSource(grads, self.loss_fn, model, check_every_n_steps, check_tol)
         self.log_every_n_steps = max(int(log_every_n_steps), 1)
         self.grad_clip = grad_clip
         self.stop_tol = stop_tol
@@ -151,6 +149,7 @@ class GradLabModule(L.LightningModule):
 
     def on_fit_start(self) -> None:
         self.gradients.world_size = self.trainer.world_size
+        self.gradients.backward = self.manual_backward  # Lightning's hooks and precision
         self.loss_history.to(self.device)
         self.last_losses = self.last_losses.to(self.device)
         self.loss_history.start(self.model)

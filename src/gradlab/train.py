@@ -78,14 +78,16 @@ def train(cfg: DictConfig) -> dict:
         return fit_and_test(cfg, out)
 
 
-def fit_and_test(cfg: DictConfig, out: Path) -> dict:
+def build_run(cfg: DictConfig):
+    """(data, module, trainer) of a run, seeded: data first, then the weights, from one
+    generator (notebook 000), then the validation set (so no notebook number moves)."""
     import lightning as L
 
     L.seed_everything(cfg.seed, workers=True, verbose=False)
     generator = torch.Generator().manual_seed(cfg.seed)
-    data = build_data(cfg, generator)  # data first, then weights, from one generator (notebook 000)
+    data = build_data(cfg, generator)
     model = build_model(cfg, generator)
-    data.draw_validation(generator)  # after the weights: no notebook number moves
+    data.draw_validation(generator)
     data.to_dtype(torch.get_default_dtype())
     module = build_module(cfg, model, data)
     module.run_config = {
@@ -95,9 +97,14 @@ def fit_and_test(cfg: DictConfig, out: Path) -> dict:
     }
     trainer = build_trainer(cfg, data)
     data.set_steps(cfg.trainer.max_steps)
+    return data, module, trainer
+
+
+def fit_and_test(cfg: DictConfig, out: Path) -> dict:
+    data, module, trainer = build_run(cfg)
     if cfg.get("print_config"):
-        n = sum(p.numel() for p in model.parameters())
-        print(f"model: {type(model).__name__} with {n} parameters on {module.device.type}")
+        n = sum(p.numel() for p in module.model.parameters())
+        print(f"model: {type(module.model).__name__} with {n} parameters")
 
     ckpt = cfg.get("ckpt_path")
     if ckpt:

@@ -1,6 +1,7 @@
 """Moving single restarts in and out of a batched model (leading restart dimension R)."""
 
 import copy
+from types import SimpleNamespace
 
 import torch
 from torch import nn
@@ -11,8 +12,14 @@ def num_restarts(model: nn.Module) -> int:
 
 
 def solo(model: nn.Module, r: int) -> nn.Module:
-    """A copy of restart r as a model with no restart dimension."""
-    one = copy.deepcopy(model)
+    """A copy of restart r as a model with no restart dimension (forward caches left empty:
+    they may hold tensors of an autograd graph, which cannot be copied)."""
+    empty = {
+        id(m.cache): SimpleNamespace(**dict.fromkeys(vars(m.cache)))
+        for m in model.modules()
+        if isinstance(getattr(m, "cache", None), SimpleNamespace)
+    }
+    one = copy.deepcopy(model, memo=empty)
     for m in one.modules():
         if getattr(m, "restarts", None):
             m.restarts = None
