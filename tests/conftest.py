@@ -4,7 +4,6 @@ import json
 import os
 import subprocess
 import sys
-import warnings
 from pathlib import Path
 
 import pytest
@@ -13,7 +12,6 @@ import torch
 from gradlab.config import compose_config, setup_resolvers
 
 ROOT = Path(__file__).resolve().parents[1]
-warnings.filterwarnings("ignore")
 setup_resolvers()
 
 
@@ -41,7 +39,7 @@ def history(run_dir: Path) -> list[dict]:
 
 
 def cli(*args: str, cwd: Path = ROOT, timeout: int = 300) -> subprocess.CompletedProcess:
-    env = dict(os.environ, PYTHONWARNINGS="ignore")
+    env = dict(os.environ)
     return subprocess.run(
         [sys.executable, *args], cwd=cwd, capture_output=True, text=True, timeout=timeout, env=env
     )
