@@ -8,7 +8,13 @@ import warnings
 # Lightning 2.6 builds torch's deprecated LeafSpec for every data loader (torch 2.13 warns);
 # nothing a gradlab user can change, and Lightning's own fix will remove it
 LIBRARY_WARNINGS = [
-    (FutureWarning, "`isinstance(treespec, LeafSpec)` is deprecated"),
+    (FutureWarning, re.escape("`isinstance(treespec, LeafSpec)` is deprecated")),
+    # short runs (max_steps < log_every_n_steps): gradlab logs the first and the last update
+    # of every run, so the training loss is never missing from the logs
+    (
+        UserWarning,
+        r"The number of training batches \(\d+\) is smaller than the logging interval",
+    ),
 ]
 # Lightning advertises a cloud logging product on every Trainer it builds
 LIBRARY_NOTICES = ["💡 Tip: For seamless cloud logging and experiment tracking"]
@@ -23,7 +29,7 @@ class DropNotices(logging.Filter):
 def quiet_library_output() -> None:
     """Filter the library warnings and notices above (idempotent)."""
     for category, text in LIBRARY_WARNINGS:
-        warnings.filterwarnings("ignore", message=re.escape(text), category=category)
+        warnings.filterwarnings("ignore", message=text, category=category)
     log = logging.getLogger("lightning.pytorch.utilities.rank_zero")
     if not any(isinstance(f, DropNotices) for f in log.filters):
         log.addFilter(DropNotices())

@@ -173,6 +173,8 @@ class GradLabModule(L.LightningModule):
         if self.is_minimizer:
             return self._minimizer_step(x, y)
         losses = self.gradients.fill(self.model, x, y, self.updates)
+        if self.gradients.mode == "check" and self.updates % self.gradients.check_every == 0:
+            self._log_check(self.gradients.last_check)
         if self.grad_clip:
             clip_per_restart(list(self.model.parameters()), self.grad_clip, self.restarts)
         self.opts[0].step()
@@ -240,6 +242,12 @@ class GradLabModule(L.LightningModule):
                 f"training diverged at step {i}: loss = {rows[i - first].item()} with "
                 f"lr = {self.lr} (lower optim.lr)"
             )
+
+    def _log_check(self, rows: list[GradDiff]) -> None:
+        if self.logger is not None:
+            values = {f"gradcheck/{r.name}/max_abs": r.max_abs for r in rows}
+            values.update({f"gradcheck/{r.name}/max_rel": r.max_rel for r in rows})
+            self.logger.log_metrics(values, step=self.updates)
 
     def on_train_end(self) -> None:
         rows = list(self.gradients.worst.values())

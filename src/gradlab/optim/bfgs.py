@@ -69,7 +69,7 @@ class BFGS(torch.optim.Optimizer):
 
         def evaluate(x):
             self._set(x)
-            loss = float(closure())
+            loss = float(closure().detach())
             state["func_evals"] += 1
             return loss, self._flat_grad()
 

@@ -46,7 +46,7 @@ class LBFGS(torch.optim.LBFGS):
         state = self.state[self.param_groups[0]["params"][0]]
         tol = self.param_groups[0]["tolerance_change"]
         with torch.enable_grad():
-            loss = float(closure())  # at the current point; leaves its gradient in .grad
+            loss = float(closure().detach())  # at the current point; its gradient in .grad
         self.last_loss = loss
         # torch's stopping rules, checked where one long call would check them (after the
         # previous iteration): budgets spent, no progress in the step or in the loss
