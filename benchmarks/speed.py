@@ -79,7 +79,8 @@ def lightning_floor(*overrides: str) -> float:
     """steps/s of ``EmptyStep`` under the product's Trainer (same config, logger and Lightning's
     own callbacks; gradlab's callbacks need a GradLabModule and act only at the end of fit)."""
     with tempfile.TemporaryDirectory() as tmp:
-        cfg = compose_config(Path(tmp), *overrides)
+        # no optimizer step, so global_step stays 0: one epoch (max_steps batches) ends the run
+        cfg = compose_config(Path(tmp), *overrides, "trainer.max_epochs=1")
         with torch_settings(cfg):
             data, _, trainer = build_run(cfg)
             trainer.callbacks[:] = [

@@ -9,6 +9,7 @@ Lightning's manual optimization (``self.optimizers()``, ``opt.step()``).
 
 import math
 from functools import partial
+from types import SimpleNamespace
 
 import lightning as L
 import torch
@@ -82,11 +83,16 @@ class GradLabModule(L.LightningModule):
             if self.is_minimizer and self.restarts > 1
             else None
         )
-        self.restart = 0  # the restart a minimizer is working on
         self.run_config: dict | None = None  # the composed Hydra config, stored in checkpoints
-        self.updates = 0  # optimizer updates (minimizer iterations) done; = global_step
-        self.last_losses = torch.full((self.restarts,), math.inf)  # latest loss per restart
-        self.previous_loss = math.inf
+        # per-update bookkeeping in a plain namespace: nn.Module's attribute hooks would cost
+        # more than a tiny model's whole update
+        self.progress = SimpleNamespace(
+            updates=0,  # optimizer updates (minimizer iterations) done; = global_step
+            restart=0,  # the restart a minimizer is working on
+            last_losses=torch.full((self.restarts,), math.inf),  # latest loss per restart
+            previous_loss=math.inf,
+            checked=0,  # updates whose loss is known to be finite
+        )
         self.loss_history = LossHistory(self.restarts, track_params=track_params)
         self.summary_lines: list[str] = []  # instruments add lines to the end-of-run summary
         self.final_metrics: dict[str, float] = {}  # ... and final values to metrics.json
@@ -103,6 +109,16 @@ class GradLabModule(L.LightningModule):
             self.val_r2, self.test_r2 = torchmetrics.R2Score(), torchmetrics.R2Score()
 
     # ---------------------------------------------------------- public interface
+    @property
+    def updates(self) -> int:
+        """Optimizer updates (minimizer iterations) done so far."""
+        return self.progress.updates
+
+    @property
+    def last_losses(self) -> torch.Tensor:
+        """The latest training loss of each restart."""
+        return self.progress.last_losses
+
     @property
     def lr(self) -> float:
         """The current learning rate (of the first parameter group)."""
@@ -151,7 +167,7 @@ class GradLabModule(L.LightningModule):
         self.gradients.world_size = self.trainer.world_size
         self.gradients.backward = self.manual_backward  # Lightning's hooks and precision
         self.loss_history.to(self.device)
-        self.last_losses = self.last_losses.to(self.device)
+        self.progress.last_losses = self.progress.last_losses.to(self.device)
         self.loss_history.start(self.model)
 
     def on_train_start(self) -> None:
@@ -160,7 +176,7 @@ class GradLabModule(L.LightningModule):
         scheds = self.lr_schedulers()
         self.scheduler = scheds[0] if isinstance(scheds, list) else scheds
         self.check_at_log_steps = self.device.type != "cpu"
-        self.checked = self.updates  # updates whose loss was checked to be finite
+        self.progress.checked = self.progress.updates  # updates whose loss was checked to be finite
         self.max_steps = self.trainer.max_steps
 
     # ------------------------------------------------------------------ training
@@ -172,58 +188,62 @@ class GradLabModule(L.LightningModule):
         x, y = batch
         if self.is_minimizer:
             return self._minimizer_step(x, y)
-        losses = self.gradients.fill(self.model, x, y, self.updates)
-        if self.gradients.mode == "check" and self.updates % self.gradients.check_every == 0:
+        update = self.progress.updates
+        losses = self.gradients.fill(self.model, x, y, update)
+        if self.gradients.mode == "check" and update % self.gradients.check_every == 0:
             self._log_check(self.gradients.last_check)
         if self.grad_clip:
             clip_per_restart(list(self.model.parameters()), self.grad_clip, self.restarts)
         self.opts[0].step()
         if self.scheduler is not None:
             self.scheduler.step()
-        self.last_losses = losses.detach().reshape(-1)
+        self.progress.last_losses = losses.detach().reshape(-1)
         self._record(losses)
         return None
 
     def _minimizer_step(self, x, y):
-        """One iteration of restart ``self.restart``; the next restart starts once it converges."""
-        r = self.restart
+        """One iteration of the current restart; the next starts once this one converges."""
+        r = self.progress.restart
         model = self.solos[r] if self.solos is not None else self.model
 
         def closure():
-            return self.gradients.fill(model, x, y, self.updates).sum()
+            return self.gradients.fill(model, x, y, self.progress.updates).sum()
 
         opt = self.opts[r]
         loss = torch.as_tensor(opt.step(closure=closure), device=self.device)
         losses = torch.full((self.restarts,), math.nan, device=self.device)
         losses[r] = loss
-        self.last_losses[r] = loss
+        self.progress.last_losses[r] = loss
         if self.solos is not None:
             write_back(self.model, r, model)
         if opt.optimizer.converged:
-            self.restart += 1
-            if self.restart >= self.restarts:
+            self.progress.restart += 1
+            if self.progress.restart >= self.restarts:
                 self.trainer.should_stop = True
         self._record(losses)
         return None
 
     def _record(self, losses: torch.Tensor) -> None:
         i = self.loss_history.append(losses, self.model)
-        self.updates = i + 1
+        self.progress.updates = i + 1
         log = (i + 1) % self.log_every_n_steps == 0 or i == 0 or i + 1 == self.max_steps
         if log:  # Lightning's cadence (updates n - 1, 2n - 1, ...), the first and the last
             best = self.loss_history.best(i)
             self.log("train/loss", best, prog_bar=True, logger=False)
             if self.logger is not None:
                 self.logger.log_metrics({"train/loss": best.item()}, step=i)
-        # on a GPU only at log steps, so that training does not wait for the device every step
-        if log or not self.check_at_log_steps:
-            self._check_finite(self.checked)
-            self.checked = self.updates
+        if not self.check_at_log_steps:  # CPU: this update's loss, one host read
+            row = self.loss_history.best(i).item()
+            if not math.isfinite(row):
+                self._check_finite(i)
+        elif log:  # GPU: at log steps only, so training does not wait for the device every step
+            self._check_finite(self.progress.checked)
+            self.progress.checked = self.progress.updates
         if self.stop_tol is not None:  # stop when the loss changes by less than stop_tol
             value = self.loss_history.best(i).item()
-            if abs(self.previous_loss - value) < self.stop_tol:
+            if abs(self.progress.previous_loss - value) < self.stop_tol:
                 self.trainer.should_stop = True
-            self.previous_loss = value
+            self.progress.previous_loss = value
 
     def _check_finite(self, first: int) -> None:
         """Fail at the first update since ``first`` whose best loss is not finite."""
@@ -247,7 +267,7 @@ class GradLabModule(L.LightningModule):
         if self.logger is not None:
             values = {f"gradcheck/{r.name}/max_abs": r.max_abs for r in rows}
             values.update({f"gradcheck/{r.name}/max_rel": r.max_rel for r in rows})
-            self.logger.log_metrics(values, step=self.updates)
+            self.logger.log_metrics(values, step=self.progress.updates)
 
     def on_train_end(self) -> None:
         rows = list(self.gradients.worst.values())
@@ -270,8 +290,14 @@ class GradLabModule(L.LightningModule):
     def best_restart(self) -> int:
         if self.restarts == 1:
             return 0
-        last = self.last_losses.nan_to_num(nan=math.inf, posinf=math.inf)
+        last = self.progress.last_losses.nan_to_num(nan=math.inf, posinf=math.inf)
         return int(torch.argmin(last))
+
+    def transfer_batch_to_device(self, batch, device, dataloader_idx):
+        """The full batch is already on the device after the first step: hand it back as is."""
+        if all(t.device == device for t in batch):
+            return batch
+        return super().transfer_batch_to_device(batch, device, dataloader_idx)
 
     def predict_best(self, x: torch.Tensor) -> torch.Tensor:
         pred = self.model(x)
@@ -303,7 +329,7 @@ class GradLabModule(L.LightningModule):
             self.val_best(loss)
             self.log("val/loss_best", self.val_best.compute())
             # logged at the number of updates done (Lightning would use the last batch index)
-            self.log("step", float(self.updates))
+            self.log("step", float(self.progress.updates))
 
     def test_step(self, batch, batch_idx):
         self._evaluate(batch, "test")
@@ -312,7 +338,7 @@ class GradLabModule(L.LightningModule):
     def restart_summary(self) -> dict[str, float]:
         if self.restarts == 1:
             return {}
-        last = self.last_losses.cpu()
+        last = self.progress.last_losses.cpu()
         return {
             "restarts/best_loss": float(last.nan_to_num(nan=math.inf, posinf=math.inf).min()),
             "restarts/median_loss": float(last.median()),
@@ -322,20 +348,20 @@ class GradLabModule(L.LightningModule):
 
     def on_save_checkpoint(self, checkpoint: dict) -> None:
         checkpoint["gradlab"] = {
-            "updates": self.updates,
-            "restart": self.restart,
+            "updates": self.progress.updates,
+            "restart": self.progress.restart,
             "history": self.loss_history.state_dict(),
-            "last_losses": self.last_losses.cpu(),
-            "previous_loss": self.previous_loss,
+            "last_losses": self.progress.last_losses.cpu(),
+            "previous_loss": self.progress.previous_loss,
             "config": self.run_config,
         }
 
     def on_load_checkpoint(self, checkpoint: dict) -> None:
         state = checkpoint.get("gradlab", {})
-        self.updates = state.get("updates", 0)
-        self.restart = state.get("restart", 0)
-        self.previous_loss = state.get("previous_loss", math.inf)
+        self.progress.updates = state.get("updates", 0)
+        self.progress.restart = state.get("restart", 0)
+        self.progress.previous_loss = state.get("previous_loss", math.inf)
         if state.get("history") is not None:
             self.loss_history.load_state_dict(state["history"])
         if state.get("last_losses") is not None:
-            self.last_losses = state["last_losses"]
+            self.progress.last_losses = state["last_losses"]
