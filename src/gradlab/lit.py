@@ -293,12 +293,6 @@ class GradLabModule(L.LightningModule):
         last = self.progress.last_losses.nan_to_num(nan=math.inf, posinf=math.inf)
         return int(torch.argmin(last))
 
-    def transfer_batch_to_device(self, batch, device, dataloader_idx):
-        """The full batch is already on the device after the first step: hand it back as is."""
-        if all(t.device == device for t in batch):
-            return batch
-        return super().transfer_batch_to_device(batch, device, dataloader_idx)
-
     def predict_best(self, x: torch.Tensor) -> torch.Tensor:
         pred = self.model(x)
         if self.restarts > 1:

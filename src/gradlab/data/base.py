@@ -85,6 +85,12 @@ class FullBatchDataModule(L.LightningDataModule):
         if self.trainer is not None and self.trainer.world_size > 1:
             self.shard = (self.trainer.global_rank, self.trainer.world_size)
 
+    def transfer_batch_to_device(self, batch, device, dataloader_idx):
+        """A batch already on the device (the CPU full batch, every step) is handed back as is."""
+        if all(t.device == device for t in batch):
+            return batch
+        return super().transfer_batch_to_device(batch, device, dataloader_idx)
+
     def train_dataloader(self):
         return RepeatBatch(self.train_batch(), self.steps)
 

@@ -63,5 +63,5 @@ class LegendreModel(nn.Module):
         return g_u * self.d if input_grad else None  # du/dx = d
 
     def describe(self, restart: int | None = None) -> str:
-        a, b, c, d = (float(p) for p in (self.a, self.b, self.c, self.d))
+        a, b, c, d = (float(p.detach()) for p in (self.a, self.b, self.c, self.d))
         return f"y = a + b * P3(c + d x):  y = {a:.6g} + {b:.6g} * P3({c:.6g} + {d:.6g} x)"

@@ -38,4 +38,4 @@ class Quadratic(nn.Module):
 
     def describe(self, restart: int | None = None) -> str:
         a, b, c = self.coefficients
-        return f"f(x) = {a:g} x^2 + {b:g} x + {c:g}:  x = {float(self.x):.8g}"
+        return f"f(x) = {a:g} x^2 + {b:g} x + {c:g}:  x = {float(self.x.detach()):.8g}"
