@@ -17,7 +17,7 @@ train: install
 
 test: install
 	$(BIN)/ruff check src tests train.py eval.py benchmarks
-	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -q --durations=10 $(PYTEST_ARGS)
 
 bench: install
 	$(BIN)/python benchmarks/speed.py $(ARGS)
