@@ -50,7 +50,9 @@ class LBFGS(torch.optim.LBFGS):
         self.last_loss = loss
         # torch's stopping rules, checked where one long call would check them (after the
         # previous iteration): budgets spent, no progress in the step or in the loss
-        spent = state.get("func_evals", 0) - self.iterations + 1 >= self.budget[1]
+        # evaluations one long torch call would have made, less one (ours re-evaluate each start)
+        evals = state.get("func_evals", 0) - self.iterations
+        spent = evals + 1 >= self.budget[1]
         d, t = state.get("d"), state.get("t")
         small = d is not None and float((d * t).abs().max()) <= tol
         flat = "prev_loss" in state and abs(loss - state["prev_loss"]) < tol
@@ -59,7 +61,7 @@ class LBFGS(torch.optim.LBFGS):
             return loss
         # torch bounds one call's line search by max_eval less the evaluations so far; each of
         # our calls evaluates its start once more than one long call would
-        self.param_groups[0]["max_eval"] = max(self.budget[1] - (spent_evals(state, self)), 2)
+        self.param_groups[0]["max_eval"] = max(self.budget[1] - evals, 2)
         fresh = [True]
 
         def start_then_closure():  # the start was just evaluated: hand torch that value
@@ -87,8 +89,3 @@ class LBFGS(torch.optim.LBFGS):
         self.converged = extra.get("converged", False)
         self.last_loss = extra.get("last_loss")
         super().load_state_dict({k: v for k, v in state_dict.items() if k != "gradlab"})
-
-
-def spent_evals(state: dict, opt: LBFGS) -> int:
-    """Evaluations one long torch call would have made so far (ours re-evaluate each start)."""
-    return state.get("func_evals", 0) - opt.iterations
