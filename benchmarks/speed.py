@@ -316,7 +316,7 @@ print(loss.item())
 def timed(cmd, cwd=ROOT) -> float:
     start = time.perf_counter()
     r = subprocess.run(
-        cmd, cwd=cwd, capture_output=True, text=True, env=dict(os.environ, PYTHONWARNINGS="ignore")
+        cmd, cwd=cwd, capture_output=True, text=True, env=dict(os.environ)
     )
     if r.returncode != 0:
         raise SystemExit(f"{' '.join(cmd)} failed:\n{r.stderr[-2000:]}")

@@ -9,10 +9,10 @@ from pathlib import Path
 import pytest
 import torch
 
-from gradlab.config import compose_config, setup_resolvers
+from gradlab.config import compose_config, setup_hydra
 
 ROOT = Path(__file__).resolve().parents[1]
-setup_resolvers()
+setup_hydra()
 
 
 @pytest.fixture(autouse=True)

@@ -9,6 +9,8 @@ from pathlib import Path
 import torch
 from lightning.pytorch.plugins import TorchCheckpointIO
 
+from .errors import CheckpointError
+
 
 class AtomicCheckpointIO(TorchCheckpointIO):
     """A kill during saving leaves the previous checkpoint in place and loadable."""
@@ -18,7 +20,8 @@ class AtomicCheckpointIO(TorchCheckpointIO):
             raise TypeError("AtomicCheckpointIO does not take storage_options")
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+        prefix = f".{path.name}.{os.getpid()}."  # the writer's pid: stale files can be told
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=prefix, suffix=".tmp")
         try:
             with os.fdopen(fd, "wb") as f:
                 torch.save(checkpoint, f)
@@ -31,10 +34,6 @@ class AtomicCheckpointIO(TorchCheckpointIO):
             raise
 
 
-class CheckpointError(ValueError):
-    """A missing, corrupt or foreign checkpoint file."""
-
-
 def load_checkpoint(path: str | Path) -> dict:
     """Load safely (tensors and plain containers only); one-line errors for bad files."""
     path = Path(path)
@@ -42,7 +41,14 @@ def load_checkpoint(path: str | Path) -> dict:
         raise CheckpointError(f"ckpt_path: no checkpoint file at {path}")
     try:
         ckpt = torch.load(path, map_location="cpu", weights_only=True)
-    except (RuntimeError, pickle.UnpicklingError, EOFError, zipfile.BadZipFile, ValueError):
+    except (
+        OSError,
+        RuntimeError,
+        pickle.UnpicklingError,
+        EOFError,
+        zipfile.BadZipFile,
+        ValueError,
+    ):
         raise CheckpointError(
             f"ckpt_path: {path} is not a readable checkpoint "
             "(corrupt, truncated or not a torch file)"
@@ -50,3 +56,28 @@ def load_checkpoint(path: str | Path) -> dict:
     if not isinstance(ckpt, dict) or "state_dict" not in ckpt or "gradlab" not in ckpt:
         raise CheckpointError(f"ckpt_path: {path} is not a gradlab checkpoint")
     return ckpt
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def remove_stale_temporaries(directory: str | Path) -> list[Path]:
+    """Delete the temporary files that a writer killed mid-save left (its pid is gone)."""
+    removed = []
+    directory = Path(directory)
+    if not directory.is_dir():
+        return removed
+    for tmp in directory.glob(".*.tmp"):
+        parts = tmp.name.split(".")  # "", name..., pid, random, "tmp"
+        pid = parts[-3] if len(parts) >= 5 else ""
+        if pid.isdigit() and not _alive(int(pid)):
+            tmp.unlink(missing_ok=True)
+            removed.append(tmp)
+    return removed

@@ -1,6 +1,5 @@
 """Building the pieces of a run from the composed Hydra config, and checking it first."""
 
-import math
 import sys
 from contextlib import contextmanager
 from pathlib import Path
@@ -10,11 +9,41 @@ from hydra.errors import InstantiationException
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
+from .errors import ConfigError
+
 CONFIG_DIR = Path(__file__).resolve().parents[2] / "conf"
 
 
-class ConfigError(ValueError):
-    """A config value that cannot work; the message names the key."""
+HYDRA_FLAGS_WITHOUT_VALUE = {"-m", "--multirun"}
+
+
+def compose_command_line(argv: list[str], config_name: str = "config") -> DictConfig | None:
+    """Compose the config a command line asks for, as Hydra will (a sweep: its first job), to
+    check it before anything heavy runs. None when the line has flags only Hydra handles."""
+    from hydra import compose, initialize_config_dir
+    from hydra.core.global_hydra import GlobalHydra
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    if any(a.startswith("-") and a not in HYDRA_FLAGS_WITHOUT_VALUE for a in argv):
+        return None  # --help, --cfg, -cp ...: Hydra's own business
+    overrides = [a for a in argv if not a.startswith("-")]
+    first = []
+    for text, o in zip(overrides, OverridesParser.create().parse_overrides(overrides), strict=True):
+        if not o.is_sweep_override():
+            first.append(text)
+            continue
+        try:
+            value = next(iter(o.sweep_string_iterator()))
+        except Exception:  # noqa: BLE001 - ranges for a search sampler: not composed here
+            continue
+        first.append(f"{o.get_key_element()}={value}")
+    setup_hydra()
+    GlobalHydra.instance().clear()
+    try:
+        with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base="1.3"):
+            return compose(config_name=config_name, overrides=first, return_hydra_config=True)
+    finally:
+        GlobalHydra.instance().clear()
 
 
 def compose_config(output_dir, *overrides: str, config_name: str = "config") -> DictConfig:
@@ -24,7 +53,7 @@ def compose_config(output_dir, *overrides: str, config_name: str = "config") -> 
     from hydra.core.hydra_config import HydraConfig
     from omegaconf import open_dict
 
-    setup_resolvers()
+    setup_hydra()
     GlobalHydra.instance().clear()
     with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base="1.3"):
         cfg = compose(config_name=config_name, overrides=list(overrides), return_hydra_config=True)
@@ -44,15 +73,13 @@ def _mkdir(path: str) -> str:
     return path
 
 
-def setup_resolvers() -> None:
+def setup_hydra() -> None:
+    """Register the typed schema and the ``mkdir`` resolver (before composing a config)."""
+    from .schema import register_schema
+
+    register_schema()
     if not OmegaConf.has_resolver("mkdir"):  # a path whose directory must exist, e.g. a study DB
         OmegaConf.register_new_resolver("mkdir", _mkdir)
-
-
-def _cause(e: Exception) -> str:
-    while isinstance(e, InstantiationException) and e.__cause__ is not None:
-        e = e.__cause__
-    return str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
 
 
 def build(group: str, node: DictConfig, **kwargs):
@@ -60,33 +87,13 @@ def build(group: str, node: DictConfig, **kwargs):
     try:
         return instantiate(node, **kwargs)
     except (InstantiationException, ValueError, TypeError) as e:
-        raise ConfigError(f"{group}.{_cause(e)}") from e
-
-
-def _positive_int(cfg: DictConfig, key: str) -> None:
-    v = OmegaConf.select(cfg, key)
-    if v is None:
-        return
-    if isinstance(v, bool) or not isinstance(v, int) or v < 1:
-        raise ConfigError(f"{key}: must be a positive integer, got {v!r}")
-
-
-def validate(cfg: DictConfig) -> None:
-    """Fail before any training on values that cannot work."""
-    for key in (
-        "trainer.max_steps",
-        "trainer.log_every_n_steps",
-        "restarts",
-        "threads",
-    ):
-        _positive_int(cfg, key)
-    lr = OmegaConf.select(cfg, "optim.lr")
-    if lr is not None and (not isinstance(lr, int | float) or not math.isfinite(lr) or lr <= 0):
-        raise ConfigError(f"optim.lr: must be a finite positive number, got {lr!r}")
-    if cfg.grads.mode not in ("autograd", "manual", "check"):
-        raise ConfigError(f"grads.mode: unknown mode {cfg.grads.mode!r}")
-    if cfg.get("dtype") not in (None, "float32", "float64"):
-        raise ConfigError(f"dtype: must be float32 or float64, got {cfg.dtype!r}")
+        while isinstance(e, InstantiationException) and e.__cause__ is not None:
+            e = e.__cause__
+        message = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        key = message.split(":", 1)[0]
+        if key in node:  # the class named the key: "n_train: must be ..." -> data.n_train
+            raise ConfigError(f"{group}.{message}") from e
+        raise ConfigError(f"{group}: {message}") from e
 
 
 @contextmanager
@@ -150,10 +157,6 @@ def collect_metrics(metrics: dict) -> dict:
         if isinstance(v, int | float):
             out[k] = float(v)
     return out
-
-
-def one_line(e: BaseException) -> str:
-    return _cause(e) if isinstance(e, Exception) else str(e)
 
 
 def print_config_tree(

@@ -6,23 +6,25 @@ data set and model are rebuilt; metrics go to ``metrics.json`` in the eval run d
 
 import json
 import sys
+import traceback
 from pathlib import Path
 
 import hydra
 import torch
 from omegaconf import DictConfig, OmegaConf
 
-from .checkpoint_io import CheckpointError, load_checkpoint
+from .checkpoint_io import load_checkpoint
 from .config import (
     CONFIG_DIR,
-    ConfigError,
     build_data,
     build_model,
     build_optimizer,
     collect_metrics,
-    setup_resolvers,
+    compose_command_line,
+    setup_hydra,
     torch_settings,
 )
+from .errors import ConfigError, error_line, exit_code, reported_errors, show_traceback
 
 
 def evaluate(cfg: DictConfig) -> dict:
@@ -73,16 +75,36 @@ def evaluate_checkpoint(cfg: DictConfig, run_cfg: DictConfig, ckpt: dict) -> dic
     return metrics
 
 
-setup_resolvers()
+setup_hydra()
 
 
 @hydra.main(version_base="1.3", config_path=str(CONFIG_DIR), config_name="eval")
-def main(cfg: DictConfig):
+def hydra_main(cfg: DictConfig):
     try:
         evaluate(cfg)
-    except (CheckpointError, ConfigError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        raise SystemExit(2) from None
+    except Exception as e:  # noqa: BLE001 - every failure: one line and its exit code
+        if show_traceback():
+            traceback.print_exc()
+        print(f"error: {error_line(e)}", file=sys.stderr)
+        raise SystemExit(exit_code(e)) from None
+
+
+def precheck(argv: list[str]) -> None:
+    cfg = compose_command_line(argv, config_name="eval")
+    if cfg is None:
+        return
+    if OmegaConf.is_missing(cfg, "ckpt_path"):
+        raise ConfigError(
+            "ckpt_path: required; python eval.py ckpt_path=RUN_DIR/checkpoints/last.ckpt"
+        )
+    load_checkpoint(cfg.ckpt_path)
+
+
+def main() -> None:
+    """``python eval.py ckpt_path=PATH``: check the checkpoint, then test it through Hydra."""
+    with reported_errors():
+        precheck(sys.argv[1:])
+    hydra_main()
 
 
 if __name__ == "__main__":

@@ -63,9 +63,9 @@ def main() -> None:
     import hydra
     from omegaconf import DictConfig
 
-    from .config import CONFIG_DIR, build_data, build_model, setup_resolvers
+    from .config import CONFIG_DIR, build_data, build_model, setup_hydra
 
-    setup_resolvers()
+    setup_hydra()
 
     @hydra.main(version_base="1.3", config_path=str(CONFIG_DIR), config_name="gradcheck")
     def run(cfg: DictConfig) -> None:

@@ -16,10 +16,6 @@ from .models.losses import Loss
 MODES = ("autograd", "manual", "check")
 
 
-class GradCheckError(RuntimeError):
-    """Hand-derived and autograd gradients disagree beyond tolerance."""
-
-
 class GradientSource:
     def __init__(
         self,

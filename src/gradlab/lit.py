@@ -16,18 +16,15 @@ import torch
 import torchmetrics
 from torch import nn
 
+from .errors import DivergenceError, GradCheckError
 from .gradcheck import GradDiff, format_table
-from .gradients import GradCheckError, GradientSource
+from .gradients import GradientSource
 from .loss_history import LossHistory
 from .models.losses import Loss, get_loss
 from .models.restarts import num_restarts, solo, write_back
 from .optim import is_minimizer
 
 __all__ = ["DivergenceError", "GradCheckError", "GradLabModule"]
-
-
-class DivergenceError(RuntimeError):
-    """The training loss became non-finite."""
 
 
 def clip_per_restart(params: list[torch.Tensor], max_norm: float, restarts: int) -> None:
@@ -98,6 +95,7 @@ class GradLabModule(L.LightningModule):
         self.final_metrics: dict[str, float] = {}  # ... and final values to metrics.json
 
         self.val_best = torchmetrics.MinMetric()
+        self.val_best.persistent(True)  # the best-so-far goes into checkpoints: resume keeps it
         if task == "classification":
             self.val_acc = torchmetrics.Accuracy(task="multiclass", num_classes=num_classes)
             self.test_acc = torchmetrics.Accuracy(task="multiclass", num_classes=num_classes)
@@ -259,8 +257,8 @@ class GradLabModule(L.LightningModule):
         if bad.any():
             i = first + int(bad.nonzero()[0])
             raise DivergenceError(
-                f"training diverged at step {i}: loss = {rows[i - first].item()} with "
-                f"lr = {self.lr} (lower optim.lr)"
+                f"optim.lr: training diverged at step {i} (loss = {rows[i - first].item()}, "
+                f"lr = {self.lr}); lower optim.lr"
             )
 
     def _log_check(self, rows: list[GradDiff]) -> None:
@@ -277,7 +275,7 @@ class GradLabModule(L.LightningModule):
             bad = self.gradients.failures()
             if bad:
                 raise GradCheckError(
-                    f"gradient check failed for {', '.join(bad)}: relative difference > "
+                    f"grads.tol: gradient check failed for {', '.join(bad)}: relative difference > "
                     f"grads.tol={self.check_tol}"
                 )
 

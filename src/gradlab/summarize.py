@@ -8,6 +8,7 @@ each job, so a sweep with failed jobs is summarized too. By hand:
 import csv
 import json
 import sys
+from collections import Counter
 from pathlib import Path
 
 from hydra.experimental.callback import Callback
@@ -24,16 +25,64 @@ def read_job(job: Path) -> dict:
     metrics_file, error_file = job / "metrics.json", job / "error.txt"
     if metrics_file.is_file():
         metrics = json.loads(metrics_file.read_text())
-        row["status"] = "ok"
+        row["status"] = metrics.get("status", "ok")
         row.update({k: metrics.get(k) for k in METRICS if k in metrics})
         row["step"] = metrics.get("step")
         row["wall_time_s"] = metrics.get("wall_time_s")
+        if metrics.get("error"):
+            row["error"] = metrics["error"]
+        if row["status"] == "ok" and error_file.is_file():  # failed after training
+            row["status"] = "failed"
+            row["error"] = error_file.read_text().strip().splitlines()[0].partition(": ")[2]
     elif error_file.is_file():
-        row["status"] = "failed"
-        row["error"] = error_file.read_text().strip().splitlines()[0]
+        kind, _, message = error_file.read_text().strip().splitlines()[0].partition(": ")
+        row["status"] = "interrupted" if kind == "interrupted" else "failed"
+        row["error"] = message
     else:
         row["status"] = "running or killed"
     return row
+
+
+PLAN = ".sweep_plan.json"  # the jobs a basic sweep will run, written when it starts
+
+
+def plan_jobs(config) -> list[list[str]]:
+    """The override lists of the basic sweeper's jobs, in its order (``hydra.sweeper.params``
+    then the command line; the cartesian product of the sweeps, a repeated key's last value
+    winning), so a summary can list the jobs not yet started."""
+    import itertools
+
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    params = config.hydra.sweeper.get("params") or {}
+    texts = [f"{k}={v}" for k, v in params.items()] + list(config.hydra.overrides.task)
+    choices: dict[str, list[str]] = {}
+    for o in OverridesParser.create().parse_overrides(texts):
+        key = o.get_key_element()
+        if o.is_sweep_override():
+            choices[key] = [f"{key}={v}" for v in o.sweep_string_iterator()]
+        else:
+            choices[key] = [f"{key}={o.get_value_element_as_str()}"]
+    return [list(job) for job in itertools.product(*choices.values())]
+
+
+def _not_started(sweep_dir: Path, done: set[str]) -> list[dict]:
+    plan_file = sweep_dir / PLAN
+    if not plan_file.is_file():
+        return []
+    rows = []
+    for i, overrides in enumerate(json.loads(plan_file.read_text())):
+        if str(i) not in done:
+            params = dict(o.split("=", 1) for o in overrides if "=" in o)
+            rows.append(
+                {
+                    "job": str(i),
+                    "overrides": " ".join(overrides),
+                    "_params": params,
+                    "status": "not started",
+                }
+            )
+    return rows
 
 
 def summarize(sweep_dir: str | Path, plot: bool = True) -> list[dict]:
@@ -44,6 +93,7 @@ def summarize(sweep_dir: str | Path, plot: bool = True) -> list[dict]:
         key=lambda p: int(p.name),
     )
     rows = [read_job(j) for j in jobs]
+    rows += _not_started(sweep_dir, {j.name for j in jobs})
     if not rows:
         return rows
     swept = sorted({k for r in rows for k in r["_params"]} - _constant_keys(rows))
@@ -115,6 +165,18 @@ class SweepSummary(Callback):
     def __init__(self) -> None:
         self.plot_every_job = False
 
+    def on_multirun_start(self, config, **kwargs) -> None:
+        global LAST_SWEEP_FAILED
+        LAST_SWEEP_FAILED = None
+        if not str(config.hydra.sweeper["_target_"]).endswith("BasicSweeper"):
+            return  # a search decides its trials as it goes
+        try:
+            sweep = Path(config.hydra.sweep.dir)
+            sweep.mkdir(parents=True, exist_ok=True)
+            (sweep / PLAN).write_text(json.dumps(plan_jobs(config)))
+        except Exception as e:  # noqa: BLE001 - a plan must never stop the sweep
+            print(f"warning: sweep plan not written: {e}", file=sys.stderr)
+
     def on_job_end(self, config, job_return, **kwargs) -> None:
         from hydra.core.utils import JobStatus
 
@@ -129,16 +191,37 @@ class SweepSummary(Callback):
             print(f"warning: sweep summary not written: {e}", file=sys.stderr)
 
     def on_multirun_end(self, config, **kwargs) -> None:
+        global LAST_SWEEP_FAILED
         table = summarize(config.hydra.sweep.dir)
-        failed = sum(r["status"] != "ok" for r in table)
+        counts = Counter(r["status"] for r in table)
         where = Path(config.hydra.sweep.dir) / "summary.md"
-        print(f"sweep summary: {len(table)} jobs ({failed} failed) -> {where}")
+        said = ", ".join(f"{n} {status}" for status, n in sorted(counts.items()))
+        print(f"sweep summary: {len(table)} jobs ({said}) -> {where}")
+        failed = [r["job"] for r in table if r["status"] not in ("ok", "diverged")]
+        if failed:
+            LAST_SWEEP_FAILED = (
+                f"{config.hydra.sweep.dir}: job(s) {', '.join(failed)} failed "
+                "(their error.txt and summary.md say why)"
+            )
+
+
+LAST_SWEEP_FAILED: str | None = None  # set at the end of a sweep in this process
+
+
+def failed_jobs_of_last_sweep() -> str | None:
+    """A line naming the failed jobs of the sweep this process just ran (None if none)."""
+    return LAST_SWEEP_FAILED
 
 
 def main() -> None:
-    if len(sys.argv) != 2 or not Path(sys.argv[1]).is_dir():
-        raise SystemExit("usage: python -m gradlab.summarize MULTIRUN_DIR")
-    table = summarize(sys.argv[1])
+    from .errors import ConfigError, reported_errors
+
+    with reported_errors():
+        if len(sys.argv) != 2:
+            raise ConfigError("usage: python -m gradlab.summarize MULTIRUN_DIR")
+        if not Path(sys.argv[1]).is_dir():
+            raise ConfigError(f"{sys.argv[1]}: not a directory (give a multirun directory)")
+        table = summarize(sys.argv[1])
     print((Path(sys.argv[1]) / "summary.md").read_text() if table else "no jobs found")
 
 

@@ -7,8 +7,10 @@ python train.py -m model.sizes='[2,2,1]','[2,10,1]' optim.lr=0.1,0.05
 
 import json
 import math
+import os
 import sys
 import time
+import traceback
 from pathlib import Path
 
 import hydra
@@ -17,23 +19,29 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
-from .checkpoint_io import load_checkpoint
+from .checkpoint_io import load_checkpoint, remove_stale_temporaries
+from .checks import RESULT_FILES, check_fresh_dir, check_model_fits_data, validate
 from .config import (
     CONFIG_DIR,
-    ConfigError,
     build,
     build_data,
     build_model,
     build_module,
     collect_metrics,
-    one_line,
+    compose_command_line,
     print_config_tree,
-    setup_resolvers,
+    setup_hydra,
     torch_settings,
-    validate,
 )
-
-EXIT_CODES = {"ConfigError": 2, "DivergenceError": 3, "GradCheckError": 4, "CheckpointError": 2}
+from .errors import (
+    ConfigError,
+    Interrupted,
+    error_line,
+    exit_code,
+    reported_errors,
+    show_traceback,
+    status_of,
+)
 
 
 def build_trainer(cfg: DictConfig, data):
@@ -68,14 +76,24 @@ def build_trainer(cfg: DictConfig, data):
 
 
 def train(cfg: DictConfig) -> dict:
-    """Build data, model, module and trainer from ``cfg``; fit, test, write metrics.json."""
-    validate(cfg)
+    """Build data, model, module and trainer from ``cfg``; fit, test, write metrics.json.
+    A failure is written to ``error.txt`` in the run directory, then raised."""
     out = Path(cfg.paths.output_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    if cfg.get("print_config"):
-        print_config_tree(cfg)
-    with torch_settings(cfg):
-        return fit_and_test(cfg, out)
+    found = [f for f in RESULT_FILES if (out / f).exists()]
+    if found and not is_ddp_worker():  # .hydra/ is there already: Hydra wrote it for this run
+        raise ConfigError(
+            f"paths.output_dir: {out} holds another run's results ({', '.join(found)}); "
+            "choose a new directory"
+        )
+    try:
+        validate(cfg)
+        out.mkdir(parents=True, exist_ok=True)
+        with torch_settings(cfg):
+            return fit_and_test(cfg, out)
+    except BaseException as e:
+        if not isinstance(e, SystemExit):
+            record_failure(out, e)
+        raise
 
 
 def build_run(cfg: DictConfig):
@@ -90,6 +108,7 @@ def build_run(cfg: DictConfig):
     data.draw_validation(generator)
     data.to_dtype(torch.get_default_dtype())
     module = build_module(cfg, model, data)
+    check_model_fits_data(cfg, data, model, module.loss_fn)  # before the trainer and logger
     module.run_config = {
         k: OmegaConf.to_container(v, resolve=True) if OmegaConf.is_config(v) else v
         for k, v in cfg.items()
@@ -101,24 +120,27 @@ def build_run(cfg: DictConfig):
 
 
 def fit_and_test(cfg: DictConfig, out: Path) -> dict:
+    """Fit and test; whatever happens, write metrics.json (with ``status``), the history, the
+    plots and the last finite checkpoint, then raise the failure if there was one."""
     data, module, trainer = build_run(cfg)
     if cfg.get("print_config"):
+        print_config_tree(cfg)
         n = sum(p.numel() for p in module.model.parameters())
         print(f"model: {type(module.model).__name__} with {n} parameters")
-
     ckpt = cfg.get("ckpt_path")
     if ckpt:
-        load_checkpoint(ckpt)  # one-line error for a missing, corrupt or foreign file
+        check_resumable(load_checkpoint(ckpt), cfg, module)  # bad, foreign or finished
+        remove_stale_temporaries(Path(ckpt).parent)
 
     start = time.perf_counter()
-    trainer.fit(module, datamodule=data, ckpt_path=ckpt)
+    error = fit(trainer, module, data, ckpt, out)
     wall = time.perf_counter() - start
     metrics = collect_metrics(trainer.callback_metrics)
     if module.updates:
         metrics["train/loss"] = float(
             module.last_losses.nan_to_num(nan=math.inf, posinf=math.inf).min()
         )
-    if data.test is not None and cfg.get("test", True):
+    if error is None and data.test is not None and cfg.get("test", True):
         results = trainer.test(module, datamodule=data, verbose=False)
         metrics.update(collect_metrics(results[0] if results else {}))
     metrics.update(module.restart_summary())
@@ -127,18 +149,67 @@ def fit_and_test(cfg: DictConfig, out: Path) -> dict:
         metrics["optim/iterations"] = module.minimizer_iterations
     metrics["step"] = module.updates
     metrics["wall_time_s"] = wall
-    if not trainer.is_global_zero:  # other DDP processes leave the writing to rank 0
-        return metrics
+    metrics["status"] = "ok" if error is None else STATUS.get(status_of(error), "failed")
+    if error is not None:
+        metrics["error"] = error_line(error)
+    if trainer.is_global_zero:  # other DDP processes leave the writing to rank 0
+        write_results(cfg, trainer, module, metrics, out)
+    if error is not None:
+        raise error
+    return metrics
+
+
+STATUS = {"diverged": "diverged", "interrupted": "interrupted"}  # the rest: failed
+
+
+def fit(trainer, module, data, ckpt, out: Path) -> BaseException | None:
+    """``trainer.fit``; returns the failure instead of raising it, so results get written.
+    Ctrl-C and SIGTERM stop the run between two updates."""
+    from .signals import stop_between_updates
+
+    last = out / "checkpoints" / "last.ckpt"
+    with stop_between_updates(trainer) as stop:
+        try:
+            trainer.fit(module, datamodule=data, ckpt_path=ckpt)
+        except SystemExit:  # Lightning ends Ctrl-C with sys.exit(1), SIGTERM with a SystemExit
+            if not trainer.interrupted:
+                raise
+            stop.signal = "SIGTERM" if trainer.received_sigterm else stop.signal or "SIGINT"
+        except Exception as e:  # noqa: BLE001 - reported after the results are written
+            return e
+    if stop.signal:
+        resume = f"; resume with ckpt_path={last}" if last.is_file() else ""
+        return Interrupted(f"{stop.signal}: run interrupted at step {module.updates}{resume}")
+    return None
+
+
+def check_resumable(ckpt: dict, cfg: DictConfig, module) -> None:
+    """The checkpoint fits this run's model and has updates left to do."""
+    ours = module.state_dict()
+    for name, value in ckpt["state_dict"].items():
+        if name not in ours or ours[name].shape != value.shape:
+            here = tuple(ours[name].shape) if name in ours else "no such parameter"
+            raise ConfigError(
+                f"ckpt_path: written by another model ({name}: {tuple(value.shape)} there, "
+                f"{here} here); resume with the model that wrote it"
+            )
+    done = ckpt["gradlab"].get("updates", ckpt.get("global_step", 0))
+    if done >= cfg.trainer.max_steps:
+        raise ConfigError(
+            f"ckpt_path: that run already finished ({done} updates, trainer.max_steps="
+            f"{cfg.trainer.max_steps}); raise trainer.max_steps to train it further"
+        )
+
+
+def write_results(cfg: DictConfig, trainer, module, metrics: dict, out: Path) -> None:
     (out / "metrics.json").write_text(json.dumps(metrics, indent=2, sort_keys=True))
     if trainer.logger is not None and hasattr(trainer.logger, "log_hyperparams"):
         from .hparams import flat_hparams
 
-        trainer.logger.log_hyperparams(
-            flat_hparams(cfg), {f"hparam/{k}": v for k, v in metrics.items()}
-        )
-        trainer.logger.finalize("success")
+        numbers = {f"hparam/{k}": v for k, v in metrics.items() if isinstance(v, float)}
+        trainer.logger.log_hyperparams(flat_hparams(cfg), numbers)
+        trainer.logger.finalize("success" if metrics["status"] == "ok" else "failed")
     print_summary(module, metrics, out)
-    return metrics
 
 
 def print_summary(module, metrics: dict, out: Path) -> None:
@@ -161,34 +232,91 @@ def print_summary(module, metrics: dict, out: Path) -> None:
 
 
 def run_task(cfg: DictConfig):
-    """Run ``train``; bad input and failed runs end in one line on stderr and a non-zero exit."""
+    """The Hydra task: ``train``, with every failure ending in one ``error:`` line. A single
+    run exits with the failure's code; a sweep job records its failure and the sweep goes on
+    (the sweep's end names the failed jobs), except on Ctrl-C, which stops the sweep."""
+    multirun = HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN
     try:
         metrics = train(cfg)
-    except Exception as e:
-        kind = type(e).__name__
-        message = f"error: {one_line(e)}"
-        try:
-            out = Path(cfg.paths.output_dir)
-            out.mkdir(parents=True, exist_ok=True)
-            (out / "error.txt").write_text(f"{kind}: {one_line(e)}\n")
-        except Exception:
-            pass
-        print(message, file=sys.stderr)
-        if kind == "DivergenceError" and cfg.get("on_divergence") == "inf":
-            return math.inf  # a search records the diverged trial as infinitely bad, and goes on
-        if HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN:
-            raise RuntimeError(one_line(e)) from None  # Hydra records the job as failed
-        raise SystemExit(EXIT_CODES.get(kind, 1)) from None
-    metric = cfg.get("optimized_metric")
-    return metrics.get(metric) if metric else None
+        metric = cfg.get("optimized_metric")
+        if metric and metrics.get(metric) is None and multirun:
+            from .errors import did_you_mean
+
+            raise ConfigError(
+                f"optimized_metric: {metric!r} is not a metric of this run"
+                f"{did_you_mean(metric, metrics)}"
+            )
+        return metrics.get(metric) if metric else None
+    except BaseException as e:
+        if isinstance(e, SystemExit):
+            raise
+        if isinstance(e, ConfigError) and str(e).startswith("optimized_metric"):
+            record_failure(Path(cfg.paths.output_dir), e)
+        if show_traceback():
+            traceback.print_exc()
+        print(f"error: {error_line(e)}", file=sys.stderr)
+        if multirun and isinstance(e, KeyboardInterrupt):
+            from .summarize import summarize
+
+            summarize(HydraConfig.get().sweep.dir, plot=False)  # every job listed, this one too
+        if multirun and not isinstance(e, KeyboardInterrupt):
+            diverged = status_of(e) == "diverged"
+            return math.inf if diverged and cfg.get("on_divergence") == "inf" else None
+        raise SystemExit(exit_code(e)) from None
 
 
-setup_resolvers()
+def record_failure(out: Path, e: BaseException) -> None:
+    """error.txt in the run directory (metrics.json, if training started, has the rest)."""
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "error.txt").write_text(f"{status_of(e)}: {error_line(e)}\n")
+    except OSError:
+        pass
+
+
+setup_hydra()
 
 
 @hydra.main(version_base="1.3", config_path=str(CONFIG_DIR), config_name="config")
-def main(cfg: DictConfig):
+def hydra_main(cfg: DictConfig):
     return run_task(cfg)
+
+
+def precheck(argv: list[str]) -> None:
+    """Compose and check the command line's config before Hydra starts the run (and writes
+    into its directory): config mistakes end in one line within a second or two."""
+    cfg = compose_command_line(argv)
+    if cfg is None:
+        return
+    validate(cfg, full=False)
+    explicit = any(a.startswith("hydra.run.dir=") for a in argv)
+    if explicit and cfg.hydra.mode != RunMode.MULTIRUN and not is_ddp_worker():
+        run_dir = Path(cfg.hydra.run.dir)
+        check_fresh_dir(run_dir, "hydra.run.dir")
+        try:
+            run_dir.mkdir(parents=True, exist_ok=True)
+        except OSError as e:
+            raise ConfigError(f"hydra.run.dir: cannot create {run_dir}: {e.strerror}") from None
+        if not os.access(run_dir, os.W_OK):
+            raise ConfigError(f"hydra.run.dir: {run_dir} is not writable")
+
+
+def is_ddp_worker() -> bool:
+    """A process Lightning started for DDP rank > 0 (it runs in rank 0's directory)."""
+    return os.environ.get("LOCAL_RANK", "0") != "0"
+
+
+def main() -> None:
+    """``python train.py``: check, then run (or sweep) through Hydra."""
+    with reported_errors():
+        precheck(sys.argv[1:])
+    hydra_main()
+    from .summarize import failed_jobs_of_last_sweep
+
+    failed = failed_jobs_of_last_sweep()
+    if failed:
+        print(f"error: {failed}", file=sys.stderr)
+        raise SystemExit(1)
 
 
 if __name__ == "__main__":

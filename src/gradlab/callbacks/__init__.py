@@ -1,5 +1,6 @@
 """Lightning callbacks: training history, checks, plots."""
 
+from .checkpoint import RunCheckpoint
 from .dead_units import DeadUnitCheck
 from .dynamics import GradientStatistics, LeastSquaresBaseline, Sharpness
 from .figures import FigureLogger
@@ -13,6 +14,7 @@ __all__ = [
     "GradientStatistics",
     "LeastSquaresBaseline",
     "LossLandscape",
+    "RunCheckpoint",
     "Sharpness",
     "TrainingHistory",
     "UpdateProgressBar",

@@ -24,6 +24,9 @@ class FigureLogger(L.Callback):
         if not trainer.fast_dev_run and trainer.is_global_zero:
             self.draw(trainer, pl_module)
 
+    def on_exception(self, trainer, pl_module, exception):
+        self.on_fit_end(trainer, pl_module)  # a diverged or interrupted run keeps its figures
+
     def draw(self, trainer, pl_module) -> dict:
         from .. import plots
 

@@ -13,6 +13,19 @@ class TrainingHistory(L.Callback):
     def __init__(self, plot: bool = True):
         self.plot = plot
 
+    def on_exception(self, trainer, pl_module, exception) -> None:
+        """A failed or interrupted run keeps its history, and TensorBoard gets the losses of
+        the updates since the last logged one (a diverging run's last steps are the story)."""
+        self.on_fit_end(trainer, pl_module)
+        if trainer.logger is None or not trainer.is_global_zero:
+            return
+        history = pl_module.history()
+        n = pl_module.log_every_n_steps
+        last_logged = max(0, (len(history) // n) * n - 1)
+        best = history.nan_to_num(nan=float("inf")).min(dim=1).values
+        for i in range(last_logged + 1, len(history)):
+            trainer.logger.log_metrics({"train/loss": float(best[i])}, step=i)
+
     def on_fit_end(self, trainer, pl_module) -> None:
         if trainer.fast_dev_run or not trainer.is_global_zero:
             return

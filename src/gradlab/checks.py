@@ -1,0 +1,209 @@
+"""Checking a composed config before any heavy work, so a mistake ends in one line naming the
+key: values, unknown keys (with a did-you-mean), optimizer arguments, the strategy, the run
+directory, and (once data and model are built) the model's sizes and the loss against the data.
+"""
+
+import inspect
+import math
+from pathlib import Path
+
+from omegaconf import DictConfig, OmegaConf
+
+from .errors import ConfigError, did_you_mean
+from .schema import TOP_LEVEL_KEYS, ModuleOptions
+
+GRADS_KEYS = {"mode", "every_n_steps", "tol"}
+UNSUPPORTED_STRATEGIES = ("ddp_spawn", "ddp_fork", "ddp_notebook")
+
+
+def validate(cfg: DictConfig, *, full: bool = True) -> None:
+    """Fail on values that cannot work. ``full=False`` leaves out the checks that import
+    Lightning (the trainer's, callbacks' and logger's keys), for a check before the imports."""
+    for key in ("trainer.max_steps", "trainer.log_every_n_steps", "restarts", "threads"):
+        _positive_int(cfg, key)
+    if not 0 <= cfg.seed < 2**32:
+        raise ConfigError(f"seed: must be in [0, 2**32), got {cfg.seed}")
+    lr = OmegaConf.select(cfg, "optim.lr")
+    if lr is not None and (not isinstance(lr, int | float) or not math.isfinite(lr) or lr <= 0):
+        raise ConfigError(f"optim.lr: must be a finite positive number, got {lr!r}")
+    if cfg.grads.mode not in ("autograd", "manual", "check"):
+        raise ConfigError(f"grads.mode: unknown mode {cfg.grads.mode!r} (autograd, manual, check)")
+    if cfg.dtype not in ("float32", "float64"):
+        raise ConfigError(f"dtype: must be float32 or float64, got {cfg.dtype!r}")
+    if cfg.on_divergence not in ("fail", "inf"):
+        raise ConfigError(f"on_divergence: must be fail or inf, got {cfg.on_divergence!r}")
+    strategy = str(OmegaConf.select(cfg, "trainer.strategy", default="auto"))
+    if strategy.startswith(UNSUPPORTED_STRATEGIES):
+        raise ConfigError(
+            f"trainer.strategy: {strategy} is not supported (its processes' results do not come "
+            "back to the main process); use trainer=ddp"
+        )
+    check_keys(cfg, full=full)
+    check_optimizer(cfg)
+
+
+def _positive_int(cfg: DictConfig, key: str) -> None:
+    v = OmegaConf.select(cfg, key)
+    if v is None:
+        return
+    if isinstance(v, bool) or not isinstance(v, int) or v < 1:
+        raise ConfigError(f"{key}: must be a positive integer, got {v!r}")
+
+
+# ------------------------------------------------------------------ unknown keys
+def _unknown(prefix: str, keys, known) -> None:
+    for key in keys:
+        if key not in known and not str(key).startswith("_"):
+            raise ConfigError(
+                f"{prefix}{key}: no part of the run reads this key{did_you_mean(key, known)}"
+            )
+
+
+def _import(target: str):
+    """The object a ``_target_`` names (as Hydra finds it, without Hydra's error log)."""
+    import importlib
+
+    parts = target.split(".")
+    for i in range(len(parts) - 1, 0, -1):
+        try:
+            obj = importlib.import_module(".".join(parts[:i]))
+        except ImportError:
+            continue
+        for attr in parts[i:]:
+            obj = getattr(obj, attr)
+        return obj
+    raise ImportError(target)
+
+
+def _target_parameters(name: str, target: str) -> set[str] | None:
+    """The keyword names ``target`` accepts, or None when it takes any (``**kwargs``)."""
+    try:
+        obj = _import(target)
+    except (ImportError, AttributeError) as e:
+        raise ConfigError(f"{name}._target_: cannot import {target}") from e
+    params = inspect.signature(obj).parameters.values()
+    if any(p.kind is p.VAR_KEYWORD for p in params):
+        return None
+    return {p.name for p in params}
+
+
+def _check_node(name: str, node, full: bool) -> None:
+    if not isinstance(node, DictConfig) or "_target_" not in node:
+        return
+    target = str(node["_target_"])
+    if target.startswith(("lightning", "gradlab.callbacks")) and not full:
+        return  # importing them costs seconds: checked again once the run imports Lightning
+    known = _target_parameters(name, target)
+    if known is not None:
+        extra = {"generator", "restarts"} if name in ("data", "model") else set()
+        _unknown(f"{name}.", node.keys(), known | extra)
+
+
+def check_keys(cfg: DictConfig, full: bool = True) -> None:
+    """Every key is read by some part of the run (a typo is an error, not ignored)."""
+    _unknown("", cfg.keys(), TOP_LEVEL_KEYS)
+    _unknown("module.", cfg.module.keys(), set(ModuleOptions.__dataclass_fields__))
+    _unknown("grads.", cfg.grads.keys(), GRADS_KEYS)
+    _unknown("loss.", cfg.loss.keys(), {"name"})
+    for name in ("data", "model", "optim", "scheduler", "logger", "trainer"):
+        _check_node(name, cfg.get(name), full)
+    for name, node in (cfg.get("callbacks") or {}).items():
+        _check_node(f"callbacks.{name}", node, full)
+
+
+# --------------------------------------------------------------------- optimizer
+def _key_in_message(message: str, keys) -> str | None:
+    text = message.lower().replace("learning rate", "lr").replace("epsilon", "eps")
+    text = text.replace("beta parameter", "betas")
+    return next((k for k in keys if k.lower() in text), None)
+
+
+def check_optimizer(cfg: DictConfig) -> None:
+    """Build the optimizer on one scratch parameter: torch's own value checks run now, and
+    their message is given the key it is about."""
+    import torch
+    from hydra.utils import instantiate
+
+    keys = [k for k in cfg.optim if not str(k).startswith("_")]
+    try:
+        factory = instantiate(cfg.optim)
+        factory([torch.zeros(1, requires_grad=True)])
+    except Exception as e:  # noqa: BLE001 - any refusal is a config error about optim.*
+        from .errors import error_line
+
+        message = error_line(e).split(": ", 1)[-1]
+        key = _key_in_message(message, keys)
+        raise ConfigError(f"optim.{key or cfg.optim['_target_']}: {message}") from e
+
+
+# ------------------------------------------------------------ model against data
+def check_model_fits_data(cfg: DictConfig, data, model, loss) -> None:
+    """One forward pass and the loss on two training samples: the sizes and the loss fit the
+    data (before the Trainer or the logger starts)."""
+    import torch
+
+    x, y = data.train
+    task = data.task
+    if task == "objective" and cfg.loss.name != "value":
+        raise ConfigError(
+            f"loss={cfg.loss.name}: data={_option(cfg.data)} has no targets (the model's "
+            "output is the objective); use loss=value"
+        )
+    if cfg.loss.name == "value" and task != "objective":
+        raise ConfigError(
+            f"loss=value: needs data=none (a pure objective), not {_option(cfg.data)}"
+        )
+    if cfg.loss.name in ("nll", "cross_entropy") and task != "classification":
+        raise ConfigError(
+            f"loss={cfg.loss.name}: needs class labels; data={_option(cfg.data)} is a "
+            f"{task} data set (use loss=mse)"
+        )
+    if task == "classification" and cfg.loss.name not in ("nll", "cross_entropy"):
+        raise ConfigError(
+            f"loss={cfg.loss.name}: data={_option(cfg.data)} has class labels; use loss=nll"
+        )
+    if cfg.loss.name == "bce" and (y.min() < 0 or y.max() > 1):
+        raise ConfigError(
+            f"loss=bce: needs targets in [0, 1]; data={_option(cfg.data)} has targets in "
+            f"[{float(y.min()):.3g}, {float(y.max()):.3g}] (use loss=mse)"
+        )
+    n = min(2, len(x))
+    try:
+        with torch.no_grad():
+            pred = model(x[:n].to(torch.get_default_dtype()))
+    except RuntimeError as e:
+        raise ConfigError(
+            f"model: does not take this data's inputs ({x.shape[-1]} features per sample): "
+            f"{str(e).splitlines()[0]}; set the model's input size to {x.shape[-1]}"
+        ) from e
+    if task == "objective":
+        return
+    want = data.num_classes if task == "classification" else y.shape[-1]
+    if pred.shape[-1] != want:
+        raise ConfigError(
+            f"model: gives {pred.shape[-1]} outputs per sample, the data need {want}; "
+            f"set the model's output size to {want}"
+        )
+    loss(pred, y[:n])
+
+
+def _option(node) -> str:
+    target = str(node.get("_target_", "?")).rsplit(".", 1)[-1]
+    return target.removesuffix("DataModule").lower()
+
+
+# ------------------------------------------------------------------ run directory
+RESULT_FILES = ("metrics.json", "history.csv", "checkpoints")
+
+
+def check_fresh_dir(path: Path, key: str) -> None:
+    """Refuse a run directory that holds another run's results (nothing there changes)."""
+    path = Path(path)
+    if path.exists() and not path.is_dir():
+        raise ConfigError(f"{key}: {path} is a file, not a directory")
+    found = [f for f in (*RESULT_FILES, ".hydra") if (path / f).exists()]
+    if found:
+        raise ConfigError(
+            f"{key}: {path} holds another run's results ({', '.join(found)}); "
+            "choose a new directory (or leave it out for a fresh one)"
+        )

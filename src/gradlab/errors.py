@@ -1,0 +1,140 @@
+"""The failures a run can end in, their exit codes, and the one line each is reported as.
+
+Every failure of ``train.py``, ``eval.py`` and ``python -m gradlab.*`` ends with one last
+line on stderr, ``error: <key or file>: <what is wrong>[; <what to do>]``, and the exit
+code of its kind. ``HYDRA_FULL_ERROR=1`` (or ``GRADLAB_TRACEBACK=1``) shows the traceback.
+"""
+
+import difflib
+import os
+import sys
+import traceback
+from contextlib import contextmanager
+
+EXIT_CODES = {"ok": 0, "failed": 1, "config": 2, "diverged": 3, "gradcheck": 4, "interrupted": 130}
+
+
+class GradlabError(Exception):
+    """A failure the user can act on; ``status`` names its kind (a key of EXIT_CODES)."""
+
+    status = "failed"
+
+
+class ConfigError(GradlabError, ValueError):
+    """A config value or file that cannot work; the message names the key or the file."""
+
+    status = "config"
+
+
+class CheckpointError(ConfigError):
+    """A missing, corrupt or foreign checkpoint file."""
+
+
+class DivergenceError(GradlabError, RuntimeError):
+    """The training loss became non-finite."""
+
+    status = "diverged"
+
+
+class GradCheckError(GradlabError, RuntimeError):
+    """Hand-derived and autograd gradients disagree beyond tolerance."""
+
+    status = "gradcheck"
+
+
+class Interrupted(KeyboardInterrupt):
+    """SIGINT (Ctrl-C) or SIGTERM stopped the run; what it computed was written first. A
+    KeyboardInterrupt, so that it stops a sweep too (Hydra records exceptions and goes on)."""
+
+    status = "interrupted"
+
+
+def did_you_mean(word: str, choices) -> str:
+    close = difflib.get_close_matches(word, list(choices), n=1)
+    return f"; did you mean {close[0]!r}?" if close else ""
+
+
+def status_of(e: BaseException) -> str:
+    """ok, diverged, interrupted, gradcheck, config or failed (the keys of EXIT_CODES)."""
+    from hydra.errors import HydraException
+    from omegaconf.errors import OmegaConfBaseException
+
+    if isinstance(e, KeyboardInterrupt):
+        return "interrupted"
+    if isinstance(e, HydraException | OmegaConfBaseException):
+        return "config"  # composing the config failed: an unknown option, key or value
+    return getattr(e, "status", "failed")
+
+
+def exit_code(e: BaseException) -> int:
+    return EXIT_CODES[status_of(e)]
+
+
+def _hydra_message(e: Exception) -> str | None:
+    """One line for Hydra's composition errors, naming the group or key and the choices."""
+    from hydra.errors import (
+        ConfigCompositionException,
+        MissingConfigException,
+        OverrideParseException,
+    )
+
+    text = str(e).strip()
+    if isinstance(e, MissingConfigException):
+        lines = text.splitlines()
+        missing = lines[0].split("Could not find '")[-1].rstrip("'")
+        if "/" in missing:
+            group, option = missing.rsplit("/", 1)
+            options = [ln.strip() for ln in lines if ln.startswith("\t") and "=" not in ln]
+            return (
+                f"{group}={option}: no such option{did_you_mean(option, options)} "
+                f"(choose from {', '.join(options)})"
+            )
+        return lines[0]
+    if isinstance(e, OverrideParseException):
+        return f"cannot parse the override: {text.splitlines()[0]} (see python train.py --help)"
+    if isinstance(e, ConfigCompositionException):
+        cause = e.__cause__
+        if text.startswith("Could not override '"):
+            key = text.split("'")[1]
+            return f"{key}: no such key; to add one use +{key}=VALUE"
+        if cause is not None and "full_key:" in str(cause):
+            key = str(cause).split("full_key:")[1].split()[0]
+            return f"{key}: {str(cause).splitlines()[0]}"
+        return text.splitlines()[0]
+    return None
+
+
+def error_line(e: BaseException) -> str:
+    """The one line a failure is reported as (without the ``error:`` prefix)."""
+    from hydra.errors import HydraException, InstantiationException
+
+    while isinstance(e, InstantiationException) and e.__cause__ is not None:
+        e = e.__cause__
+    if isinstance(e, HydraException):
+        message = _hydra_message(e)
+        if message:
+            return message
+    if isinstance(e, KeyboardInterrupt):
+        return str(e) or "interrupted"
+    text = str(e).strip()
+    first = text.splitlines()[0] if text else type(e).__name__
+    return first if isinstance(e, GradlabError) else f"{type(e).__name__}: {first}"
+
+
+def show_traceback() -> bool:
+    return any(os.environ.get(v) == "1" for v in ("HYDRA_FULL_ERROR", "GRADLAB_TRACEBACK"))
+
+
+@contextmanager
+def reported_errors():
+    """Turn any failure into its one ``error:`` line and exit code (tracebacks on request)."""
+    try:
+        yield
+    except SystemExit:
+        raise
+    except BaseException as e:  # noqa: BLE001 - every failure gets its line and exit code
+        if show_traceback():
+            traceback.print_exc()
+        sys.stdout.flush()
+        print(f"error: {error_line(e)}", file=sys.stderr)
+        raise SystemExit(exit_code(e)) from None

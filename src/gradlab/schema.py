@@ -1,0 +1,52 @@
+"""The typed top level of a run's config: Hydra checks these types while it composes, so
+``seed=abc`` or ``restarts=1.5`` fail before anything is imported or built.
+
+The groups (data, model, optim, ...) stay free-form: each maps to a class by ``_target_``,
+and ``gradlab.checks`` checks their keys against that class's signature.
+"""
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from hydra.core.config_store import ConfigStore
+
+
+@dataclass
+class ModuleOptions:
+    grad_clip: float | None = None  # clip each restart's gradient norm (not for BFGS/L-BFGS)
+    track_params: bool = False  # record every parameter after every update (history.csv)
+    stop_tol: float | None = None  # stop once the loss changes by less than this per update
+
+
+@dataclass
+class RunConfig:
+    task_name: str = "train"
+    tags: list[str] = field(default_factory=lambda: ["dev"])
+    seed: int = 1
+    restarts: int = 1
+    dtype: str = "float32"
+    threads: int | None = 1
+    ckpt_path: str | None = None
+    print_config: bool = True
+    test: bool = True
+    optimized_metric: str | None = "val/loss_best"
+    on_divergence: str = "fail"
+    module: ModuleOptions = field(default_factory=ModuleOptions)
+    data: Any = None
+    model: Any = None
+    loss: Any = None
+    optim: Any = None
+    scheduler: Any = None
+    grads: Any = None
+    trainer: Any = None
+    logger: Any = None
+    callbacks: Any = None
+    paths: Any = None
+
+
+TOP_LEVEL_KEYS = set(RunConfig.__dataclass_fields__) | {"hydra"}
+
+
+def register_schema() -> None:
+    """Make ``gradlab_schema`` available to config.yaml's defaults list."""
+    ConfigStore.instance().store(name="gradlab_schema", node=RunConfig)

@@ -1,0 +1,174 @@
+"""Every failure ends in one ``error:`` line naming the key or file, with its exit code, and
+changes nothing of an earlier run. Run in-process through ``main()`` (no new interpreter)."""
+
+import hashlib
+import sys
+
+import pytest
+import torch
+from conftest import run_train
+
+from gradlab import evaluate, train
+
+
+@pytest.fixture(scope="module")
+def finished(tmp_path_factory):
+    """A finished 20-update run (2-3-4-1) and one of another model size (2-10-1)."""
+    root = tmp_path_factory.mktemp("finished")
+    run_train(root / "run", "trainer.max_steps=20", "print_config=false", "logger=none")
+    run_train(
+        root / "wide",
+        "trainer.max_steps=20",
+        "print_config=false",
+        "logger=none",
+        "model.sizes=[2,10,1]",
+    )
+    ckpt = root / "run" / "checkpoints" / "last.ckpt"
+    raw = ckpt.read_bytes()
+    (root / "text.ckpt").write_text("not a checkpoint\n")
+    (root / "truncated.ckpt").write_bytes(raw[: len(raw) // 2])
+    flipped = bytearray(raw)
+    for i in range(100, len(flipped), 97):
+        flipped[i] ^= 0xFF
+    (root / "flipped.ckpt").write_bytes(bytes(flipped))
+    return root
+
+
+def call(entry, monkeypatch, capsys, *args):
+    monkeypatch.setattr(sys, "argv", ["prog", *args])
+    with pytest.raises(SystemExit) as stop:
+        entry()
+    err = capsys.readouterr().err
+    return stop.value.code, err
+
+
+def snapshot(directory):
+    return {
+        p.relative_to(directory): hashlib.sha1(p.read_bytes()).hexdigest()
+        for p in sorted(directory.rglob("*"))
+        if p.is_file()
+    }
+
+
+# (arguments, exit code, text the last line must hold); {root} is the finished fixture
+CASES = [
+    (["model=nope"], 2, "model=nope: no such option"),
+    (["optim=nope"], 2, "optim=nope"),
+    (["data=nope"], 2, "data=nope"),
+    (["experiment=nope"], 2, "experiment=nope"),
+    (["foo=1"], 2, "foo: no such key"),
+    (["+seeed=7"], 2, "seeed: no part of the run reads this key; did you mean 'seed'"),
+    (["+foo=1"], 2, "foo: no part of the run"),
+    (["+optim.lrr=0.5"], 2, "optim.lrr: no part of the run reads this key; did you mean 'lr'"),
+    (["+module.foo=1"], 2, "module.foo"),
+    (["+data.foo=1"], 2, "data.foo"),
+    (["+trainer.foo=1"], 2, "trainer.foo"),
+    (["optim.momentum=-1"], 2, "optim.momentum"),
+    (["optim=adam", "+optim.betas=[0.9,1.5]"], 2, "optim.betas: Invalid beta"),
+    (["seed=-1"], 2, "seed: must be in [0, 2**32)"),
+    (["seed=abc"], 2, "seed:"),
+    (["restarts=1.5"], 2, "restarts:"),
+    (["dtype=float16"], 2, "dtype:"),
+    (["model.sizes=[1,2"], 2, "cannot parse"),
+    (["model.sizes=[2,0,1]"], 2, "model.sizes: need >= 2 positive integers"),
+    (["model.sizes=[3,4,1]"], 2, "model: does not take this data's inputs"),
+    (["model.sizes=[2,3,2]"], 2, "model: gives 2 outputs"),
+    (["model.activation=nope"], 2, "model.activation: unknown activation 'nope'"),
+    (["data.n_train=-5"], 2, "data.n_train: must be a positive integer"),
+    (["loss=nll"], 2, "loss=nll: needs class labels"),
+    (["loss=bce"], 2, "loss=bce: needs targets in [0, 1]"),
+    (["loss=value"], 2, "loss=value"),
+    (["data=blobs"], 2, "loss=mse: data=blobs has class labels"),
+    (["optim.lr=nan"], 2, "optim.lr"),
+    (["trainer.max_steps=0"], 2, "trainer.max_steps"),
+    (["trainer.val_check_interval=1.5"], 2, "trainer.val_check_interval"),
+    (["threads=0"], 2, "threads"),
+    (["+trainer.strategy=ddp_spawn"], 2, "trainer.strategy: ddp_spawn is not supported"),
+    (["+callbacks.x._target_=no.such.Callback"], 2, "callbacks.x._target_: cannot import"),
+    (["ckpt_path=/nonexistent/last.ckpt"], 2, "ckpt_path: no checkpoint file at"),
+    (["ckpt_path={root}/text.ckpt"], 2, "text.ckpt is not a readable checkpoint"),
+    (["ckpt_path={root}/truncated.ckpt"], 2, "truncated.ckpt is not a readable checkpoint"),
+    (["ckpt_path={root}/flipped.ckpt"], 2, "flipped.ckpt is not a readable checkpoint"),
+    (["ckpt_path={root}/wide/checkpoints/last.ckpt"], 2, "ckpt_path: written by another model"),
+    (
+        ["ckpt_path={root}/run/checkpoints/last.ckpt", "trainer.max_steps=20"],
+        2,
+        "ckpt_path: that run already finished",
+    ),
+    (["hydra.run.dir={root}/text.ckpt"], 2, "hydra.run.dir:"),
+    (["hydra.run.dir=/proc/gradlab"], 2, "hydra.run.dir: cannot create"),
+    (["hydra.run.dir={root}/run"], 2, "holds another run's results"),
+    (["optim.lr=1000"], 3, "optim.lr: training diverged at step"),
+]
+
+
+@pytest.mark.parametrize("args, code, text", CASES, ids=[" ".join(c[0]) for c in CASES])
+def test_train_failure_is_one_line(finished, tmp_path, monkeypatch, capsys, args, code, text):
+    before = snapshot(finished)
+    args = [a.format(root=finished) for a in args]
+    if not any(a.startswith("hydra.run.dir=") for a in args):
+        args.append(f"hydra.run.dir={tmp_path / 'run'}")
+    got, err = call(train.main, monkeypatch, capsys, *args, "print_config=false", "logger=none")
+    last = err.strip().splitlines()[-1]
+    assert got == code, err[-2000:]
+    assert last.startswith("error: ") and text in last, last
+    assert "Traceback" not in err
+    assert snapshot(finished) == before  # nothing of the earlier runs changed
+    if code == 2:  # a config error stops before training: no checkpoint, no metrics
+        assert not (tmp_path / "run" / "checkpoints").exists()
+        assert not (tmp_path / "run" / "metrics.json").exists()
+
+
+@pytest.mark.parametrize(
+    "args, text",
+    [
+        ([], "ckpt_path: required"),
+        (["ckpt_path={root}/text.ckpt"], "text.ckpt is not a readable checkpoint"),
+        (["ckpt_path={root}/truncated.ckpt"], "truncated.ckpt is not a readable checkpoint"),
+        (["ckpt_path=/nonexistent.ckpt"], "ckpt_path: no checkpoint file"),
+    ],
+)
+def test_eval_failure_is_one_line(finished, tmp_path, monkeypatch, capsys, args, text):
+    args = [a.format(root=finished) for a in args] + [f"hydra.run.dir={tmp_path}"]
+    code, err = call(evaluate.main, monkeypatch, capsys, *args)
+    last = err.strip().splitlines()[-1]
+    assert code == 2 and last.startswith("error: ") and text in last, err[-2000:]
+    assert "Traceback" not in err
+
+
+def test_failed_sweep_job_is_named_not_a_traceback(tmp_path, monkeypatch, capsys):
+    code, err = call(
+        train.main,
+        monkeypatch,
+        capsys,
+        "-m",
+        "optimized_metric=val/los",
+        "trainer.max_steps=10",
+        "print_config=false",
+        "logger=none",
+        f"hydra.sweep.dir={tmp_path}",
+    )
+    last = err.strip().splitlines()[-1]
+    assert code == 1 and "Traceback" not in err
+    assert last.startswith("error: ") and "job(s) 0 failed" in last
+    assert "did you mean 'val/loss'" in (tmp_path / "0" / "error.txt").read_text()
+
+
+def test_a_diverged_sweep_job_is_a_result(tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr(
+        sys,
+        "argv",
+        [
+            "prog",
+            "-m",
+            "optim.lr=0.1,1000",
+            "trainer.max_steps=30",
+            "print_config=false",
+            "logger=none",
+            f"hydra.sweep.dir={tmp_path}",
+        ],
+    )
+    train.main()  # no SystemExit: divergence is the answer for lr 1000, not a failure
+    summary = (tmp_path / "summary.csv").read_text()
+    assert ",ok," in summary and ",diverged," in summary
+    assert torch.load(tmp_path / "1" / "checkpoints" / "last.ckpt", weights_only=True)
