@@ -4,11 +4,13 @@ Standalone: ``python -m gradlab.gradcheck model=mlp data=sincos`` prints the tab
 (in float64 by default) without training.
 """
 
+import sys
 from dataclasses import dataclass
 
 import torch
 from torch import nn
 
+from .errors import EXIT_CODES
 from .models.losses import Loss
 
 
@@ -81,9 +83,11 @@ def main() -> None:
         print(format_table(rows, cfg.grads.tol))
         worst = max(r.max_rel for r in rows)
         if worst > cfg.grads.tol:
-            raise SystemExit(
-                f"gradcheck: max relative difference {worst:.3e} > tol {cfg.grads.tol}"
+            print(
+                f"error: grads.tol: max relative difference {worst:.3e} > {cfg.grads.tol}",
+                file=sys.stderr,
             )
+            raise SystemExit(EXIT_CODES["gradcheck"])
 
     run()
 
