@@ -260,21 +260,3 @@ def test_concurrent_runs_get_their_own_directories(tmp_path):
     runs = list((tmp_path / "concurrent" / "runs").iterdir())
     assert len(runs) == 3
     assert all((r / "metrics.json").is_file() for r in runs)
-
-
-def test_optuna_search_three_trials(tmp_path):
-    pytest.importorskip("hydra_plugins.hydra_optuna_sweeper")
-    sweep = tmp_path / "search"
-    r = cli(
-        "train.py",
-        "hparams_search=sincos_optuna",
-        "hydra.sweeper.n_trials=3",
-        "trainer.max_steps=100",
-        f"hydra.sweep.dir={sweep}",
-        "print_config=false",
-    )
-    assert r.returncode == 0, r.stderr[-2000:]
-    assert (sweep / "optuna.db").is_file()
-    best = (sweep / "optimization_results.yaml").read_text()
-    assert "best_params" in best and "optim.lr" in best and "best_value" in best
-    assert len(list(sweep.glob("[0-9]*"))) == 3

@@ -11,7 +11,15 @@ import sys
 import traceback
 from contextlib import contextmanager
 
-EXIT_CODES = {"ok": 0, "failed": 1, "config": 2, "diverged": 3, "gradcheck": 4, "interrupted": 130}
+EXIT_CODES = {
+    "ok": 0,
+    "pruned": 0,  # a search stopped this trial early: a result, not a failure
+    "failed": 1,
+    "config": 2,
+    "diverged": 3,
+    "gradcheck": 4,
+    "interrupted": 130,
+}
 
 
 class GradlabError(Exception):
@@ -40,6 +48,12 @@ class GradCheckError(GradlabError, RuntimeError):
     """Hand-derived and autograd gradients disagree beyond tolerance."""
 
     status = "gradcheck"
+
+
+class Pruned(GradlabError):
+    """A search's pruner stopped this trial early (its validation loss was not promising)."""
+
+    status = "pruned"
 
 
 class Interrupted(KeyboardInterrupt):
@@ -121,8 +135,19 @@ def error_line(e: BaseException) -> str:
     return first if isinstance(e, GradlabError) else f"{type(e).__name__}: {first}"
 
 
+ASKED_FOR_TRACEBACK = any(
+    os.environ.get(v) == "1" for v in ("HYDRA_FULL_ERROR", "GRADLAB_TRACEBACK")
+)  # read at import: the entry points set HYDRA_FULL_ERROR themselves (see hydra_errors_raise)
+
+
 def show_traceback() -> bool:
-    return any(os.environ.get(v) == "1" for v in ("HYDRA_FULL_ERROR", "GRADLAB_TRACEBACK"))
+    return ASKED_FOR_TRACEBACK
+
+
+def hydra_errors_raise() -> None:
+    """Make Hydra re-raise the errors it would print with its generic hint (a sweeper's or a
+    launcher's), so that they end in our one line too."""
+    os.environ["HYDRA_FULL_ERROR"] = "1"
 
 
 @contextmanager

@@ -24,7 +24,14 @@ from .config import (
     setup_hydra,
     torch_settings,
 )
-from .errors import ConfigError, error_line, exit_code, reported_errors, show_traceback
+from .errors import (
+    ConfigError,
+    error_line,
+    exit_code,
+    hydra_errors_raise,
+    reported_errors,
+    show_traceback,
+)
 
 
 def evaluate(cfg: DictConfig) -> dict:
@@ -104,7 +111,8 @@ def main() -> None:
     """``python eval.py ckpt_path=PATH``: check the checkpoint, then test it through Hydra."""
     with reported_errors():
         precheck(sys.argv[1:])
-    hydra_main()
+        hydra_errors_raise()
+        hydra_main()
 
 
 if __name__ == "__main__":

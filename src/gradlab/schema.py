@@ -19,6 +19,15 @@ class ModuleOptions:
 
 
 @dataclass
+class SearchTrial:
+    """Set by the search sweeper (``hydra/sweeper=gradlab_optuna``) for each trial's job."""
+
+    storage: str | None = None  # the study's Optuna storage URL
+    study: str | None = None
+    trial: int | None = None  # the trial's number in the study
+
+
+@dataclass
 class RunConfig:
     task_name: str = "train"
     tags: list[str] = field(default_factory=lambda: ["dev"])
@@ -32,6 +41,7 @@ class RunConfig:
     optimized_metric: str | None = "val/loss_best"
     on_divergence: str = "fail"
     module: ModuleOptions = field(default_factory=ModuleOptions)
+    search: SearchTrial = field(default_factory=SearchTrial)
     data: Any = None
     model: Any = None
     loss: Any = None

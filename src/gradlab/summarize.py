@@ -96,7 +96,8 @@ def summarize(sweep_dir: str | Path, plot: bool = True) -> list[dict]:
     rows += _not_started(sweep_dir, {j.name for j in jobs})
     if not rows:
         return rows
-    swept = sorted({k for r in rows for k in r["_params"]} - _constant_keys(rows))
+    keys = {k for r in rows for k in r["_params"] if not k.startswith("search.")}
+    swept = sorted(keys - _constant_keys(rows))
     columns = ["job", *swept, "status"] + [m for m in METRICS if any(m in r for r in rows)]
     columns += ["step", "wall_time_s", "error", "overrides"]
     table = [{c: (r["_params"].get(c) if c in swept else r.get(c)) for c in columns} for r in rows]
@@ -197,7 +198,7 @@ class SweepSummary(Callback):
         where = Path(config.hydra.sweep.dir) / "summary.md"
         said = ", ".join(f"{n} {status}" for status, n in sorted(counts.items()))
         print(f"sweep summary: {len(table)} jobs ({said}) -> {where}")
-        failed = [r["job"] for r in table if r["status"] not in ("ok", "diverged")]
+        failed = [r["job"] for r in table if r["status"] not in ("ok", "diverged", "pruned")]
         if failed:
             LAST_SWEEP_FAILED = (
                 f"{config.hydra.sweep.dir}: job(s) {', '.join(failed)} failed "

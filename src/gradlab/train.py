@@ -34,10 +34,12 @@ from .config import (
     torch_settings,
 )
 from .errors import (
+    EXIT_CODES,
     ConfigError,
     Interrupted,
     error_line,
     exit_code,
+    hydra_errors_raise,
     reported_errors,
     show_traceback,
     status_of,
@@ -56,6 +58,10 @@ def build_trainer(cfg: DictConfig, data):
         if name == "model_checkpoint" and data.val is None:
             node = OmegaConf.merge(node, {"monitor": None, "filename": "step{step}"})
         callbacks.append(build(f"callbacks.{name}", node))
+    if cfg.search.trial is not None:  # a search's trial: report val/loss, stop if pruned
+        from .callbacks.search import TrialPruning
+
+        callbacks.append(TrialPruning(cfg.search.storage, cfg.search.study, cfg.search.trial))
     logger = build("logger", cfg.logger) if has_logger else False
     # the training feed yields the full batch max_steps times: an int val_check_interval
     # counts updates (clamped to the run), a float is a fraction of the run
@@ -91,7 +97,7 @@ def train(cfg: DictConfig) -> dict:
         with torch_settings(cfg):
             return fit_and_test(cfg, out)
     except BaseException as e:
-        if not isinstance(e, SystemExit):
+        if not isinstance(e, SystemExit) and status_of(e) != "pruned":
             record_failure(out, e)
         raise
 
@@ -159,7 +165,7 @@ def fit_and_test(cfg: DictConfig, out: Path) -> dict:
     return metrics
 
 
-STATUS = {"diverged": "diverged", "interrupted": "interrupted"}  # the rest: failed
+STATUS = {"diverged": "diverged", "interrupted": "interrupted", "pruned": "pruned"}  # else failed
 
 
 def fit(trainer, module, data, ckpt, out: Path) -> BaseException | None:
@@ -236,6 +242,8 @@ def run_task(cfg: DictConfig):
     run exits with the failure's code; a sweep job records its failure and the sweep goes on
     (the sweep's end names the failed jobs), except on Ctrl-C, which stops the sweep."""
     multirun = HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN
+    if multirun and uses_ddp(cfg):
+        return run_job_in_own_process(cfg)
     try:
         metrics = train(cfg)
         metric = cfg.get("optimized_metric")
@@ -254,6 +262,9 @@ def run_task(cfg: DictConfig):
             record_failure(Path(cfg.paths.output_dir), e)
         if show_traceback():
             traceback.print_exc()
+        if status_of(e) == "pruned":  # a search's answer, not a failure
+            print(error_line(e))
+            return None
         print(f"error: {error_line(e)}", file=sys.stderr)
         if multirun and isinstance(e, KeyboardInterrupt):
             from .summarize import summarize
@@ -263,6 +274,32 @@ def run_task(cfg: DictConfig):
             diverged = status_of(e) == "diverged"
             return math.inf if diverged and cfg.get("on_divergence") == "inf" else None
         raise SystemExit(exit_code(e)) from None
+
+
+def uses_ddp(cfg: DictConfig) -> bool:
+    strategy = str(cfg.trainer.get("strategy", "auto"))
+    devices = cfg.trainer.get("devices", 1)
+    return strategy.startswith("ddp") or (isinstance(devices, int) and devices > 1)
+
+
+def run_job_in_own_process(cfg: DictConfig):
+    """A DDP job of a sweep runs as a single run in a process of its own: Lightning restarts
+    the script for its workers, which in this process would run the whole sweep again."""
+    import subprocess
+
+    out = Path(cfg.paths.output_dir)
+    command = [sys.executable, "-m", "gradlab.train", *HydraConfig.get().overrides.task]
+    command += ["hydra.mode=RUN", f"hydra.run.dir={out}", "hydra.output_subdir=null"]
+    env = dict(os.environ, GRADLAB_SWEEP_JOB="1")  # the directory is this job's own
+    code = subprocess.run(command, env=env).returncode
+    if code == EXIT_CODES["interrupted"]:
+        raise Interrupted(f"job {out.name} interrupted")
+    metrics_file = out / "metrics.json"
+    metrics = json.loads(metrics_file.read_text()) if metrics_file.is_file() else {}
+    if metrics.get("status") == "diverged" and cfg.get("on_divergence") == "inf":
+        return math.inf
+    metric = cfg.get("optimized_metric")
+    return metrics.get(metric) if metric and code == 0 else None
 
 
 def record_failure(out: Path, e: BaseException) -> None:
@@ -290,7 +327,8 @@ def precheck(argv: list[str]) -> None:
         return
     validate(cfg, full=False)
     explicit = any(a.startswith("hydra.run.dir=") for a in argv)
-    if explicit and cfg.hydra.mode != RunMode.MULTIRUN and not is_ddp_worker():
+    own = os.environ.get("GRADLAB_SWEEP_JOB") == "1"  # a sweep's DDP job: Hydra made the dir
+    if explicit and cfg.hydra.mode != RunMode.MULTIRUN and not is_ddp_worker() and not own:
         run_dir = Path(cfg.hydra.run.dir)
         check_fresh_dir(run_dir, "hydra.run.dir")
         try:
@@ -310,7 +348,8 @@ def main() -> None:
     """``python train.py``: check, then run (or sweep) through Hydra."""
     with reported_errors():
         precheck(sys.argv[1:])
-    hydra_main()
+        hydra_errors_raise()
+        hydra_main()
     from .summarize import failed_jobs_of_last_sweep
 
     failed = failed_jobs_of_last_sweep()
