@@ -11,7 +11,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from .errors import ConfigError
 
-CONFIG_DIR = Path(__file__).resolve().parents[2] / "conf"
+CONFIG_DIR = Path(__file__).resolve().parent / "conf"  # shipped in the package; ./conf links here
 
 
 HYDRA_FLAGS_WITHOUT_VALUE = {"-m", "--multirun"}
@@ -59,7 +59,7 @@ def compose_config(output_dir, *overrides: str, config_name: str = "config") -> 
         cfg = compose(config_name=config_name, overrides=list(overrides), return_hydra_config=True)
     with open_dict(cfg):
         cfg.paths.output_dir = cfg.paths.log_dir = str(output_dir)
-        cfg.paths.root_dir = str(CONFIG_DIR.parent)
+        cfg.paths.root_dir = str(Path.cwd())
         cfg.hydra.runtime.output_dir = str(output_dir)
         cfg.print_config = False
         if cfg.get("callbacks") and "progress_bar" in cfg.callbacks:

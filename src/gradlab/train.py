@@ -84,6 +84,12 @@ def build_trainer(cfg: DictConfig, data):
 def train(cfg: DictConfig) -> dict:
     """Build data, model, module and trainer from ``cfg``; fit, test, write metrics.json.
     A failure is written to ``error.txt`` in the run directory, then raised."""
+    metrics, _, _ = run_training(cfg)
+    return metrics
+
+
+def run_training(cfg: DictConfig):
+    """``train``, returning (metrics, data module, trained LightningModule)."""
     out = Path(cfg.paths.output_dir)
     found = [f for f in RESULT_FILES if (out / f).exists()]
     if found and not is_ddp_worker():  # .hydra/ is there already: Hydra wrote it for this run
@@ -125,7 +131,7 @@ def build_run(cfg: DictConfig):
     return data, module, trainer
 
 
-def fit_and_test(cfg: DictConfig, out: Path) -> dict:
+def fit_and_test(cfg: DictConfig, out: Path) -> tuple:
     """Fit and test; whatever happens, write metrics.json (with ``status``), the history, the
     plots and the last finite checkpoint, then raise the failure if there was one."""
     data, module, trainer = build_run(cfg)
@@ -162,7 +168,7 @@ def fit_and_test(cfg: DictConfig, out: Path) -> dict:
         write_results(cfg, trainer, module, metrics, out)
     if error is not None:
         raise error
-    return metrics
+    return metrics, data, module
 
 
 STATUS = {"diverged": "diverged", "interrupted": "interrupted", "pruned": "pruned"}  # else failed

@@ -28,64 +28,8 @@ class FigureLogger(L.Callback):
         self.on_fit_end(trainer, pl_module)  # a diverged or interrupted run keeps its figures
 
     def draw(self, trainer, pl_module) -> dict:
-        from .. import plots
-
-        data = trainer.datamodule
         step = pl_module.updates
-        model = pl_module.model
-        # a CPU copy in eval mode: the live model stays where and how it was
-        model = solo(model, pl_module.best_restart if pl_module.restarts > 1 else 0)
-        model = model.to("cpu").eval()
-        name = type(model).__name__
-        figures = {}
-        x, y = (t.cpu() for t in data.train)
-        with torch.no_grad():
-            if (
-                data.task == "regression"
-                and x.dim() == 2
-                and x.shape[1] == 2
-                and getattr(data, "grid", None)
-            ):
-                xg, yg = (t.cpu() for t in data.test)
-                figures["fit"] = plots.plot_surface_2d(xg, yg, model(xg), data.grid, x, name, step)
-                hidden = model.hidden(xg) if hasattr(model, "hidden") else []
-                if hidden:
-                    figures["hidden_units"] = plots.plot_hidden_maps(xg, hidden, data.grid, step)
-            elif data.task == "regression" and x.dim() == 2 and x.shape[1] == 1:
-                xt, yt = (t.cpu() for t in data.test) if data.test is not None else (None, None)
-                lo, hi = float(x.min()), float(x.max())
-                pad = 0.05 * (hi - lo)
-                dense = (
-                    torch.linspace(lo - pad, hi + pad, self.dense_points).unsqueeze(1).to(x.dtype)
-                )
-                pred = model(dense)
-                title = f"{name} at step {step}"
-                figures["fit"] = plots.plot_fit_1d(x, y, xt, yt, dense, pred, title)
-                if hasattr(model, "hidden") and model.num_layers == 2:
-                    h = model.hidden(dense)[0]
-                    w_out = model.weight(1)[:, 0]
-                    for scale in (False, True):
-                        key = "hidden_units_scaled" if scale else "hidden_units"
-                        figures[key] = plots.plot_fit_1d(
-                            x,
-                            y,
-                            xt,
-                            yt,
-                            dense,
-                            pred,
-                            title + (" (units x output weight)" if scale else " (hidden units)"),
-                            hidden=h,
-                            out_weight=w_out,
-                            scale=scale,
-                        )
-            elif data.task == "classification" and x.shape[-1] == 2:
-                figures["decision_regions"] = plots.plot_decision_regions(
-                    x, y, lambda g: model(g).argmax(-1), f"{name} decision regions at step {step}"
-                )
-        if pl_module.gradcheck_rows:
-            figures["gradcheck"] = plots.plot_gradcheck(
-                list(pl_module.gradcheck_rows.values()), pl_module.check_tol
-            )
+        figures = model_figures(pl_module, trainer.datamodule, self.dense_points)
         logger = trainer.logger
         for key, fig in figures.items():
             publish(trainer, fig, key, f"figures/{key}", step)
@@ -101,3 +45,64 @@ class FigureLogger(L.Callback):
                 "gradcheck/table", "    " + table.replace("\n", "\n    "), step
             )
         return figures
+
+
+def model_figures(pl_module, data, dense_points: int = 500) -> dict:
+    """The figures of a trained module on its data, chosen by the data set's shape: the fit
+    (surface or curve), hidden units, decision regions, the gradient check."""
+    from .. import plots
+
+    step = pl_module.updates
+    model = pl_module.model
+    # a CPU copy in eval mode: the live model stays where and how it was
+    model = solo(model, pl_module.best_restart if pl_module.restarts > 1 else 0)
+    model = model.to("cpu").eval()
+    name = type(model).__name__
+    figures = {}
+    x, y = (t.cpu() for t in data.train)
+    with torch.no_grad():
+        if (
+            data.task == "regression"
+            and x.dim() == 2
+            and x.shape[1] == 2
+            and getattr(data, "grid", None)
+        ):
+            xg, yg = (t.cpu() for t in data.test)
+            figures["fit"] = plots.plot_surface_2d(xg, yg, model(xg), data.grid, x, name, step)
+            hidden = model.hidden(xg) if hasattr(model, "hidden") else []
+            if hidden:
+                figures["hidden_units"] = plots.plot_hidden_maps(xg, hidden, data.grid, step)
+        elif data.task == "regression" and x.dim() == 2 and x.shape[1] == 1:
+            xt, yt = (t.cpu() for t in data.test) if data.test is not None else (None, None)
+            lo, hi = float(x.min()), float(x.max())
+            pad = 0.05 * (hi - lo)
+            dense = torch.linspace(lo - pad, hi + pad, dense_points).unsqueeze(1).to(x.dtype)
+            pred = model(dense)
+            title = f"{name} at step {step}"
+            figures["fit"] = plots.plot_fit_1d(x, y, xt, yt, dense, pred, title)
+            if hasattr(model, "hidden") and model.num_layers == 2:
+                h = model.hidden(dense)[0]
+                w_out = model.weight(1)[:, 0]
+                for scale in (False, True):
+                    key = "hidden_units_scaled" if scale else "hidden_units"
+                    figures[key] = plots.plot_fit_1d(
+                        x,
+                        y,
+                        xt,
+                        yt,
+                        dense,
+                        pred,
+                        title + (" (units x output weight)" if scale else " (hidden units)"),
+                        hidden=h,
+                        out_weight=w_out,
+                        scale=scale,
+                    )
+        elif data.task == "classification" and x.shape[-1] == 2:
+            figures["decision_regions"] = plots.plot_decision_regions(
+                x, y, lambda g: model(g).argmax(-1), f"{name} decision regions at step {step}"
+            )
+    if pl_module.gradcheck_rows:
+        figures["gradcheck"] = plots.plot_gradcheck(
+            list(pl_module.gradcheck_rows.values()), pl_module.check_tol
+        )
+    return figures

@@ -2,6 +2,7 @@
 scipy.optimize.minimize(method="BFGS")) and torch's L-BFGS with budgets for the whole run."""
 
 from .bfgs import BFGS
+from .gd import GradientDescent
 from .lbfgs import LBFGS
 
 MINIMIZERS = (BFGS, LBFGS)
@@ -12,4 +13,4 @@ def is_minimizer(optimizer_class) -> bool:
     return isinstance(optimizer_class, type) and issubclass(optimizer_class, MINIMIZERS)
 
 
-__all__ = ["BFGS", "LBFGS", "MINIMIZERS", "is_minimizer"]
+__all__ = ["BFGS", "GradientDescent", "LBFGS", "MINIMIZERS", "is_minimizer"]
