@@ -53,8 +53,10 @@ def test_legendre(tmp_path, name, capsys):
     h = history(tmp_path)
     assert h[1999]["loss"] == pytest.approx(8.94364, rel=1e-5)
     assert metrics["train/loss"] == pytest.approx(8.94364, rel=1e-5)
-    assert h[-1]["b"] == pytest.approx(-2.20853, rel=1e-5)
-    assert h[-1]["d"] == pytest.approx(0.255486, rel=1e-5)
+    final = torch.load(tmp_path / "checkpoints" / "last.ckpt", weights_only=True)["state_dict"]
+    assert float(final["model.b"]) == pytest.approx(-2.20853, rel=1e-5)  # after the last update
+    assert float(final["model.d"]) == pytest.approx(0.255486, rel=1e-5)
+    assert h[-1]["b"] != float(final["model.b"])  # history row i: the point before update i
     assert "P3(" in capsys.readouterr().out
 
 
@@ -77,9 +79,13 @@ def test_quadratic(tmp_path, name):
     run_train(tmp_path, f"experiment={name}")
     h = history(tmp_path)
     assert len(h) >= len(QUADRATIC)  # an empty or short history.csv fails
-    for row, (x, y) in zip(h[: len(QUADRATIC)], QUADRATIC, strict=True):
-        assert row["x"] == pytest.approx(x, rel=1e-6)
-        assert row["loss"] == pytest.approx(y, rel=1e-6)
+    # the notebook prints x after update i next to y before it; history row i pairs the loss
+    # with the point it was computed at, so x_i is in row i + 1
+    assert h[0]["x"] == 5.0
+    for i, (x, y) in enumerate(QUADRATIC):
+        assert h[i]["loss"] == pytest.approx(y, rel=1e-6)
+        if i + 1 < len(h):
+            assert h[i + 1]["x"] == pytest.approx(x, rel=1e-6)
     if name == "quadratic_sgd":
         assert len(h) == 50 and h[-1]["x"] == pytest.approx(-1, abs=1e-3)
 
@@ -94,7 +100,8 @@ def test_notgate(tmp_path):
         (2.3969853, 1.7300583),
     ]
     assert len(h) == 500  # every update is a row (an empty or short history.csv fails)
-    for row, (w, b) in zip(h[: len(expect)], expect, strict=True):
+    assert (h[0]["0_weight"], h[0]["0_bias"]) == (3.0, 1.0)  # row i: before update i
+    for row, (w, b) in zip(h[1 : len(expect) + 1], expect, strict=True):
         assert row["0_weight"] == pytest.approx(w, rel=1e-6)
         assert row["0_bias"] == pytest.approx(b, rel=1e-6)
     assert h[0]["loss"] == pytest.approx(0.5183403, rel=1e-6)

@@ -73,8 +73,8 @@ def test_update_ratio_equals_direct_computation(tmp_path):
 
     with open(tmp_path / "history.csv") as f:
         rows = list(csv.DictReader(f))
-    b = [float(r["2_bias"]) for r in rows]  # 2_bias after each update
-    direct = torch.log10(torch.tensor(abs(b[5] - b[4]) / abs(b[4])))
+    b = [float(r["2_bias"]) for r in rows]  # row i: 2_bias before update i
+    direct = torch.log10(torch.tensor(abs(b[6] - b[5]) / abs(b[5])))  # update 5
     assert logged[5] == pytest.approx(float(direct), abs=1e-4)
 
 

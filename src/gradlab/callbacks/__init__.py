@@ -7,6 +7,7 @@ from .figures import FigureLogger
 from .history import TrainingHistory
 from .landscape import LossLandscape
 from .progress import UpdateProgressBar
+from .trace import Trace
 
 __all__ = [
     "DeadUnitCheck",
@@ -16,6 +17,7 @@ __all__ = [
     "LossLandscape",
     "RunCheckpoint",
     "Sharpness",
+    "Trace",
     "TrainingHistory",
     "UpdateProgressBar",
 ]

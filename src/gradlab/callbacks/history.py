@@ -33,7 +33,9 @@ class TrainingHistory(L.Callback):
         if not len(history):
             return
         out = run_dir(trainer)
-        trajectory = pl_module.trajectory()
+        trajectory = pl_module.trajectory(with_start=True)  # row i: the point loss i was at
+        if trajectory is not None:
+            trajectory = trajectory[: len(history)]
         names = []
         if trajectory is not None:
             for n, p in pl_module.model.named_parameters():
