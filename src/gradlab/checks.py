@@ -105,8 +105,10 @@ def check_keys(cfg: DictConfig, full: bool = True) -> None:
     _unknown("module.", cfg.module.keys(), set(ModuleOptions.__dataclass_fields__))
     _unknown("grads.", cfg.grads.keys(), GRADS_KEYS)
     _unknown("loss.", cfg.loss.keys(), {"name"})
-    for name in ("data", "model", "optim", "scheduler", "logger", "trainer"):
+    for name in ("data", "model", "optim", "scheduler", "trainer"):
         _check_node(name, cfg.get(name), full)
+    for name, node in (cfg.get("logger") or {}).items():
+        _check_node(f"logger.{name}", node, full)
     for name, node in (cfg.get("callbacks") or {}).items():
         _check_node(f"callbacks.{name}", node, full)
 

@@ -228,8 +228,10 @@ class GradLabModule(L.LightningModule):
         if log:  # Lightning's cadence (updates n - 1, 2n - 1, ...), the first and the last
             best = self.loss_history.best(i)
             self.log("train/loss", best, prog_bar=True, logger=False)
-            if self.logger is not None:
-                self.logger.log_metrics({"train/loss": best.item()}, step=i)
+            if self.loggers:
+                value = best.item()
+                for logger in self.loggers:
+                    logger.log_metrics({"train/loss": value}, step=i)
         if not self.check_at_log_steps:  # CPU: this update's loss, one host read
             row = self.loss_history.best(i).item()
             if not math.isfinite(row):
@@ -262,10 +264,11 @@ class GradLabModule(L.LightningModule):
             )
 
     def _log_check(self, rows: list[GradDiff]) -> None:
-        if self.logger is not None:
+        if self.loggers:
             values = {f"gradcheck/{r.name}/max_abs": r.max_abs for r in rows}
             values.update({f"gradcheck/{r.name}/max_rel": r.max_rel for r in rows})
-            self.logger.log_metrics(values, step=self.progress.updates)
+            for logger in self.loggers:
+                logger.log_metrics(values, step=self.progress.updates)
 
     def on_train_end(self) -> None:
         rows = list(self.gradients.worst.values())

@@ -1,4 +1,6 @@
-"""Summarize a Hydra multirun: one row per job in summary.csv / summary.md, and summary.png.
+"""Summarize a Hydra multirun: one row per job in summary.csv, one per group of seeds in
+summary_groups.csv, both in summary.md; summary.png (each metric against each swept value)
+and curves.png (every job's loss curve).
 
 Runs by itself at the end of every multirun (``SweepSummary``, a Hydra callback) and after
 each job, so a sweep with failed jobs is summarized too. By hand:
@@ -105,10 +107,68 @@ def summarize(sweep_dir: str | Path, plot: bool = True) -> list[dict]:
         w = csv.DictWriter(f, fieldnames=columns)
         w.writeheader()
         w.writerows(table)
-    (sweep_dir / "summary.md").write_text(_markdown(table, columns[:-1]))
+    groups, group_columns = seed_groups(table, swept)
+    with open(sweep_dir / "summary_groups.csv", "w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=group_columns)
+        w.writeheader()
+        w.writerows(groups)
+    text = "## Jobs\n\n" + _markdown(table, columns[:-1])
+    if any(g["n"] > 1 for g in groups):
+        shown = [c for c in group_columns if not c.endswith(("/min", "/max"))]
+        text += "\n## Over seeds (mean, sd)\n\n" + _markdown(groups, shown)
+    (sweep_dir / "summary.md").write_text(text)
     if plot:
-        _plot(table, swept, sweep_dir / "summary.png")
+        from .plots import plot_sweep, plot_sweep_curves
+
+        varied = [k for k in swept if k != "seed"]
+        plot_sweep(table, groups, varied, sweep_dir / "summary.png")
+        curves = {r["job"]: _losses(sweep_dir / r["job"]) for r in table}
+        plot_sweep_curves(table, curves, varied, sweep_dir / "curves.png")
     return table
+
+
+def _number(v):
+    try:
+        return float(v)
+    except (TypeError, ValueError):
+        return None
+
+
+def seed_groups(table: list[dict], swept: list[str]) -> tuple[list[dict], list[str]]:
+    """One row per group of jobs that differ only in ``seed``: the swept values, how many
+    jobs (ok, diverged), and mean, sd, min, max of every final metric over the group."""
+    import statistics
+
+    keys = [k for k in swept if k != "seed"]
+    metrics = [m for m in METRICS if any(r.get(m) is not None for r in table)]
+    by_key: dict[tuple, list[dict]] = {}
+    for r in table:
+        by_key.setdefault(tuple(r.get(k) for k in keys), []).append(r)
+    columns = [*keys, "n", "n_ok", "n_diverged"]
+    columns += [f"{m}/{s}" for m in metrics for s in ("mean", "sd", "min", "max")]
+    groups = []
+    for values, rows in by_key.items():
+        g = dict(zip(keys, values, strict=True))
+        g["n"] = len(rows)
+        g["n_ok"] = sum(r["status"] == "ok" for r in rows)
+        g["n_diverged"] = sum(r["status"] == "diverged" for r in rows)
+        for m in metrics:
+            xs = [x for r in rows if r["status"] == "ok" and (x := _number(r.get(m))) is not None]
+            if xs:
+                g[f"{m}/mean"] = statistics.fmean(xs)
+                g[f"{m}/sd"] = statistics.stdev(xs) if len(xs) > 1 else 0.0
+                g[f"{m}/min"], g[f"{m}/max"] = min(xs), max(xs)
+        groups.append(g)
+    return groups, columns
+
+
+def _losses(job: Path) -> list[float]:
+    """The best-restart loss per update from a job's history.csv (empty if none)."""
+    path = job / "history.csv"
+    if not path.is_file():
+        return []
+    with open(path) as f:
+        return [float(row["loss"]) for row in csv.DictReader(f)]
 
 
 def _constant_keys(rows) -> set:
@@ -126,37 +186,6 @@ def _markdown(table, columns) -> str:
     lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
     lines += ["| " + " | ".join(_fmt(row.get(c)) for c in columns) + " |" for row in table]
     return "\n".join(lines) + "\n"
-
-
-def _plot(table, swept, path: Path) -> None:
-    from .plots import plt
-
-    ok = [r for r in table if r["status"] == "ok"]
-    if not ok:
-        return
-    metrics = [
-        m
-        for m in ("train/loss", "test/mse", "val/loss_best", "test/acc")
-        if any(r.get(m) is not None for r in ok)
-    ]
-    labels = [" ".join(f"{k}={r[k]}" for k in swept) or r["job"] for r in ok]
-    fig, ax = plt.subplots(figsize=(max(6, 0.9 * len(ok) + 2), 4.5))
-    xs = range(len(ok))
-    for m in metrics[:3]:
-        ax.plot(xs, [r.get(m) for r in ok], marker="o", label=m)
-    values = [v for m in metrics[:3] for r in ok if (v := r.get(m)) is not None]
-    if values and min(values) > 0 and max(values) / min(values) > 50:
-        ax.set_yscale("log")
-    ax.set_xticks(list(xs))
-    ax.set_xticklabels(labels, rotation=30, ha="right", fontsize=8)
-    ax.set(
-        xlabel=", ".join(swept) or "job", ylabel="final metric", title=f"sweep: {path.parent.name}"
-    )
-    ax.grid(alpha=0.3)
-    ax.legend()
-    fig.subplots_adjust(bottom=0.3, left=0.1, right=0.98, top=0.9)
-    fig.savefig(path, dpi=90)
-    plt.close(fig)
 
 
 class SweepSummary(Callback):
@@ -204,6 +233,47 @@ class SweepSummary(Callback):
                 f"{config.hydra.sweep.dir}: job(s) {', '.join(failed)} failed "
                 "(their error.txt and summary.md say why)"
             )
+
+
+def in_sweep() -> bool:
+    """Whether this process runs a job of a Hydra multirun."""
+    from hydra.core.hydra_config import HydraConfig
+    from hydra.types import RunMode
+
+    return HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN
+
+
+def swept_keys() -> list[str]:
+    """The keys the running sweep varies (empty outside a sweep): from the basic sweeper's
+    plan, or a search's parameters."""
+    from hydra.core.hydra_config import HydraConfig
+
+    if not in_sweep():
+        return []
+    hydra_cfg = HydraConfig.get()
+    plan = Path(hydra_cfg.sweep.dir) / PLAN
+    if not plan.is_file():
+        return [str(k) for k in (hydra_cfg.sweeper.get("params") or {})]
+    values: dict[str, set] = {}
+    for job in json.loads(plan.read_text()):
+        for o in job:
+            key, _, value = o.partition("=")
+            values.setdefault(key.lstrip("+~"), set()).add(value)
+    return [k for k, v in values.items() if len(v) > 1]
+
+
+def run_label() -> str | None:
+    """A sweep job's name from its swept values, e.g. ``optim.lr=0.1,seed=2`` (None outside)."""
+    from hydra.core.hydra_config import HydraConfig
+
+    keys = swept_keys()
+    if not keys:
+        return None
+    mine = {}
+    for o in HydraConfig.get().overrides.task:
+        key, _, value = o.partition("=")
+        mine[key.lstrip("+~")] = value
+    return ",".join(f"{k}={mine[k]}" for k in keys if k in mine) or None
 
 
 LAST_SWEEP_FAILED: str | None = None  # set at the end of a sweep in this process

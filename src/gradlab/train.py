@@ -62,7 +62,16 @@ def build_trainer(cfg: DictConfig, data):
         from .callbacks.search import TrialPruning
 
         callbacks.append(TrialPruning(cfg.search.storage, cfg.search.study, cfg.search.trial))
-    logger = build("logger", cfg.logger) if has_logger else False
+    from .summarize import run_label
+
+    loggers = []
+    for name, node in (cfg.logger or {}).items() if has_logger else ():
+        if node is None or "_target_" not in node:
+            continue
+        label = run_label()  # a sweep job's TensorBoard/CSV run: its swept values
+        extra = {"version": label} if label and "version" in node else {}
+        loggers.append(build(f"logger.{name}", node, **extra))
+    logger = loggers or False
     # the training feed yields the full batch max_steps times: an int val_check_interval
     # counts updates (clamped to the run), a float is a fraction of the run
     interval, steps = cfg.trainer.val_check_interval, cfg.trainer.max_steps
@@ -215,12 +224,20 @@ def check_resumable(ckpt: dict, cfg: DictConfig, module) -> None:
 
 def write_results(cfg: DictConfig, trainer, module, metrics: dict, out: Path) -> None:
     (out / "metrics.json").write_text(json.dumps(metrics, indent=2, sort_keys=True))
-    if trainer.logger is not None and hasattr(trainer.logger, "log_hyperparams"):
-        from .hparams import flat_hparams
+    from lightning.pytorch.loggers import TensorBoardLogger
 
-        numbers = {f"hparam/{k}": v for k, v in metrics.items() if isinstance(v, float)}
-        trainer.logger.log_hyperparams(flat_hparams(cfg), numbers)
-        trainer.logger.finalize("success" if metrics["status"] == "ok" else "failed")
+    from .hparams import flat_hparams
+    from .summarize import swept_keys
+
+    hparams = flat_hparams(cfg, first=swept_keys())
+    numbers = {f"hparam/{k}": v for k, v in metrics.items() if isinstance(v, float)}
+    for logger in trainer.loggers:
+        if isinstance(logger, TensorBoardLogger):  # the HPARAMS tab: parameters and results
+            logger.log_hyperparams(hparams, numbers)
+        else:
+            logger.log_hyperparams(hparams)
+            logger.log_metrics(numbers, step=metrics["step"])
+        logger.finalize("success" if metrics["status"] == "ok" else "failed")
     print_summary(module, metrics, out)
 
 

@@ -4,6 +4,7 @@ import lightning as L
 import torch
 
 from ..models.activations import DYING
+from .publish import log_scalars
 
 
 def dead_fraction(model, x: torch.Tensor, best: int = 0) -> list[tuple[str, int, int]]:
@@ -50,5 +51,4 @@ class DeadUnitCheck(L.Callback):
                     "with zero output on every training sample"
                 )
                 print(f"warning: {msg}")
-        if trainer.logger is not None:
-            trainer.logger.log_metrics({"dead_units": float(total)}, step=trainer.global_step)
+        log_scalars(trainer, {"dead_units": float(total)}, trainer.global_step)

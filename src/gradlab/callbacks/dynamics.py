@@ -6,12 +6,8 @@ import lightning as L
 import torch
 
 from ..models.activations import DYING
+from .publish import log_scalars as _log
 from .publish import publish
-
-
-def _log(trainer, values: dict, step: int) -> None:
-    if trainer.logger is not None:
-        trainer.logger.log_metrics(values, step=step)
 
 
 class GradientStatistics(L.Callback):

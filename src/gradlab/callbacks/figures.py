@@ -10,8 +10,14 @@ from .publish import publish
 class FigureLogger(L.Callback):
     """Figures at the end of fit, and every ``plot_every_n_steps`` updates when set."""
 
-    def __init__(self, plot_every_n_steps: int | None = None, dense_points: int = 500):
-        self.every = plot_every_n_steps
+    def __init__(
+        self,
+        plot_every_n_steps: int | None = None,
+        dense_points: int = 500,
+        in_sweeps: bool = False,
+    ):
+        self.in_sweeps = in_sweeps  # a sweep's jobs draw no figures unless asked: the sweep
+        self.every = plot_every_n_steps  # draws its own (summary.png, curves.png)
         self.dense_points = dense_points
         self._last = 0
 
@@ -21,7 +27,10 @@ class FigureLogger(L.Callback):
             self.draw(trainer, pl_module)
 
     def on_fit_end(self, trainer, pl_module):
-        if not trainer.fast_dev_run and trainer.is_global_zero:
+        from ..summarize import in_sweep
+
+        wanted = self.in_sweeps or not in_sweep()
+        if wanted and not trainer.fast_dev_run and trainer.is_global_zero:
             self.draw(trainer, pl_module)
 
     def on_exception(self, trainer, pl_module, exception):
@@ -30,20 +39,17 @@ class FigureLogger(L.Callback):
     def draw(self, trainer, pl_module) -> dict:
         step = pl_module.updates
         figures = model_figures(pl_module, trainer.datamodule, self.dense_points)
-        logger = trainer.logger
         for key, fig in figures.items():
             publish(trainer, fig, key, f"figures/{key}", step)
-        if (
-            pl_module.gradcheck_rows
-            and logger is not None
-            and hasattr(logger.experiment, "add_text")
-        ):
+        if pl_module.gradcheck_rows:
             from ..gradcheck import format_table
 
             table = format_table(list(pl_module.gradcheck_rows.values()), pl_module.check_tol)
-            logger.experiment.add_text(
-                "gradcheck/table", "    " + table.replace("\n", "\n    "), step
-            )
+            for logger in trainer.loggers:
+                if hasattr(logger.experiment, "add_text"):  # TensorBoard
+                    logger.experiment.add_text(
+                        "gradcheck/table", "    " + table.replace("\n", "\n    "), step
+                    )
         return figures
 
 

@@ -4,6 +4,8 @@ from pathlib import Path
 
 import lightning as L
 
+from .publish import log_scalars
+
 
 def run_dir(trainer: L.Trainer) -> Path:
     return Path(trainer.default_root_dir)
@@ -17,14 +19,14 @@ class TrainingHistory(L.Callback):
         """A failed or interrupted run keeps its history, and TensorBoard gets the losses of
         the updates since the last logged one (a diverging run's last steps are the story)."""
         self.on_fit_end(trainer, pl_module)
-        if trainer.logger is None or not trainer.is_global_zero:
+        if not trainer.loggers or not trainer.is_global_zero:
             return
         history = pl_module.history()
         n = pl_module.log_every_n_steps
         last_logged = max(0, (len(history) // n) * n - 1)
         best = history.nan_to_num(nan=float("inf")).min(dim=1).values
         for i in range(last_logged + 1, len(history)):
-            trainer.logger.log_metrics({"train/loss": float(best[i])}, step=i)
+            log_scalars(trainer, {"train/loss": float(best[i])}, i)
 
     def on_fit_end(self, trainer, pl_module) -> None:
         if trainer.fast_dev_run or not trainer.is_global_zero:
@@ -54,17 +56,19 @@ class TrainingHistory(L.Callback):
                 cells += [repr(float(v)) for v in trajectory[i]]
             rows.append(",".join(cells))
         (out / "history.csv").write_text("\n".join(rows) + "\n")
-        if self.plot:
+        from ..summarize import in_sweep
+
+        if self.plot and not in_sweep():  # a sweep draws every job's curve in curves.png
             from ..plots import plot_loss, plot_params
 
             (out / "plots").mkdir(exist_ok=True)
             plot_loss(history, out / "plots" / "loss.png")
             if trajectory is not None and len(names) <= 8:
                 plot_params(trajectory, names, out / "plots" / "params.png")
-        if trajectory is not None and len(names) <= 8 and trainer.logger is not None:
+        if trajectory is not None and len(names) <= 8 and trainer.loggers:
             every = pl_module.log_every_n_steps
             for i in range(0, len(trajectory), every):
                 values = {
                     f"params/{n}": float(v) for n, v in zip(names, trajectory[i], strict=True)
                 }
-                trainer.logger.log_metrics(values, step=i)
+                log_scalars(trainer, values, i)

@@ -1,4 +1,5 @@
-"""Send a finished figure to both places a user looks: plots/<name>.png and TensorBoard."""
+"""Send results where a user looks: figures to plots/<name>.png and TensorBoard, scalars to
+every configured logger."""
 
 from pathlib import Path
 
@@ -20,7 +21,13 @@ def publish(trainer, fig, name: str, tag: str, step: int) -> None:
     fig.canvas.draw()
     pixels = np.asarray(fig.canvas.buffer_rgba())
     plt.imsave(out / f"{name}.png", pixels)
-    logger = trainer.logger
-    if logger is not None and hasattr(logger.experiment, "add_image"):
-        logger.experiment.add_image(tag, pixels[..., :3], global_step=step, dataformats="HWC")
+    for logger in trainer.loggers:
+        if hasattr(logger.experiment, "add_image"):  # TensorBoard
+            logger.experiment.add_image(tag, pixels[..., :3], global_step=step, dataformats="HWC")
     plt.close(fig)
+
+
+def log_scalars(trainer, values: dict, step: int) -> None:
+    """``values`` at ``step`` (an update count) to every logger of the run."""
+    for logger in trainer.loggers:
+        logger.log_metrics(values, step=step)

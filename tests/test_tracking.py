@@ -1,0 +1,93 @@
+"""Tracking that names its runs: several loggers at once (TensorBoard, CSV, MLflow), each read
+back; a sweep's runs named by their swept values; summaries over seeds; the sweep's figures."""
+
+import csv
+import sys
+
+import pytest
+from conftest import run_train
+from omegaconf import OmegaConf
+
+from gradlab import train
+
+QUIET = ["print_config=false", "callbacks.figures=null"]
+
+
+def test_tensorboard_and_csv_loggers_together(tmp_path):
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    metrics = run_train(tmp_path, "logger=[tensorboard,csv]", "trainer.max_steps=100", *QUIET)
+    with open(tmp_path / "csv" / "metrics.csv") as f:
+        rows = [r for r in csv.DictReader(f) if r["train/loss"]]
+    assert [int(r["step"]) for r in rows] == [0, 49, 99]  # first, every 50th, last update
+    assert float(rows[-1]["train/loss"]) == metrics["train/loss"]
+    events = EventAccumulator(str(tmp_path / "tensorboard")).Reload()
+    assert [e.step for e in events.Scalars("train/loss")] == [0, 49, 99]
+    assert OmegaConf.load(tmp_path / "csv" / "hparams.yaml")["optim/lr"] == 0.1
+
+
+def test_mlflow_logger_writes_a_local_store(tmp_path):
+    mlflow = pytest.importorskip("mlflow")
+    metrics = run_train(tmp_path, "logger=mlflow", "trainer.max_steps=100", *QUIET)
+    client = mlflow.tracking.MlflowClient(tracking_uri=f"sqlite:///{tmp_path}/mlflow.db")
+    (experiment,) = client.search_experiments(filter_string="name = 'train'")
+    (run,) = client.search_runs([experiment.experiment_id])
+    history = client.get_metric_history(run.info.run_id, "train/loss")
+    assert [m.step for m in history] == [0, 49, 99]
+    assert history[-1].value == pytest.approx(metrics["train/loss"])
+    assert run.data.params["optim/lr"] == "0.1"
+    assert run.data.metrics["hparam/test/mse"] == pytest.approx(metrics["test/mse"])
+
+
+def tb_hparams(log_dir) -> dict:
+    """The hyperparameters a run wrote to TensorBoard's HPARAMS plugin."""
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+    from tensorboard.plugins.hparams.plugin_data_pb2 import HParamsPluginData
+
+    for run in log_dir.iterdir():
+        events = EventAccumulator(str(run)).Reload()
+        for content in events.PluginTagToContent("hparams").values():
+            data = HParamsPluginData.FromString(content)
+            if data.HasField("session_start_info"):
+                info = data.session_start_info.hparams
+                return {
+                    k: v.number_value if v.HasField("number_value") else v.string_value
+                    for k, v in info.items()
+                }
+    return {}
+
+
+def test_sweep_runs_are_named_summarized_over_seeds_and_drawn(tmp_path, monkeypatch):
+    monkeypatch.setattr(
+        sys,
+        "argv",
+        [
+            "train.py",
+            "-m",
+            "optim.lr=0.05,0.1,3",
+            "seed=1,2",
+            "trainer.max_steps=60",
+            "print_config=false",
+            f"hydra.sweep.dir={tmp_path}",
+            "logger=many",
+        ],
+    )
+    train.main()  # lr 3 diverges: a result, not a failure
+    assert (tmp_path / "0" / "tensorboard" / "optim.lr=0.05,seed=1").is_dir()
+    assert (tmp_path / "5" / "tensorboard" / "optim.lr=3,seed=2").is_dir()
+    hparams = OmegaConf.load(tmp_path / "0" / "csv" / "optim.lr=0.05,seed=1" / "hparams.yaml")
+    assert list(hparams)[:2] == ["optim/lr", "seed"]  # the swept keys first
+    assert tb_hparams(tmp_path / "0" / "tensorboard")["optim/lr"] == 0.05
+    assert not (tmp_path / "0" / "plots").exists()  # jobs draw nothing; the sweep draws
+    with open(tmp_path / "summary_groups.csv") as f:
+        groups = {g["optim.lr"]: g for g in csv.DictReader(f)}
+    with open(tmp_path / "summary.csv") as f:
+        jobs = list(csv.DictReader(f))
+    losses = [float(j["train/loss"]) for j in jobs if j["optim.lr"] == "0.1"]
+    assert groups["0.1"]["n"] == "2" and groups["0.1"]["n_ok"] == "2"
+    assert float(groups["0.1"]["train/loss/mean"]) == pytest.approx(sum(losses) / 2)
+    assert float(groups["0.1"]["train/loss/min"]) == min(losses)
+    assert groups["3"]["n_diverged"] == "2" and groups["3"]["train/loss/mean"] == ""
+    assert "Over seeds" in (tmp_path / "summary.md").read_text()
+    for name in ("summary.png", "curves.png"):
+        assert (tmp_path / name).stat().st_size > 10_000
