@@ -62,16 +62,7 @@ def build_trainer(cfg: DictConfig, data):
         from .callbacks.search import TrialPruning
 
         callbacks.append(TrialPruning(cfg.search.storage, cfg.search.study, cfg.search.trial))
-    from .summarize import run_label
-
-    loggers = []
-    for name, node in (cfg.logger or {}).items() if has_logger else ():
-        if node is None or "_target_" not in node:
-            continue
-        label = run_label()  # a sweep job's TensorBoard/CSV run: its swept values
-        extra = {"version": label} if label and "version" in node else {}
-        loggers.append(build(f"logger.{name}", node, **extra))
-    logger = loggers or False
+    logger = (build_loggers(cfg) if has_logger else None) or False
     # the training feed yields the full batch max_steps times: an int val_check_interval
     # counts updates (clamped to the run), a float is a fraction of the run
     interval, steps = cfg.trainer.val_check_interval, cfg.trainer.max_steps
@@ -88,6 +79,20 @@ def build_trainer(cfg: DictConfig, data):
     if data.val is None:
         overrides["limit_val_batches"] = 0
     return build("trainer", cfg.trainer, callbacks=callbacks, logger=logger, **overrides)
+
+
+def build_loggers(cfg: DictConfig) -> list:
+    """The configured loggers; a sweep job's TensorBoard/CSV run is named by its swept values."""
+    from .summarize import run_label
+
+    loggers = []
+    label = run_label()
+    for name, node in (cfg.get("logger") or {}).items():
+        if node is None or "_target_" not in node:
+            continue
+        extra = {"version": label} if label and "version" in node else {}
+        loggers.append(build(f"logger.{name}", node, **extra))
+    return loggers
 
 
 def train(cfg: DictConfig) -> dict:
@@ -222,8 +227,8 @@ def check_resumable(ckpt: dict, cfg: DictConfig, module) -> None:
         )
 
 
-def write_results(cfg: DictConfig, trainer, module, metrics: dict, out: Path) -> None:
-    (out / "metrics.json").write_text(json.dumps(metrics, indent=2, sort_keys=True))
+def log_results(cfg: DictConfig, loggers: list, metrics: dict) -> None:
+    """Hyperparameters (the swept keys first) and final metrics to every logger."""
     from lightning.pytorch.loggers import TensorBoardLogger
 
     from .hparams import flat_hparams
@@ -231,13 +236,18 @@ def write_results(cfg: DictConfig, trainer, module, metrics: dict, out: Path) ->
 
     hparams = flat_hparams(cfg, first=swept_keys())
     numbers = {f"hparam/{k}": v for k, v in metrics.items() if isinstance(v, float)}
-    for logger in trainer.loggers:
+    for logger in loggers:
         if isinstance(logger, TensorBoardLogger):  # the HPARAMS tab: parameters and results
             logger.log_hyperparams(hparams, numbers)
         else:
             logger.log_hyperparams(hparams)
             logger.log_metrics(numbers, step=metrics["step"])
         logger.finalize("success" if metrics["status"] == "ok" else "failed")
+
+
+def write_results(cfg: DictConfig, trainer, module, metrics: dict, out: Path) -> None:
+    (out / "metrics.json").write_text(json.dumps(metrics, indent=2, sort_keys=True))
+    log_results(cfg, trainer.loggers, metrics)
     print_summary(module, metrics, out)
 
 

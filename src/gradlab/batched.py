@@ -1,0 +1,202 @@
+"""Train many runs that differ only in seed and learning rate as one vectorized run.
+
+Each run's data and weights are drawn exactly as its own run would draw them (one generator
+seeded with its seed); they are stacked along a leading run dimension (the models' restart
+dimension), so one Lightning step is one update of every run. Per-run learning rates go
+through ``gradlab.optim.PerRunLearningRates``. Each run's results come back separately.
+"""
+
+import contextlib
+import math
+import time
+from dataclasses import dataclass, field
+
+import lightning as L
+import torch
+from omegaconf import DictConfig, OmegaConf
+
+from .checks import validate
+from .config import build, build_data, build_model, build_module, build_optimizer, torch_settings
+from .data.base import FullBatchDataModule
+from .errors import ConfigError
+from .models.restarts import write_back
+from .optim import is_minimizer
+
+BATCHABLE = ("seed", "optim.lr")  # keys whose values may differ within one batched run
+
+
+def why_not_batchable(cfg: DictConfig) -> str | None:
+    """Why this run cannot share a vectorized training (None: it can)."""
+    optimizer = build_optimizer(cfg)
+    if is_minimizer(getattr(optimizer, "func", None)):
+        return f"optim: {optimizer.func.__name__} is a minimizer (a line search per run)"
+    if cfg.get("restarts", 1) > 1:
+        return "restarts > 1 (the run dimension is taken)"
+    if cfg.get("ckpt_path"):
+        return "ckpt_path: a resumed run"
+    if cfg.grads.mode == "check":
+        return "grads=check compares per run"
+    strategy = str(cfg.trainer.get("strategy", "auto"))
+    if strategy.startswith("ddp") or cfg.trainer.get("devices", 1) not in (1, "auto"):
+        return "trainer: several processes"
+    if cfg.model["_target_"] != "gradlab.models.MLP":
+        return f"model: {cfg.model['_target_']} (batched over runs: MLP)"
+    return None
+
+
+class StackedData(FullBatchDataModule):
+    """The runs' data sets stacked along a leading run dimension."""
+
+    def __init__(self, datas: list[FullBatchDataModule]):
+        super().__init__()
+        first = datas[0]
+        self.task, self.num_classes = first.task, first.num_classes
+
+        def stack(pairs):
+            if any(p is None for p in pairs):
+                return None
+            return tuple(torch.stack(ts) for ts in zip(*pairs, strict=True))
+
+        self.train = stack([d.train for d in datas])
+        self.val = stack([d.val for d in datas])
+        self.test = stack([d.test for d in datas])
+
+
+class PerRunValidation(L.Callback):
+    """Each run's validation loss every ``every`` updates and at the end; the best so far."""
+
+    def __init__(self, every: int, val, loss_fn):
+        self.every, self.val, self.loss_fn = every, val, loss_fn
+        self.last = self.best = None
+
+    def evaluate(self, pl_module) -> None:
+        x, y = (t.to(pl_module.device) for t in self.val)
+        with torch.no_grad():
+            loss = self.loss_fn(pl_module.model(x), y).nan_to_num(nan=math.inf)
+        self.last = loss
+        self.best = loss if self.best is None else torch.minimum(self.best, loss)
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
+        n = pl_module.updates
+        if n % self.every == 0 or n == trainer.max_steps:
+            self.evaluate(pl_module)
+
+
+@dataclass
+class RunOutcome:
+    """One run of a batched training: its loss per update and its final metrics."""
+
+    history: torch.Tensor
+    metrics: dict = field(default_factory=dict)
+
+
+def _test_metrics(task, loss_fn, pred, y) -> dict[str, torch.Tensor]:
+    out = {"loss": loss_fn(pred, y)}
+    if task == "regression":
+        err = (pred - y).pow(2).flatten(1)
+        out["mse"] = err.mean(1)
+        centred = (y - y.flatten(1).mean(1).reshape(-1, 1, 1)).pow(2).flatten(1).sum(1)
+        out["r2"] = 1 - err.sum(1) / centred
+    elif task == "classification":
+        out["acc"] = (pred.argmax(-1) == y).float().mean(-1)
+    return out
+
+
+def train_batched(cfgs: list[DictConfig]) -> list[RunOutcome]:
+    """Train ``cfgs`` (equal but for seed and optim.lr) as one vectorized run."""
+    cfg = cfgs[0]
+    validate(cfg)  # the others differ only in seed and learning rate: checked here
+    for c in cfgs[1:]:
+        if not 0 <= c.seed < 2**32:
+            raise ConfigError(f"seed: must be in [0, 2**32), got {c.seed}")
+        if not (
+            isinstance(c.optim.lr, int | float) and math.isfinite(c.optim.lr) and c.optim.lr > 0
+        ):
+            raise ConfigError(f"optim.lr: must be a finite positive number, got {c.optim.lr!r}")
+    with torch_settings(cfg):
+        return _train(cfgs, cfg)
+
+
+def _train(cfgs: list[DictConfig], cfg: DictConfig) -> list[RunOutcome]:
+    L.seed_everything(cfg.seed, workers=True, verbose=False)
+    datas, models = [], []
+    for c in cfgs:  # each run draws as its own run would: data, weights, validation set
+        generator = torch.Generator().manual_seed(c.seed)
+        data = build_data(c, generator)
+        models.append(build_model(c, generator))
+        data.draw_validation(generator)
+        data.to_dtype(torch.get_default_dtype())
+        datas.append(data)
+    runs = len(cfgs)
+    model = build("model", cfg.model, generator=torch.Generator().manual_seed(0), restarts=runs)
+    for r, one in enumerate(models):
+        write_back(model, r, one)
+    data = StackedData(datas)
+    lrs = [float(c.optim.lr) for c in cfgs]
+    module = build_module(cfg, model, data)
+    if len(set(lrs)) > 1:
+        from functools import partial
+
+        from .optim.per_run import PerRunLearningRates
+
+        module.optimizer_factory = partial(
+            PerRunLearningRates, optimizer=build_optimizer(cfg), lrs=lrs
+        )
+    steps = cfg.trainer.max_steps
+    interval = cfg.trainer.val_check_interval
+    every = round(interval * steps) if isinstance(interval, float) else int(interval)
+    validation = PerRunValidation(max(1, min(every, steps)), data.val, module.loss_fn)
+    trainer = L.Trainer(
+        accelerator=cfg.trainer.get("accelerator", "auto"),
+        devices=1,
+        max_steps=steps,
+        max_epochs=-1,
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        limit_val_batches=0,
+        num_sanity_val_steps=0,
+        callbacks=[validation] if data.val is not None else [],
+        default_root_dir=None,
+    )
+    data.set_steps(steps)
+    from .errors import DivergenceError
+
+    start = time.perf_counter()
+    with contextlib.suppress(DivergenceError):  # every run diverged: each is recorded below
+        trainer.fit(module, datamodule=data)
+    wall = (time.perf_counter() - start) / runs
+    history = module.history().cpu()
+    outcomes = []
+    tests = {}
+    if data.test is not None and cfg.get("test", True):
+        x, y = (t.to(module.device) for t in data.test)
+        with torch.no_grad():
+            tests = _test_metrics(data.task, module.loss_fn, module.model(x), y)
+    for r in range(runs):
+        column = history[:, r]
+        bad = (~torch.isfinite(column)).nonzero()
+        m = {"step": len(column), "wall_time_s": wall, "status": "ok"}
+        if len(bad):
+            k = int(bad[0])
+            column = column[: k + 1]
+            m.update(step=k + 1, status="diverged")
+            m["train/loss"] = math.inf
+            m["error"] = (
+                f"optim.lr: training diverged at step {k} (loss = {column[k].item()}, "
+                f"lr = {lrs[r]:g}); lower optim.lr"
+            )
+        else:
+            m["train/loss"] = float(column[-1])
+            if validation.best is not None:
+                m["val/loss"] = float(validation.last[r])
+                m["val/loss_best"] = float(validation.best[r])
+            m.update({f"test/{k}": float(v[r]) for k, v in tests.items()})
+        outcomes.append(RunOutcome(history=column.unsqueeze(1), metrics=m))
+    return outcomes
+
+
+def job_config(cfg: DictConfig) -> DictConfig:
+    """A job's config without Hydra's node, for building its run."""
+    return OmegaConf.masked_copy(cfg, [k for k in cfg if k != "hydra"])

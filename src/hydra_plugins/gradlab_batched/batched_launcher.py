@@ -1,0 +1,116 @@
+"""``hydra/launcher=batched``: jobs of a sweep whose configs differ only in ``seed`` and
+``optim.lr`` train as one vectorized run (``gradlab.batched``); every job still gets its own
+directory as the basic launcher writes it (``.hydra/``, ``metrics.json``, ``history.csv``, its
+TensorBoard run) and its summary row. Jobs that cannot be batched run one at a time, with a
+line saying why."""
+
+import json
+import logging
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+from hydra.core.config_store import ConfigStore
+from hydra.core.utils import JobReturn, configure_log, filter_overrides, run_job, setup_globals
+from hydra.plugins.launcher import Launcher
+from hydra.types import HydraContext, TaskFunction
+from omegaconf import DictConfig, OmegaConf, open_dict
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class BatchedLauncherConf:
+    _target_: str = "hydra_plugins.gradlab_batched.batched_launcher.BatchedLauncher"
+    max_runs: int = 4096  # runs per vectorized training (more are split into several)
+
+
+ConfigStore.instance().store(
+    group="hydra/launcher", name="batched", node=BatchedLauncherConf, provider="gradlab"
+)
+
+
+def group_key(cfg: DictConfig) -> str:
+    """The job's config with the batchable keys left out: equal keys train together."""
+    from gradlab.batched import BATCHABLE, job_config
+
+    node = OmegaConf.to_container(job_config(cfg), resolve=False)
+    for key in BATCHABLE:
+        *path, last = key.split(".")
+        parent = node
+        for part in path:
+            parent = parent.get(part, {})
+        parent.pop(last, None)
+    return json.dumps(node, sort_keys=True, default=str)
+
+
+class BatchedLauncher(Launcher):
+    def __init__(self, max_runs: int = 4096) -> None:
+        self.max_runs = max_runs
+
+    def setup(
+        self, *, hydra_context: HydraContext, task_function: TaskFunction, config: DictConfig
+    ) -> None:
+        self.config, self.hydra_context, self.task_function = config, hydra_context, task_function
+
+    def launch(self, job_overrides, initial_job_idx: int) -> list[JobReturn]:
+        from gradlab.batched import job_config, train_batched, why_not_batchable
+
+        setup_globals()
+        configure_log(self.config.hydra.hydra_logging, self.config.hydra.verbose)
+        Path(str(self.config.hydra.sweep.dir)).mkdir(parents=True, exist_ok=True)
+        jobs = []
+        for i, overrides in enumerate(job_overrides):
+            idx = initial_job_idx + i
+            cfg = self.hydra_context.config_loader.load_sweep_config(self.config, list(overrides))
+            with open_dict(cfg):
+                cfg.hydra.job.id = idx
+                cfg.hydra.job.num = idx
+            jobs.append((idx, overrides, cfg))
+        groups: dict[str, list] = {}
+        for job in jobs:
+            groups.setdefault(group_key(job[2]), []).append(job)
+        returns: dict[int, JobReturn] = {}
+        for group in groups.values():
+            reason = why_not_batchable(job_config(group[0][2]))
+            if reason or len(group) == 1:
+                why = reason or "no other job differs from it only in seed or optim.lr"
+                names = ", ".join(f"#{idx}" for idx, _, _ in group)
+                print(f"batched launcher: {names} one at a time: {why}", file=sys.stderr)
+                for idx, overrides, cfg in group:
+                    returns[idx] = self.run(idx, overrides, cfg, self.task_function)
+                continue
+            for start in range(0, len(group), self.max_runs):
+                chunk = group[start : start + self.max_runs]
+                print(
+                    f"batched launcher: jobs #{chunk[0][0]}..#{chunk[-1][0]} as one run of "
+                    f"{len(chunk)}",
+                    file=sys.stderr,
+                )
+                outcomes = train_batched([job_config(cfg) for _, _, cfg in chunk])
+                for (idx, overrides, cfg), outcome in zip(chunk, outcomes, strict=True):
+                    returns[idx] = self.run(idx, overrides, cfg, write_job(outcome))
+        return [returns[idx] for idx, _, _ in jobs]
+
+    def run(self, idx, overrides, cfg, task) -> JobReturn:
+        log.info(f"\t#{idx} : {' '.join(filter_overrides(overrides))}")
+        ret = run_job(
+            hydra_context=self.hydra_context,
+            task_function=task,
+            config=cfg,
+            job_dir_key="hydra.sweep.dir",
+            job_subdir_key="hydra.sweep.subdir",
+        )
+        configure_log(self.config.hydra.hydra_logging, self.config.hydra.verbose)
+        return ret
+
+
+def write_job(outcome):
+    """The task function of one batched job: write its files as its own run would."""
+
+    def task(cfg: DictConfig):
+        from gradlab.job_files import write_batched_job
+
+        return write_batched_job(cfg, outcome)
+
+    return task
