@@ -315,9 +315,7 @@ print(loss.item())
 
 def timed(cmd, cwd=ROOT) -> float:
     start = time.perf_counter()
-    r = subprocess.run(
-        cmd, cwd=cwd, capture_output=True, text=True, env=dict(os.environ)
-    )
+    r = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, env=dict(os.environ))
     if r.returncode != 0:
         raise SystemExit(f"{' '.join(cmd)} failed:\n{r.stderr[-2000:]}")
     return time.perf_counter() - start
@@ -420,11 +418,61 @@ def print_table(rows, title):
         print(f"| {name} | {mode} | {cells[0]} | {cells[1]} | {' | '.join(ratio)} |")
 
 
+def workload_g(rows, lrs: str, seeds: int, big_jobs: int | None):
+    """Sweeps: lrs x seeds jobs of the default task (1000 updates each), whole sweep wall time,
+    Hydra's basic launcher vs sweep=batched; then a sweep of ``big_jobs`` with sweep=batched."""
+    seed_list = f"seed=range(1,{seeds + 1})"
+    n = len(lrs.split(",")) * seeds
+    with tempfile.TemporaryDirectory() as tmp:
+        common = [f"optim.lr={lrs}", seed_list, "print_config=false"]
+        basic = timed([sys.executable, "train.py", "-m", *common, f"hydra.sweep.dir={tmp}/a"])
+        batched = timed(
+            [sys.executable, "train.py", "-m", "sweep=batched", *common, f"hydra.sweep.dir={tmp}/b"]
+        )
+        rows.append(
+            (
+                f"G sweep {n} jobs, basic vs batched",
+                "whole sweep s; ratio = speed-up",
+                batched,
+                basic,
+                basic / batched,
+                float("nan"),
+                float("nan"),
+            )
+        )
+        if big_jobs:
+            per_lr = big_jobs // 4
+            t = timed(
+                [
+                    sys.executable,
+                    "train.py",
+                    "-m",
+                    "sweep=batched",
+                    "optim.lr=0.01,0.05,0.1,0.2",
+                    f"seed=range(1,{per_lr + 1})",
+                    "print_config=false",
+                    "logger=none",
+                    f"hydra.sweep.dir={tmp}/c",
+                ]
+            )
+            rows.append(
+                (
+                    f"G sweep {4 * per_lr} jobs, batched",
+                    "whole sweep s",
+                    t,
+                    float("nan"),
+                    float("nan"),
+                    float("nan"),
+                    float("nan"),
+                )
+            )
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="one round, shorter runs")
     parser.add_argument("--json", type=Path, help="also write the rows as JSON here")
-    parser.add_argument("--only", default="ABCDEF", help="workloads to run, e.g. --only AB")
+    parser.add_argument("--only", default="ABCDEFG", help="workloads to run, e.g. --only AB")
     args = parser.parse_args()
     only = args.only.upper()
     rounds = 1 if args.quick else 5
@@ -447,6 +495,11 @@ def main():
         peak_mib = peak if args.quick else None  # the full run measures F in a fresh process
     if "F" in only:
         workload_f(rows, peak_mib)
+    if "G" in only:
+        if args.quick:
+            workload_g(rows, "0.05,0.1", 3, None)
+        else:
+            workload_g(rows, "0.01,0.05,0.1,0.5", 12, 1000)
     print_table(
         rows,
         f"CPU ({torch.get_num_threads()} threads), torch {torch.__version__}, "

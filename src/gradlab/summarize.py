@@ -10,6 +10,7 @@ each job, so a sweep with failed jobs is summarized too. By hand:
 import csv
 import json
 import sys
+import time
 from collections import Counter
 from pathlib import Path
 
@@ -194,6 +195,7 @@ class SweepSummary(Callback):
 
     def __init__(self) -> None:
         self.plot_every_job = False
+        self.written = -1e9  # when the tables were last written (time.monotonic)
 
     def on_multirun_start(self, config, **kwargs) -> None:
         global LAST_SWEEP_FAILED
@@ -213,6 +215,12 @@ class SweepSummary(Callback):
         # after a failed job Hydra ends the multirun without on_multirun_end: plot from here on
         if getattr(job_return, "status", None) == JobStatus.FAILED:
             self.plot_every_job = True
+        # at most about once a second: a sweep of many short jobs would spend its time here
+        # (an interrupted sweep writes its summary itself; the end writes the final one)
+        now = time.monotonic()
+        if now - self.written < 1.0 and not self.plot_every_job:
+            return
+        self.written = now
         try:
             sweep = config.hydra.sweep.dir
             if config.hydra.mode is not None and str(config.hydra.mode).endswith("MULTIRUN"):

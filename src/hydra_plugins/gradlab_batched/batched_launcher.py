@@ -4,7 +4,7 @@ directory as the basic launcher writes it (``.hydra/``, ``metrics.json``, ``hist
 TensorBoard run) and its summary row. Jobs that cannot be batched run one at a time, with a
 line saying why."""
 
-import json
+import copy
 import logging
 import sys
 from dataclasses import dataclass
@@ -30,18 +30,47 @@ ConfigStore.instance().store(
 )
 
 
-def group_key(cfg: DictConfig) -> str:
-    """The job's config with the batchable keys left out: equal keys train together."""
-    from gradlab.batched import BATCHABLE, job_config
+def split(overrides) -> tuple[tuple, dict]:
+    """(the overrides other than seed and optim.lr, {batchable key: value}): jobs with equal
+    first parts can train together, each with its own values."""
+    from hydra.core.override_parser.overrides_parser import OverridesParser
 
-    node = OmegaConf.to_container(job_config(cfg), resolve=False)
-    for key in BATCHABLE:
-        *path, last = key.split(".")
-        parent = node
-        for part in path:
-            parent = parent.get(part, {})
-        parent.pop(last, None)
-    return json.dumps(node, sort_keys=True, default=str)
+    from gradlab.batched import BATCHABLE
+
+    rest, values = [], {}
+    for text, o in zip(overrides, OverridesParser.create().parse_overrides(overrides), strict=True):
+        plain = not (o.is_add() or o.is_force_add() or o.is_delete())
+        if o.key_or_group in BATCHABLE and plain:
+            values[o.key_or_group] = o.value()
+        else:
+            rest.append(text)
+    return tuple(rest), values
+
+
+def override_dirname(cfg: DictConfig, overrides) -> str:
+    """``hydra.job.override_dirname`` as Hydra derives it from a job's overrides."""
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    conf = cfg.hydra.job.config.override_dirname
+    lines = sorted(
+        o.input_line
+        for o in OverridesParser.create().parse_overrides(list(overrides))
+        if o.key_or_group not in conf.exclude_keys
+    )
+    return conf.item_sep.join(lines).replace("=", conf.kv_sep)
+
+
+def job_from_template(template: DictConfig, overrides, values: dict, idx: int) -> DictConfig:
+    """A job's config from its group's composed one: only seed and optim.lr differ."""
+    cfg = copy.deepcopy(template)
+    with open_dict(cfg):
+        for key, value in values.items():
+            OmegaConf.update(cfg, key, value, merge=False)
+        cfg.hydra.overrides.task = list(overrides)
+        cfg.hydra.job.override_dirname = override_dirname(cfg, overrides)
+        cfg.hydra.job.id = idx
+        cfg.hydra.job.num = idx
+    return cfg
 
 
 class BatchedLauncher(Launcher):
@@ -59,25 +88,32 @@ class BatchedLauncher(Launcher):
         setup_globals()
         configure_log(self.config.hydra.hydra_logging, self.config.hydra.verbose)
         Path(str(self.config.hydra.sweep.dir)).mkdir(parents=True, exist_ok=True)
-        jobs = []
+        groups: dict[tuple, list] = {}
         for i, overrides in enumerate(job_overrides):
-            idx = initial_job_idx + i
-            cfg = self.hydra_context.config_loader.load_sweep_config(self.config, list(overrides))
-            with open_dict(cfg):
-                cfg.hydra.job.id = idx
-                cfg.hydra.job.num = idx
-            jobs.append((idx, overrides, cfg))
-        groups: dict[str, list] = {}
-        for job in jobs:
-            groups.setdefault(group_key(job[2]), []).append(job)
+            rest, values = split(list(overrides))
+            groups.setdefault(rest, []).append((initial_job_idx + i, overrides, values))
+        jobs, batches = [], []
+        for members in groups.values():
+            template = self.compose(members[0][1], members[0][0])
+            configs = [template] + [
+                job_from_template(template, overrides, values, idx)
+                for idx, overrides, values in members[1:]
+            ]
+            batch = [
+                (idx, overrides, cfg)
+                for (idx, overrides, _), cfg in zip(members, configs, strict=True)
+            ]
+            jobs += batch
+            batches.append(batch)
         returns: dict[int, JobReturn] = {}
-        for group in groups.values():
+        for group in batches:
             reason = why_not_batchable(job_config(group[0][2]))
             if reason or len(group) == 1:
                 why = reason or "no other job differs from it only in seed or optim.lr"
                 names = ", ".join(f"#{idx}" for idx, _, _ in group)
                 print(f"batched launcher: {names} one at a time: {why}", file=sys.stderr)
-                for idx, overrides, cfg in group:
+                for idx, overrides, _ in group:  # composed by Hydra, as the basic launcher does
+                    cfg = self.compose(overrides, idx)
                     returns[idx] = self.run(idx, overrides, cfg, self.task_function)
                 continue
             for start in range(0, len(group), self.max_runs):
@@ -91,6 +127,13 @@ class BatchedLauncher(Launcher):
                 for (idx, overrides, cfg), outcome in zip(chunk, outcomes, strict=True):
                     returns[idx] = self.run(idx, overrides, cfg, write_job(outcome))
         return [returns[idx] for idx, _, _ in jobs]
+
+    def compose(self, overrides, idx: int) -> DictConfig:
+        cfg = self.hydra_context.config_loader.load_sweep_config(self.config, list(overrides))
+        with open_dict(cfg):
+            cfg.hydra.job.id = idx
+            cfg.hydra.job.num = idx
+        return cfg
 
     def run(self, idx, overrides, cfg, task) -> JobReturn:
         log.info(f"\t#{idx} : {' '.join(filter_overrides(overrides))}")
