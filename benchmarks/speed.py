@@ -468,11 +468,49 @@ def workload_g(rows, lrs: str, seeds: int, big_jobs: int | None):
             )
 
 
+def timed_rss(cmd) -> tuple[float, float]:
+    """Wall seconds and peak resident MiB of a command (GNU time's %M of that process)."""
+    with tempfile.NamedTemporaryFile("r") as out:
+        t = timed(["/usr/bin/time", "-f", "%M", "-o", out.name, *cmd])
+        return t, int(out.read().split()[-1]) / 1024
+
+
+def workload_h(rows, steps: int):
+    """Instruments on the 1000-100-10 network of notebook 001: time and peak memory of the
+    whole run with module.track_params=true or callbacks=dynamics, against the run without."""
+    base = [
+        sys.executable,
+        "train.py",
+        "experiment=twolayer",
+        f"trainer.max_steps={steps}",
+        "print_config=false",
+    ]
+    with tempfile.TemporaryDirectory() as tmp:
+        t0, m0 = timed_rss([*base, f"hydra.run.dir={tmp}/plain"])
+        for name, extra in (
+            ("track_params", "module.track_params=true"),
+            ("dynamics", "callbacks=dynamics"),
+        ):
+            t, m = timed_rss([*base, extra, f"hydra.run.dir={tmp}/{name}"])
+            ckpt = (Path(tmp) / name / "checkpoints" / "last.ckpt").stat().st_size / 2**20
+            rows.append(
+                (
+                    f"H twolayer {steps} steps, {extra}",
+                    f"s vs without (+{m - m0:.0f} MiB peak, ckpt {ckpt:.2f} MiB)",
+                    t,
+                    t0,
+                    t / t0,
+                    float("nan"),
+                    float("nan"),
+                )
+            )
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="one round, shorter runs")
     parser.add_argument("--json", type=Path, help="also write the rows as JSON here")
-    parser.add_argument("--only", default="ABCDEFG", help="workloads to run, e.g. --only AB")
+    parser.add_argument("--only", default="ABCDEFGH", help="workloads to run, e.g. --only AB")
     args = parser.parse_args()
     only = args.only.upper()
     rounds = 1 if args.quick else 5
@@ -495,6 +533,8 @@ def main():
         peak_mib = peak if args.quick else None  # the full run measures F in a fresh process
     if "F" in only:
         workload_f(rows, peak_mib)
+    if "H" in only:
+        workload_h(rows, 500 if args.quick else 3000)
     if "G" in only:
         if args.quick:
             workload_g(rows, "0.05,0.1", 3, None)

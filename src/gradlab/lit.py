@@ -9,6 +9,7 @@ Lightning's manual optimization (``self.optimizers()``, ``opt.step()``).
 
 import math
 from functools import partial
+from pathlib import Path
 from types import SimpleNamespace
 
 import lightning as L
@@ -19,12 +20,14 @@ from torch import nn
 from .errors import DivergenceError, GradCheckError
 from .gradcheck import GradDiff, format_table
 from .gradients import GradientSource
-from .loss_history import LossHistory
+from .loss_history import LossHistory, load_snapshots, sync_snapshots
 from .models.losses import Loss, get_loss
 from .models.restarts import num_restarts, solo, write_back
 from .optim import is_minimizer
 
 __all__ = ["DivergenceError", "GradCheckError", "GradLabModule"]
+
+TRAJECTORY_DIR = "trajectory"  # <run dir>/trajectory/chunk_<n>.pt: parameter snapshots
 
 
 def clip_per_restart(params: list[torch.Tensor], max_norm: float, restarts: int) -> None:
@@ -54,6 +57,7 @@ class GradLabModule(L.LightningModule):
         check_every_n_steps: int = 100,
         check_tol: float = 1e-4,
         track_params: bool = False,
+        trajectory_budget_mb: float = 64.0,
         stop_tol: float | None = None,
         task: str = "regression",
         num_classes: int | None = None,
@@ -90,7 +94,11 @@ class GradLabModule(L.LightningModule):
             previous_loss=math.inf,
             checked=0,  # updates whose loss is known to be finite
         )
-        self.loss_history = LossHistory(self.restarts, track_params=track_params)
+        self.loss_history = LossHistory(
+            self.restarts,
+            track_params=track_params,
+            budget_values=int(trajectory_budget_mb * 2**20 / 4),
+        )
         self.summary_lines: list[str] = []  # instruments add lines to the end-of-run summary
         self.final_metrics: dict[str, float] = {}  # ... and final values to metrics.json
 
@@ -146,6 +154,14 @@ class GradLabModule(L.LightningModule):
         """The best restart's loss at the latest update (a device tensor, no sync)."""
         n = self.loss_history.length
         return None if n == 0 else self.loss_history.best(n - 1)
+
+    def trajectory_steps(self) -> torch.Tensor:
+        """Updates done at each snapshot of ``trajectory()`` (thinned for large models)."""
+        return self.loss_history.snapshot_steps()
+
+    @property
+    def trajectory_every_update(self) -> bool:
+        return self.loss_history.every_update
 
     def trajectory(self, with_start: bool = False) -> torch.Tensor | None:
         """Every parameter after every update (``track_params``); optionally the start first."""
@@ -342,10 +358,17 @@ class GradLabModule(L.LightningModule):
         }
 
     def on_save_checkpoint(self, checkpoint: dict) -> None:
+        # a checkpoint holds state, not logs: a large trajectory lives in the run directory,
+        # one file per snapshot written as the run goes, which resuming reads back
+        history = self.loss_history.state_dict(with_params=False)
+        if self.loss_history.params is not None:
+            run = Path(self.trainer.default_root_dir)
+            history["snapshot_steps"] = sync_snapshots(self.loss_history, run / TRAJECTORY_DIR)
+            history["trajectory_dir"] = TRAJECTORY_DIR
         checkpoint["gradlab"] = {
             "updates": self.progress.updates,
             "restart": self.progress.restart,
-            "history": self.loss_history.state_dict(),
+            "history": history,
             "last_losses": self.progress.last_losses.cpu(),
             "previous_loss": self.progress.previous_loss,
             "config": self.run_config,
@@ -356,7 +379,12 @@ class GradLabModule(L.LightningModule):
         self.progress.updates = state.get("updates", 0)
         self.progress.restart = state.get("restart", 0)
         self.progress.previous_loss = state.get("previous_loss", math.inf)
-        if state.get("history") is not None:
-            self.loss_history.load_state_dict(state["history"])
+        history = state.get("history")
+        if history is not None and history.get("trajectory_dir") and self.trainer.ckpt_path:
+            run = Path(self.trainer.ckpt_path).resolve().parent.parent  # run/checkpoints/x.ckpt
+            steps = history["snapshot_steps"]
+            history = {**history, "params": load_snapshots(run / history["trajectory_dir"], steps)}
+        if history is not None:
+            self.loss_history.load_state_dict(history)
         if state.get("last_losses") is not None:
             self.progress.last_losses = state["last_losses"]

@@ -1,18 +1,33 @@
-"""The loss of every restart at every update (and, optionally, every parameter), kept on the
-training device in buffers that double when full: one row write per update, no host sync."""
+"""The loss of every restart at every update (and, optionally, the parameters), kept on the
+training device in buffers that double when full: one row write per update, no host sync.
+
+Parameter snapshots stay within a budget of values (default 16M, 64 MB in float32): a small
+model keeps every update; once the buffer would pass the budget, every other snapshot is
+dropped and the stride doubles, so a large model keeps a thinned path of any run length."""
 
 import math
+from pathlib import Path
 
 import torch
 
 
 class LossHistory:
-    def __init__(self, restarts: int, capacity: int = 1024, track_params: bool = False):
+    def __init__(
+        self,
+        restarts: int,
+        capacity: int = 1024,
+        track_params: bool = False,
+        budget_values: int = 16 * 2**20,
+    ):
         self.restarts = restarts
         self.track_params = track_params
+        self.budget_values = budget_values
         self.length = 0
         self.losses = torch.full((max(int(capacity), 1), restarts), math.nan)
-        self.params: torch.Tensor | None = None  # (capacity, n) with track_params
+        self.params: torch.Tensor | None = None  # (capacity, n) snapshots with track_params
+        self.kept = 0  # snapshots stored
+        self.written: set[int] = set()  # updates whose snapshot is in the run's files
+        self.stride = 1  # a snapshot every ``stride`` updates
         self.initial_params: torch.Tensor | None = None
 
     def to(self, device: torch.device) -> None:
@@ -28,7 +43,12 @@ class LossHistory:
         if self.initial_params is None:
             self.initial_params = flat.clone()
         if self.params is None:
-            self.params = torch.full((len(self.losses), flat.numel()), math.nan, device=flat.device)
+            rows = min(len(self.losses), self.max_rows(flat.numel()))
+            self.params = torch.full((rows, flat.numel()), math.nan, device=flat.device)
+
+    def max_rows(self, n: int) -> int:
+        """Snapshots of ``n`` values that fit the budget (at least 2)."""
+        return max(2, self.budget_values // max(n, 1))
 
     @staticmethod
     def _flat(model: torch.nn.Module) -> torch.Tensor:
@@ -36,17 +56,32 @@ class LossHistory:
 
     def _grow(self) -> None:
         self.losses = torch.cat([self.losses, torch.full_like(self.losses, math.nan)])
-        if self.params is not None:
-            self.params = torch.cat([self.params, torch.full_like(self.params, math.nan)])
+
+    def _store(self, flat: torch.Tensor, step: int) -> None:
+        if self.kept == len(self.params):
+            limit = self.max_rows(self.params.shape[1])
+            if len(self.params) < limit:  # room in the budget: double the buffer
+                rows = min(2 * len(self.params), limit)
+                more = torch.full((rows - len(self.params), self.params.shape[1]), math.nan)
+                self.params = torch.cat([self.params, more.to(self.params.device)])
+            else:  # full: keep every other snapshot, take every 2*stride-th update from now
+                half = self.params[1 : self.kept : 2].clone()
+                self.params[: len(half)] = half
+                self.kept, self.stride = len(half), 2 * self.stride
+                if step % self.stride:  # this update is off the new stride
+                    return
+        self.params[self.kept] = flat
+        self.kept += 1
 
     def append(self, losses: torch.Tensor, params_at: torch.nn.Module | None = None) -> int:
-        """Store one update's per-restart losses (and the parameters they were computed at)."""
+        """Store one update's per-restart losses (and the parameters after it, every
+        ``stride``-th update)."""
         i = self.length
         if i >= len(self.losses):
             self._grow()
         self.losses[i] = losses.detach()
-        if self.params is not None and params_at is not None:
-            self.params[i] = self._flat(params_at)
+        if self.params is not None and params_at is not None and (i + 1) % self.stride == 0:
+            self._store(self._flat(params_at), i + 1)
         self.length = i + 1
         return i
 
@@ -66,19 +101,32 @@ class LossHistory:
         """Shape (updates, restarts), on the CPU."""
         return self.losses[: self.length].cpu()
 
+    @property
+    def every_update(self) -> bool:
+        """Whether the snapshots hold every update (no thinning so far)."""
+        return self.stride == 1
+
     def trajectory(self, with_start: bool = False) -> torch.Tensor | None:
+        """The parameter snapshots (after updates ``snapshot_steps()``), optionally the start
+        first; with no thinning, row i is the point after update i."""
         if self.params is None:
             return None
-        path = self.params[: self.length].cpu()
+        path = self.params[: self.kept].cpu()
         if with_start and self.initial_params is not None:
             path = torch.cat([self.initial_params.cpu().unsqueeze(0), path])
         return path
 
-    def state_dict(self) -> dict:
+    def snapshot_steps(self) -> torch.Tensor:
+        """The number of updates done at each stored snapshot."""
+        return torch.arange(1, self.kept + 1) * self.stride
+
+    def state_dict(self, with_params: bool = True) -> dict:
         return {
             "length": self.length,
             "losses": self.table(),
-            "params": self.trajectory(),
+            "params": self.trajectory() if with_params else None,
+            "kept": self.kept,
+            "stride": self.stride,
             "initial_params": None if self.initial_params is None else self.initial_params.cpu(),
         }
 
@@ -93,5 +141,43 @@ class LossHistory:
             self.initial_params = state["initial_params"].to(device)
         params = state.get("params")
         if params is not None:
-            self.params = torch.full((len(self.losses), params.shape[1]), math.nan, device=device)
-            self.params[:n] = params.to(device)
+            kept = int(state.get("kept", len(params)))
+            rows = max(kept, min(len(self.losses), self.max_rows(params.shape[1])))
+            self.params = torch.full((rows, params.shape[1]), math.nan, device=device)
+            self.params[:kept] = params[:kept].to(device)
+            self.kept, self.stride = kept, int(state.get("stride", 1))
+
+
+def sync_snapshots(history: LossHistory, directory: Path) -> list[int]:
+    """Write the parameter snapshots taken since the last call to ``directory`` as one chunk
+    file (``chunk_<n>.pt``: their updates and values), so the files grow with the run and a
+    kill keeps them; after thinning, the files are compacted to the kept snapshots. Returns
+    the updates of the snapshots kept."""
+    from .checkpoint_io import save_atomically
+
+    directory.mkdir(parents=True, exist_ok=True)
+    steps = history.snapshot_steps().tolist()
+    params = history.trajectory()
+    written = history.written
+    chunks = sorted(directory.glob("chunk_*.pt"), key=lambda f: int(f.stem.split("_")[1]))
+    if len(written) > 2 * len(steps):  # mostly thinned away: one chunk of what is kept
+        for f in chunks:
+            f.unlink()
+        chunks, written = [], set()
+    new = [i for i, step in enumerate(steps) if step not in written]
+    if new:
+        n = int(chunks[-1].stem.split("_")[1]) + 1 if chunks else 0
+        chunk = {"steps": [steps[i] for i in new], "params": params[new].clone()}
+        save_atomically(chunk, directory / f"chunk_{n}.pt")
+        written |= set(chunk["steps"])
+    history.written = written
+    return steps
+
+
+def load_snapshots(directory: Path, steps: list[int]) -> torch.Tensor:
+    """The snapshots of ``steps`` from a run's chunk files."""
+    rows = {}
+    for f in directory.glob("chunk_*.pt"):
+        chunk = torch.load(f, map_location="cpu", weights_only=True)
+        rows.update(zip(chunk["steps"], chunk["params"], strict=True))
+    return torch.stack([rows[s] for s in steps])

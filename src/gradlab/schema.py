@@ -14,7 +14,8 @@ from hydra.core.config_store import ConfigStore
 @dataclass
 class ModuleOptions:
     grad_clip: float | None = None  # clip each restart's gradient norm (not for BFGS/L-BFGS)
-    track_params: bool = False  # record every parameter after every update (history.csv)
+    track_params: bool = False  # record the parameters along the run (history.csv, params.png)
+    trajectory_budget_mb: float = 64.0  # snapshots beyond this are thinned (every 2nd kept)
     stop_tol: float | None = None  # stop once the loss changes by less than this per update
 
 

@@ -1,10 +1,17 @@
-"""Write the loss of every update (and tracked parameters) to history.csv, and plot loss.png."""
+"""Write the loss of every update (and tracked parameters) to history.csv, and plot loss.png.
+
+Tracked parameters are columns of history.csv for small models (at most PARAM_COLUMNS values,
+every update kept); larger ones go to trajectory.pt and plots/params.png shows their path in
+the plane of its top two principal directions and each layer's distance from the start."""
 
 from pathlib import Path
 
 import lightning as L
+import torch
 
 from .publish import log_scalars
+
+PARAM_COLUMNS = 64  # a history.csv column per value up to this many values
 
 
 def run_dir(trainer: L.Trainer) -> Path:
@@ -36,12 +43,22 @@ class TrainingHistory(L.Callback):
             return
         out = run_dir(trainer)
         trajectory = pl_module.trajectory(with_start=True)  # row i: the point loss i was at
-        if trajectory is not None:
-            trajectory = trajectory[: len(history)]
         names = []
         if trajectory is not None:
             for n, p in pl_module.model.named_parameters():
                 names += [n] if p.numel() == 1 else [f"{n}[{i}]" for i in range(p.numel())]
+        path = None
+        if trajectory is not None and (
+            not pl_module.trajectory_every_update or len(names) > PARAM_COLUMNS
+        ):  # a large model: the path goes to trajectory.pt and params.png, not to columns
+            path = (
+                trajectory,
+                torch.cat([torch.zeros(1, dtype=torch.long), pl_module.trajectory_steps()]),
+            )
+            torch.save({"params": path[0], "steps": path[1], "names": names}, out / "trajectory.pt")
+            trajectory, names = None, []
+        if trajectory is not None:
+            trajectory = trajectory[: len(history)]
         header = ["step", "loss"]
         if history.shape[1] > 1:
             header += [f"loss_r{r}" for r in range(history.shape[1])]
@@ -65,6 +82,12 @@ class TrainingHistory(L.Callback):
             plot_loss(history, out / "plots" / "loss.png")
             if trajectory is not None and len(names) <= 8:
                 plot_params(trajectory, names, out / "plots" / "params.png")
+            elif path is not None or trajectory is not None:
+                from ..plots import plot_param_path
+
+                params, steps = path or (trajectory, torch.arange(len(trajectory)))
+                sizes = [(n, p.numel()) for n, p in pl_module.model.named_parameters()]
+                plot_param_path(params, steps, sizes, out / "plots" / "params.png")
         if trajectory is not None and len(names) <= 8 and trainer.loggers:
             every = pl_module.log_every_n_steps
             for i in range(0, len(trajectory), every):
