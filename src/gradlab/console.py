@@ -15,6 +15,9 @@ LIBRARY_WARNINGS = [
         UserWarning,
         r"The number of training batches \(\d+\) is smaller than the logging interval",
     ),
+    # a resumed run writes into a directory of its own by design (no run writes into
+    # another's), so ModelCheckpoint always notices that its directory changed
+    (UserWarning, r"The dirpath has changed from .* therefore `best_model_score` and others"),
 ]
 # Lightning advertises a cloud logging product on every Trainer it builds
 LIBRARY_NOTICES = ["💡 Tip: For seamless cloud logging and experiment tracking"]
