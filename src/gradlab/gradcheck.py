@@ -65,7 +65,8 @@ def main() -> None:
     import hydra
     from omegaconf import DictConfig
 
-    from .config import CONFIG_DIR, build_data, build_model, setup_hydra
+    from .config import CONFIG_DIR, build_data, build_model, compose_command_line, setup_hydra
+    from .errors import hydra_errors_raise, reported_errors
 
     setup_hydra()
 
@@ -89,7 +90,10 @@ def main() -> None:
             )
             raise SystemExit(EXIT_CODES["gradcheck"])
 
-    run()
+    with reported_errors():  # a bad option or key: one line, exit 2
+        compose_command_line(sys.argv[1:], config_name="gradcheck")
+        hydra_errors_raise()
+        run()
 
 
 if __name__ == "__main__":
