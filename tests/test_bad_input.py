@@ -69,7 +69,7 @@ CASES = [
     (["seed=abc"], 2, "seed:"),
     (["restarts=1.5"], 2, "restarts:"),
     (["dtype=float16"], 2, "dtype:"),
-    (["model.sizes=[1,2"], 2, "cannot parse"),
+    (["model.sizes=[1,2"], 2, "model.sizes: cannot parse"),
     (["model.sizes=[2,0,1]"], 2, "model.sizes: need >= 2 positive integers"),
     (["model.sizes=[3,4,1]"], 2, "model: does not take this data's inputs"),
     (["model.sizes=[2,3,2]"], 2, "model: gives 2 outputs"),

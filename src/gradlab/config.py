@@ -27,8 +27,18 @@ def compose_command_line(argv: list[str], config_name: str = "config") -> DictCo
     if any(a.startswith("-") and a not in HYDRA_FLAGS_WITHOUT_VALUE for a in argv):
         return None  # --help, --cfg, -cp ...: Hydra's own business
     overrides = [a for a in argv if not a.startswith("-")]
+    parser = OverridesParser.create()
+    for text in overrides:  # name the key of an override that does not parse
+        try:
+            parser.parse_override(text)
+        except Exception as e:  # noqa: BLE001 - Hydra's parse errors: one line naming the key
+            key = text.split("=", 1)[0].lstrip("+~")
+            reason = str(e).strip().splitlines()[0]
+            raise ConfigError(
+                f"{key}: cannot parse {text!r}: {reason} (quote lists: {key}='[1,2,1]')"
+            ) from None
     first = []
-    for text, o in zip(overrides, OverridesParser.create().parse_overrides(overrides), strict=True):
+    for text, o in zip(overrides, parser.parse_overrides(overrides), strict=True):
         if not o.is_sweep_override():
             first.append(text)
             continue
