@@ -48,10 +48,12 @@ class Run:
     def figures(self) -> dict:
         """The run's figures as matplotlib figures (loss curve, fit, hidden units, ...)."""
         from .callbacks.figures import model_figures
-        from .plots import plot_loss
+        from .plots import plot_loss, plt
 
         figures = {"loss": plot_loss(self.history)}
         figures.update(model_figures(self.module, self.data))
+        for fig in figures.values():  # closed: Jupyter shows one when a cell returns it
+            plt.close(fig)
         return figures
 
     def __repr__(self) -> str:

@@ -1,10 +1,13 @@
-"""Figures drawn with matplotlib's non-interactive backend (imported only when plotting)."""
+"""Figures drawn with matplotlib's non-interactive backend (imported only when plotting); in a
+Jupyter kernel its inline backend is left in place, so returned figures show in the notebook."""
 
+import sys
 from pathlib import Path
 
 import matplotlib
 
-matplotlib.use("Agg")
+if "ipykernel" not in sys.modules:
+    matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import torch  # noqa: E402
 
