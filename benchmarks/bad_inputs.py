@@ -1,0 +1,102 @@
+"""Count how a checkout answers the bad inputs of tests/test_bad_input.py: clear (exit != 0,
+last stderr line `error: ...` naming the key or file, no traceback), unclear, or silently
+accepted (exit 0). Each input is a fresh `python train.py` process.
+
+    python benchmarks/bad_inputs.py --fixtures /tmp/fx            # make the checkpoints once
+    python benchmarks/bad_inputs.py REPO PYTHON /tmp/fx   # REPO=. PYTHON=.venv/bin/python
+(an older checkout: PYTHONPATH=OLD/src python benchmarks/bad_inputs.py OLD PYTHON /tmp/fx)
+"""
+
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+if sys.argv[1] == "--fixtures":
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+    from conftest import run_train
+
+    root = Path(sys.argv[2])
+    quiet = ["trainer.max_steps=20", "print_config=false", "logger=none"]
+    run_train(root / "run", *quiet)
+    run_train(root / "wide", *quiet, "model.sizes=[2,10,1]")
+    raw = (root / "run/checkpoints/last.ckpt").read_bytes()
+    (root / "text.ckpt").write_text("not a checkpoint\n")
+    (root / "truncated.ckpt").write_bytes(raw[: len(raw) // 2])
+    flipped = bytearray(raw)
+    for i in range(100, len(flipped), 97):
+        flipped[i] ^= 0xFF
+    (root / "flipped.ckpt").write_bytes(bytes(flipped))
+    raise SystemExit(0)
+repo, py, fixtures = Path(sys.argv[1]), sys.argv[2], Path(sys.argv[3])
+CASES = [  # (args, token the last line must name)
+    (["model=nope"], "model"),
+    (["optim=nope"], "optim"),
+    (["data=nope"], "data"),
+    (["experiment=nope"], "experiment"),
+    (["foo=1"], "foo"),
+    (["+seeed=7"], "seeed"),
+    (["+foo=1"], "foo"),
+    (["+optim.lrr=0.5"], "optim.lrr"),
+    (["+module.foo=1"], "module.foo"),
+    (["+data.foo=1"], "data.foo"),
+    (["+trainer.foo=1"], "trainer.foo"),
+    (["optim.momentum=-1"], "optim.momentum"),
+    (["optim=adam", "+optim.betas=[0.9,1.5]"], "optim.betas"),
+    (["seed=-1"], "seed"),
+    (["seed=abc"], "seed"),
+    (["restarts=1.5"], "restarts"),
+    (["dtype=float16"], "dtype"),
+    (["model.sizes=[1,2"], "model.sizes"),
+    (["model.sizes=[2,0,1]"], "model.sizes"),
+    (["model.sizes=[3,4,1]"], "model"),
+    (["model.sizes=[2,3,2]"], "model"),
+    (["model.activation=nope"], "model.activation"),
+    (["data.n_train=-5"], "data.n_train"),
+    (["loss=nll"], "loss"),
+    (["loss=bce"], "loss"),
+    (["loss=value"], "loss"),
+    (["data=blobs"], "loss"),
+    (["optim.lr=nan"], "optim.lr"),
+    (["trainer.max_steps=0"], "trainer.max_steps"),
+    (["trainer.val_check_interval=1.5"], "trainer.val_check_interval"),
+    (["threads=0"], "threads"),
+    (["+trainer.strategy=ddp_spawn"], "trainer.strategy"),
+    (["+callbacks.x._target_=no.such.Callback"], "callbacks.x"),
+    (["ckpt_path=/nonexistent/last.ckpt"], "last.ckpt"),
+    (["ckpt_path={root}/text.ckpt"], "text.ckpt"),
+    (["ckpt_path={root}/truncated.ckpt"], "truncated.ckpt"),
+    (["ckpt_path={root}/flipped.ckpt"], "flipped.ckpt"),
+    (["ckpt_path={root}/wide/checkpoints/last.ckpt"], "ckpt_path"),
+    (["ckpt_path={root}/run/checkpoints/last.ckpt", "trainer.max_steps=20"], "ckpt_path"),
+    (["hydra.run.dir={root}/text.ckpt"], "hydra.run.dir"),
+    (["hydra.run.dir=/proc/gradlab"], "hydra.run.dir"),
+    (["hydra.run.dir={root}/run"], "hydra.run.dir"),
+    (["optim.lr=1000"], "optim.lr"),
+]
+counts = {"clear": 0, "unclear": 0, "silent": 0}
+for args, token in CASES:
+    tmp = tempfile.mkdtemp()
+    args = [a.format(root=fixtures) for a in args]
+    if not any(a.startswith("hydra.run.dir=") for a in args):
+        args.append(f"hydra.run.dir={tmp}/run")
+    r = subprocess.run(
+        [py, "train.py", *args, "print_config=false", "logger=none"],
+        cwd=repo,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    lines = r.stderr.strip().splitlines()
+    last = lines[-1] if lines else ""
+    if r.returncode == 0:
+        kind = "silent"
+    elif last.startswith("error:") and token in last and "Traceback" not in r.stderr:
+        kind = "clear"
+    else:
+        kind = "unclear"
+    counts[kind] += 1
+    print(f"{kind:8} {' '.join(args[:2])[:60]:60} | {last[:110]}", flush=True)
+    shutil.rmtree(tmp, ignore_errors=True)
+print(counts, "of", len(CASES))
