@@ -60,3 +60,40 @@ def test_003_prints_the_pairs_the_gate_and_the_dying_relu(tmp_path):
     assert "losses: [90.7, 1067.5, 100.0, 100.0, 100.0, 100.0]" in text
     assert "dead ReLU units: layer 0" in text
     assert images == 1
+
+
+def _numbers_after(text: str, prefix: str) -> list[float]:
+    """The numbers on the printed line that starts with ``prefix``, after it."""
+    line = text.split(prefix, 1)[1].split("\n", 1)[0]
+    numbers = []
+    for word in line.split():
+        try:
+            numbers.append(float(word))
+        except ValueError:
+            continue
+    return numbers
+
+
+def test_001_four_versions_drive_the_loss_down(tmp_path):
+    text, images = execute("001_two_layer.ipynb", tmp_path)
+    rows = [
+        line.split() for line in text.splitlines() if line[:1].isdigit() and len(line.split()) == 3
+    ]
+    assert [int(r[0]) for r in rows] == list(range(0, 100, 10))
+    for _, hand, auto in rows:  # hand-written backward and autograd from the same init
+        assert float(hand) == pytest.approx(float(auto), rel=1e-5)
+    assert _numbers_after(text, "last / first loss:")[0] < 1e-4
+    assert _numbers_after(text, "twolayer_nn loss")[-1] < 0.5
+    assert _numbers_after(text, "twolayer_adam loss")[-1] < 0.15
+    assert images == 1
+
+
+def test_002_cubic_and_legendre_fits(tmp_path):
+    text, images = execute("002_polynomials.ipynb", tmp_path)
+    for name in ("poly_nn", "poly_optim"):
+        assert 8.8 <= _numbers_after(text, f"{name} final loss")[0] <= 18
+    assert _numbers_after(text, "loss at update 2000:")[0] == pytest.approx(8.94364, rel=1e-5)
+    b, d = _numbers_after(text, "b =")[0], float(text.split(" d = ", 1)[1].split()[0])
+    assert b == pytest.approx(-2.20853, rel=1e-5) and d == pytest.approx(0.255486, rel=1e-5)
+    assert "y = a + b x + c x^2 + d x^3" in text
+    assert images == 1
