@@ -15,19 +15,9 @@ from pathlib import Path
 
 if sys.argv[1] == "--fixtures":
     sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
-    from conftest import run_train
+    from test_bad_input import write_fixtures
 
-    root = Path(sys.argv[2])
-    quiet = ["trainer.max_steps=20", "print_config=false", "logger=none"]
-    run_train(root / "run", *quiet)
-    run_train(root / "wide", *quiet, "model.sizes=[2,10,1]")
-    raw = (root / "run/checkpoints/last.ckpt").read_bytes()
-    (root / "text.ckpt").write_text("not a checkpoint\n")
-    (root / "truncated.ckpt").write_bytes(raw[: len(raw) // 2])
-    flipped = bytearray(raw)
-    for i in range(100, len(flipped), 97):
-        flipped[i] ^= 0xFF
-    (root / "flipped.ckpt").write_bytes(bytes(flipped))
+    write_fixtures(Path(sys.argv[2]))
     raise SystemExit(0)
 repo, py, fixtures = Path(sys.argv[1]), sys.argv[2], Path(sys.argv[3])
 CASES = [  # (args, token the last line must name)

@@ -11,20 +11,13 @@ from conftest import run_train
 from gradlab import evaluate, train
 
 
-@pytest.fixture(scope="module")
-def finished(tmp_path_factory):
-    """A finished 20-update run (2-3-4-1) and one of another model size (2-10-1)."""
-    root = tmp_path_factory.mktemp("finished")
-    run_train(root / "run", "trainer.max_steps=20", "print_config=false", "logger=none")
-    run_train(
-        root / "wide",
-        "trainer.max_steps=20",
-        "print_config=false",
-        "logger=none",
-        "model.sizes=[2,10,1]",
-    )
-    ckpt = root / "run" / "checkpoints" / "last.ckpt"
-    raw = ckpt.read_bytes()
+def write_fixtures(root):
+    """A finished 20-update run (2-3-4-1), one of another size (2-10-1), and a text file, a
+    truncated and a byte-flipped copy of the first run's checkpoint."""
+    quiet = ["trainer.max_steps=20", "print_config=false", "logger=none"]
+    run_train(root / "run", *quiet)
+    run_train(root / "wide", *quiet, "model.sizes=[2,10,1]")
+    raw = (root / "run" / "checkpoints" / "last.ckpt").read_bytes()
     (root / "text.ckpt").write_text("not a checkpoint\n")
     (root / "truncated.ckpt").write_bytes(raw[: len(raw) // 2])
     flipped = bytearray(raw)
@@ -32,6 +25,11 @@ def finished(tmp_path_factory):
         flipped[i] ^= 0xFF
     (root / "flipped.ckpt").write_bytes(bytes(flipped))
     return root
+
+
+@pytest.fixture(scope="module")
+def finished(tmp_path_factory):
+    return write_fixtures(tmp_path_factory.mktemp("finished"))
 
 
 def call(entry, monkeypatch, capsys, *args):

@@ -12,8 +12,8 @@ nbclient = pytest.importorskip("nbclient")
 NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
 
 
-def execute(name: str, tmp_path) -> str:
-    """Run a notebook in a fresh kernel; return everything its cells printed."""
+def execute(name: str, tmp_path) -> tuple[str, int]:
+    """Run a notebook in a fresh kernel; return what its cells printed and how many images."""
     nb = nbformat.read(NOTEBOOKS / name, as_version=4)
     client = nbclient.NotebookClient(
         nb, timeout=600, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}}

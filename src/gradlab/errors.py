@@ -135,9 +135,12 @@ def error_line(e: BaseException) -> str:
     return first if isinstance(e, GradlabError) else f"{type(e).__name__}: {first}"
 
 
-ASKED_FOR_TRACEBACK = any(
-    os.environ.get(v) == "1" for v in ("HYDRA_FULL_ERROR", "GRADLAB_TRACEBACK")
-)  # read at import: the entry points set HYDRA_FULL_ERROR themselves (see hydra_errors_raise)
+# the entry points set HYDRA_FULL_ERROR themselves (hydra_errors_raise), and processes they
+# start (DDP workers, a sweep's DDP jobs) inherit it: only the user's own setting counts
+ASKED_FOR_TRACEBACK = os.environ.get("GRADLAB_TRACEBACK") == "1" or (
+    os.environ.get("HYDRA_FULL_ERROR") == "1"
+    and os.environ.get("GRADLAB_SET_HYDRA_FULL_ERROR") != "1"
+)
 
 
 def show_traceback() -> bool:
@@ -147,7 +150,9 @@ def show_traceback() -> bool:
 def hydra_errors_raise() -> None:
     """Make Hydra re-raise the errors it would print with its generic hint (a sweeper's or a
     launcher's), so that they end in our one line too."""
-    os.environ["HYDRA_FULL_ERROR"] = "1"
+    if os.environ.get("HYDRA_FULL_ERROR") != "1":
+        os.environ["HYDRA_FULL_ERROR"] = "1"
+        os.environ["GRADLAB_SET_HYDRA_FULL_ERROR"] = "1"
 
 
 @contextmanager

@@ -49,16 +49,13 @@ def read_job(job: Path) -> dict:
 PLAN = ".sweep_plan.json"  # the jobs a basic sweep will run, written when it starts
 
 
-def plan_jobs(config) -> list[list[str]]:
-    """The override lists of the basic sweeper's jobs, in its order (``hydra.sweeper.params``
-    then the command line; the cartesian product of the sweeps, a repeated key's last value
-    winning), so a summary can list the jobs not yet started."""
+def grid(texts: list[str]) -> list[list[str]]:
+    """The jobs of a grid sweep over ``texts`` as Hydra's basic sweeper orders them: the
+    cartesian product of the sweeps, a repeated key's last value winning."""
     import itertools
 
     from hydra.core.override_parser.overrides_parser import OverridesParser
 
-    params = config.hydra.sweeper.get("params") or {}
-    texts = [f"{k}={v}" for k, v in params.items()] + list(config.hydra.overrides.task)
     choices: dict[str, list[str]] = {}
     for o in OverridesParser.create().parse_overrides(texts):
         key = o.get_key_element()
@@ -67,6 +64,13 @@ def plan_jobs(config) -> list[list[str]]:
         else:
             choices[key] = [f"{key}={o.get_value_element_as_str()}"]
     return [list(job) for job in itertools.product(*choices.values())]
+
+
+def plan_jobs(config) -> list[list[str]]:
+    """The override lists of the basic sweeper's jobs (``hydra.sweeper.params`` then the
+    command line), so a summary can list the jobs not yet started."""
+    params = config.hydra.sweeper.get("params") or {}
+    return grid([f"{k}={v}" for k, v in params.items()] + list(config.hydra.overrides.task))
 
 
 def _not_started(sweep_dir: Path, done: set[str]) -> list[dict]:

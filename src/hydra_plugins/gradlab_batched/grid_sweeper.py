@@ -4,13 +4,11 @@ that differ only in seed and optim.lr is composed to check the sweep (the batche
 composes each group once more and derives the rest). Hydra's basic sweeper composes every
 job before launching, about 0.2 s each here, which bounds a sweep of thousands of runs."""
 
-import itertools
 import logging
 from dataclasses import dataclass
 from pathlib import Path
 
 from hydra.core.config_store import ConfigStore
-from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.core.plugins import Plugins
 from hydra.plugins.sweeper import Sweeper
 from hydra.types import HydraContext, TaskFunction
@@ -30,18 +28,6 @@ ConfigStore.instance().store(
 )
 
 
-def grid(texts: list[str]) -> list[list[str]]:
-    """The jobs of a grid sweep: a repeated key's last value wins, sweeps multiply out."""
-    choices: dict[str, list[str]] = {}
-    for o in OverridesParser.create().parse_overrides(texts):
-        key = o.get_key_element()
-        if o.is_sweep_override():
-            choices[key] = [f"{key}={v}" for v in o.sweep_string_iterator()]
-        else:
-            choices[key] = [f"{key}={o.get_value_element_as_str()}"]
-    return [list(job) for job in itertools.product(*choices.values())]
-
-
 class GridSweeper(Sweeper):
     def __init__(self, params: dict | None = None) -> None:
         self.params = params or {}
@@ -55,6 +41,8 @@ class GridSweeper(Sweeper):
         )
 
     def sweep(self, arguments: list[str]):
+        from gradlab.summarize import grid
+
         from .batched_launcher import split
 
         jobs = grid([f"{k}={v}" for k, v in self.params.items()] + list(arguments))
