@@ -97,3 +97,22 @@ def test_002_cubic_and_legendre_fits(tmp_path):
     assert b == pytest.approx(-2.20853, rel=1e-5) and d == pytest.approx(0.255486, rel=1e-5)
     assert "y = a + b x + c x^2 + d x^3" in text
     assert images == 1
+
+
+def test_004_checks_the_mlp_fits_the_wave_and_backpropagates_by_hand(tmp_path):
+    text, images = execute("004_wave1d.ipynb", tmp_path)
+    # the notebook's "must give" values for its fixed weights
+    assert "one input: tensor([[ 0.8315, -3.6792]])" in text
+    assert "[ 4.8448, -6.8813]]" in text
+    assert _numbers_after(text, "Training error:")[0] == pytest.approx(0.0796, abs=2e-4)
+    rows = {}
+    for line in text.split("width  train MSE   test MSE   BFGS iterations\n", 1)[1].splitlines()[:6]:
+        width, train, test, iterations = line.split()
+        rows[int(width)] = (float(train), float(test), int(iterations))
+    assert sorted(rows) == [1, 2, 3, 10, 50, 100]
+    assert rows[50][0] < 0.01 and rows[50][1] > 10 * rows[50][0]  # wide nets overfit
+    assert rows[1][0] > 0.3 and rows[100][2] <= 10000  # the helper's iteration cap
+    # the hand backward pass agrees with autograd, the input gradient included
+    for name in ("1_bias", "1_weight", "0_bias", "0_weight", "x"):
+        assert _numbers_after(text, f"{name}, squared error=")[0] < 1e-20
+    assert images == 4  # 2b fit, hidden units raw and scaled, depth fit

@@ -190,3 +190,30 @@ def test_the_scan_finds_private_names():
     )
     found = private_uses(src, own)
     assert len(found) == 4, found
+
+
+@pytest.mark.parametrize("round_float32", [True, False])
+def test_bfgs_evaluates_at_float32_points_as_notebook_004s_helper(round_float32):
+    """optim.round_float32: every point BFGS evaluates is a float32 number (the helper's float32
+    model), while its own state stays float64; without it the points are float64."""
+    from gradlab.optim import BFGS
+
+    torch.manual_seed(0)
+    x = torch.linspace(-1, 1, 20, dtype=torch.float64)
+    w = torch.nn.Parameter(torch.tensor([0.3, -0.2, 0.1], dtype=torch.float64))
+    opt = BFGS([w], gtol=1e-12, max_iter=20, round_float32=round_float32)
+    points = []
+
+    def closure():
+        points.append(w.detach().clone())
+        opt.zero_grad()
+        loss = ((w[0] + w[1] * x + w[2] * x**2 - torch.sin(3 * x)) ** 2).mean()
+        loss.backward()
+        return loss
+
+    for _ in range(20):
+        opt.step(closure)
+    exact = [torch.equal(p, p.float().double()) for p in points]
+    assert len(points) > 5
+    assert all(exact) if round_float32 else not all(exact[1:])
+    assert w.dtype == torch.float64 and opt.state[w]["x"].dtype == torch.float64

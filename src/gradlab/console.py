@@ -19,8 +19,12 @@ LIBRARY_WARNINGS = [
     # another's), so ModelCheckpoint always notices that its directory changed
     (UserWarning, r"The dirpath has changed from .* therefore `best_model_score` and others"),
 ]
-# Lightning advertises a cloud logging product on every Trainer it builds
-LIBRARY_NOTICES = ["💡 Tip: For seamless cloud logging and experiment tracking"]
+# Lightning advertises a cloud logging product on every Trainer it builds, and a cloud
+# checkpoint product on every Trainer that builds its own checkpoint callback (callbacks=none)
+LIBRARY_NOTICES = [
+    "💡 Tip: For seamless cloud logging and experiment tracking",
+    "💡 Tip: For seamless cloud uploads and versioning",
+]
 
 
 class DropNotices(logging.Filter):

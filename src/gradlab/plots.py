@@ -405,7 +405,7 @@ def plot_sweep_curves(table: list[dict], curves: dict, keys: list[str], path: Pa
     if starts:  # diverging curves leave through the top instead of squashing the rest
         ax.set_ylim(top=10 * max(starts))
     ax.grid(alpha=0.3)
-    if key:
+    if key and labelled:  # jobs run without history (callbacks=none) draw no curve
         ax.legend(fontsize=7)
     fig.tight_layout()
     fig.savefig(path, dpi=90)

@@ -14,6 +14,17 @@ from .activations import get_activation
 from .init import check_restarts, draw_layer, set_initial_values
 
 
+def matmul_per_run(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """a @ b one run at a time over the leading run dimension (either side may lack it).
+
+    Each product is the 2-D matmul that run would compute on its own: torch's batched matmul
+    sums small products in another order (1 ulp apart in float32), this one rounds alike."""
+    runs = max(a.shape[0] if a.dim() == 3 else 1, b.shape[0] if b.dim() == 3 else 1)
+    left = a.unbind(0) if a.dim() == 3 else [a] * runs
+    right = b.unbind(0) if b.dim() == 3 else [b] * runs
+    return torch.stack([x @ y for x, y in zip(left, right, strict=True)])
+
+
 class MLP(nn.Module):
     def __init__(
         self,
@@ -53,6 +64,7 @@ class MLP(nn.Module):
         set_initial_values(self, init_values)
         self.phis = [self.activation] * (self.num_layers - 1) + [self.output_activation]
         self.cache = SimpleNamespace(hs=None, zs=None)  # what backward needs from forward
+        self.matmul = torch.matmul  # matmul_per_run: batched runs that round as solo runs
 
     @property
     def num_layers(self) -> int:
@@ -69,7 +81,7 @@ class MLP(nn.Module):
         h = x
         for i, phi in enumerate(self.phis):  # parameters read through the module each call,
             w, b = self.weight(i), self.bias_(i)  # so torch.func.functional_call can swap them
-            z = h @ w if b is None else h @ w + b.unsqueeze(-2)
+            z = self.matmul(h, w) if b is None else self.matmul(h, w) + b.unsqueeze(-2)
             h = phi(z)
             zs.append(z)
             hs.append(h)
@@ -83,12 +95,14 @@ class MLP(nn.Module):
         delta = self.output_activation.backward(grad_output, zs[-1], hs[-1])  # dL/dz_L
         for i in reversed(range(self.num_layers)):
             w, b = self.weight(i), self.bias_(i)
-            w.grad = hs[i].mT @ delta  # dL/dW_i = h_{i-1}^T delta_i (summed over samples)
+            w.grad = self.matmul(
+                hs[i].mT, delta
+            )  # dL/dW_i = h_{i-1}^T delta_i (summed over samples)
             if b is not None:
                 b.grad = delta.sum(-2)  # dL/db_i = sum_n delta_i
             if i == 0 and not input_grad:
                 return None
-            grad_h = delta @ w.mT  # dL/dh_{i-1} = delta_i W_i^T
+            grad_h = self.matmul(delta, w.mT)  # dL/dh_{i-1} = delta_i W_i^T
             if i > 0:
                 delta = self.activation.backward(grad_h, zs[i - 1], hs[i])  # * phi'(z_{i-1})
         return grad_h

@@ -4,7 +4,10 @@ Notebook 004 trains with ``scipy.optimize.minimize(method="BFGS")``. torch ships
 L-BFGS, whose short history and rescaled start stop short of the sharp, overfitting minima
 that full BFGS reaches for wide networks (the notebook's width sweep), so this follows
 scipy: H_0 = I, the same first trial step, gtol on the largest gradient entry, and at most
-200 * n iterations by default. ``converged`` turns true at the step that finds a stopping
+200 * n iterations by default. ``round_float32`` evaluates the loss at the point rounded to
+float32, as notebook 004's helper does (its model holds float32 parameters while scipy keeps x
+in float64): the search then loses precision and stops thousands of iterations earlier, at
+the minima the notebook reports. ``converged`` turns true at the step that finds a stopping
 rule met; that step evaluates the loss and leaves the parameters as they are.
 """
 
@@ -22,13 +25,19 @@ class BFGS(torch.optim.Optimizer):
         gtol: float = 1e-5,
         tolerance_change: float = 1e-12,
         max_ls: int = 25,
+        round_float32: bool = False,
     ):
         if not lr > 0:
             raise ValueError(f"lr: must be positive, got {lr}")
         if max_iter is not None and max_iter < 1:
             raise ValueError(f"max_iter: must be >= 1, got {max_iter}")
         defaults = dict(
-            lr=lr, max_iter=max_iter, gtol=gtol, tolerance_change=tolerance_change, max_ls=max_ls
+            lr=lr,
+            max_iter=max_iter,
+            gtol=gtol,
+            tolerance_change=tolerance_change,
+            max_ls=max_ls,
+            round_float32=bool(round_float32),
         )
         super().__init__(params, defaults)
         if len(self.param_groups) != 1:
@@ -55,6 +64,8 @@ class BFGS(torch.optim.Optimizer):
         ).to(torch.float64)
 
     def _set(self, x: torch.Tensor) -> None:
+        if self.param_groups[0]["round_float32"]:
+            x = x.to(torch.float32).to(x.dtype)
         i = 0
         for p in self.params:
             p.copy_(x[i : i + p.numel()].view_as(p).to(p.dtype))

@@ -23,6 +23,7 @@ log = logging.getLogger(__name__)
 class BatchedLauncherConf:
     _target_: str = "hydra_plugins.gradlab_batched.batched_launcher.BatchedLauncher"
     max_runs: int = 4096  # runs per vectorized training (more are split into several)
+    exact: bool = True  # each run's matmuls as its own run rounds them (false: batched matmul)
 
 
 ConfigStore.instance().store(
@@ -74,8 +75,8 @@ def job_from_template(template: DictConfig, overrides, values: dict, idx: int) -
 
 
 class BatchedLauncher(Launcher):
-    def __init__(self, max_runs: int = 4096) -> None:
-        self.max_runs = max_runs
+    def __init__(self, max_runs: int = 4096, exact: bool = True) -> None:
+        self.max_runs, self.exact = max_runs, exact
 
     def setup(
         self, *, hydra_context: HydraContext, task_function: TaskFunction, config: DictConfig
@@ -123,7 +124,7 @@ class BatchedLauncher(Launcher):
                     f"{len(chunk)}",
                     file=sys.stderr,
                 )
-                outcomes = train_batched([job_config(cfg) for _, _, cfg in chunk])
+                outcomes = train_batched([job_config(cfg) for _, _, cfg in chunk], self.exact)
                 for (idx, overrides, cfg), outcome in zip(chunk, outcomes, strict=True):
                     returns[idx] = self.run(idx, overrides, cfg, write_job(outcome))
         return [returns[idx] for idx, _, _ in jobs]
