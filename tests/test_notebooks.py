@@ -106,7 +106,8 @@ def test_004_checks_the_mlp_fits_the_wave_and_backpropagates_by_hand(tmp_path):
     assert "[ 4.8448, -6.8813]]" in text
     assert _numbers_after(text, "Training error:")[0] == pytest.approx(0.0796, abs=2e-4)
     rows = {}
-    for line in text.split("width  train MSE   test MSE   BFGS iterations\n", 1)[1].splitlines()[:6]:
+    table = text.split("width  train MSE   test MSE   BFGS iterations\n", 1)[1]
+    for line in table.splitlines()[:6]:
         width, train, test, iterations = line.split()
         rows[int(width)] = (float(train), float(test), int(iterations))
     assert sorted(rows) == [1, 2, 3, 10, 50, 100]
