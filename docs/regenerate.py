@@ -69,6 +69,12 @@ def wave1d() -> list[str]:
         f"width 50, seed 5: train {m['train/loss']:.4g}, test {m['test/mse']:.4g}, "
         f"{m['optim/iterations']} iterations"
     )
+    m = metrics(train("wave1d_strict_width50", "experiment=wave1d_strict", "restarts=1",
+                      "model.sizes=[1,50,1]", "logger=none", "callbacks=none"))  # fmt: skip
+    lines.append(
+        f"wave1d_strict width 50: train {m['train/loss']:.4g}, test {m['test/mse']:.4g}, "
+        f"{m['optim/iterations']} iterations"
+    )
     return lines
 
 

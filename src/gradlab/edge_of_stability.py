@@ -51,8 +51,10 @@ def main() -> None:
     fig.savefig(out, dpi=90)
     for label, steps, values, limit in runs:
         crossed = next((s for s, v in zip(steps, values, strict=True) if v > limit), None)
+        peak = max(range(len(values)), key=values.__getitem__)
         print(
-            f"{label}: max sharpness {max(values):.4g}, 2/lr {limit:.4g}, "
+            f"{label}: max sharpness {values[peak]:.4g} at step {steps[peak]}, "
+            f"last {values[-1]:.4g}, 2/lr {limit:.4g}, "
             + (f"reaches 2/lr at step {crossed}" if crossed is not None else "stays below 2/lr")
         )
     print(f"figure: {out}")
