@@ -99,8 +99,8 @@ def width() -> list[str]:
 
 
 def sweep() -> list[str]:
-    where = train("sweep", "optim.lr=0.01,0.05,0.1,0.5", "seed=1,2,3", "print_config=false",
-                  sweep=True)  # fmt: skip
+    where = train("sweep", "sweep=batched", "optim.lr=0.01,0.05,0.1,0.5", "seed=1,2,3",
+                  "print_config=false", sweep=True)  # fmt: skip
     figure(where, "summary.png", "sweep_lr_seeds_summary.png")
     figure(where, "curves.png", "sweep_lr_seeds_curves.png")
     with open(where / "summary_groups.csv") as f:
@@ -110,6 +110,18 @@ def sweep() -> list[str]:
     lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
     lines += ["| " + " | ".join(f"{r[c]}" for c in cols) + " |" for r in rows]
     return lines
+
+
+def search() -> list[str]:
+    where = OUT / "search"
+    shutil.rmtree(where, ignore_errors=True)
+    cmd = ["train.py", "hparams_search=sincos_lr", "hydra.sweeper.n_trials=12",
+           "print_config=false", f"hydra.sweep.dir={where}"]  # fmt: skip
+    print(f"$ python {' '.join(cmd)}", file=sys.stderr, flush=True)
+    done = subprocess.run([sys.executable, *cmd], cwd=ROOT, check=True, capture_output=True,
+                          text=True)  # fmt: skip
+    lines = [line for line in done.stdout.splitlines() if line.startswith("search:")]
+    return lines + (where / "summary.md").read_text().split("## Jobs", 1)[1].strip().splitlines()
 
 
 def eos() -> list[str]:
@@ -123,7 +135,14 @@ def eos() -> list[str]:
     return report.stdout.strip().splitlines()[:-1]
 
 
-PARTS = {"pictures": pictures, "wave1d": wave1d, "width": width, "sweep": sweep, "eos": eos}
+PARTS = {
+    "pictures": pictures,
+    "wave1d": wave1d,
+    "width": width,
+    "sweep": sweep,
+    "search": search,
+    "eos": eos,
+}
 
 
 def main() -> None:

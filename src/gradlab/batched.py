@@ -3,7 +3,8 @@
 Each run's data and weights are drawn exactly as its own run would draw them (one generator
 seeded with its seed); they are stacked along a leading run dimension (the models' restart
 dimension), so one Lightning step is one update of every run. Per-run learning rates go
-through ``gradlab.optim.PerRunLearningRates``. Each run's results come back separately.
+through ``gradlab.optim.per_run``: ``RunByRun`` (exact: each run's slice stepped as its own
+run steps it) or ``PerRunLearningRates``. Each run's results come back separately.
 """
 
 import contextlib
@@ -105,8 +106,8 @@ def _test_metrics(task, loss_fn, pred, y) -> dict[str, torch.Tensor]:
 
 def train_batched(cfgs: list[DictConfig], exact: bool = True) -> list[RunOutcome]:
     """Train ``cfgs`` (equal but for seed and optim.lr) as one vectorized run; ``exact``: each
-    run's matmuls as its own run computes them (bit-identical to it), else torch's batched
-    matmul (faster for many runs, 1 ulp apart)."""
+    run's matmuls and optimizer step as its own run computes them (bit-identical to it), else
+    torch's batched matmul and one optimizer step for all runs (faster for many runs)."""
     cfg = cfgs[0]
     validate(cfg)  # the others differ only in seed and learning rate: checked here
     for c in cfgs[1:]:
@@ -139,13 +140,13 @@ def _train(cfgs: list[DictConfig], cfg: DictConfig, exact: bool) -> list[RunOutc
     data = StackedData(datas)
     lrs = [float(c.optim.lr) for c in cfgs]
     module = build_module(cfg, model, data)
-    if len(set(lrs)) > 1:
+    if exact or len(set(lrs)) > 1:
         from functools import partial
 
-        from .optim.per_run import PerRunLearningRates
+        from .optim.per_run import PerRunLearningRates, RunByRun
 
         module.optimizer_factory = partial(
-            PerRunLearningRates, optimizer=build_optimizer(cfg), lrs=lrs
+            RunByRun if exact else PerRunLearningRates, optimizer=build_optimizer(cfg), lrs=lrs
         )
     steps = cfg.trainer.max_steps
     interval = cfg.trainer.val_check_interval

@@ -36,3 +36,42 @@ class PerRunLearningRates(torch.optim.Optimizer):
     def load_state_dict(self, state_dict):
         self.inner.load_state_dict(state_dict["inner"])
         self.lrs = state_dict["lrs"]
+
+
+class RunByRun(torch.optim.Optimizer):
+    """Each run steps exactly as its own optimizer would: the optimizer's parameters are the
+    runs' slices of every parameter (views into it), one param group per run with that run's
+    rate, so run r's update goes through the same kernel on a tensor of the same size as in a
+    run of its own, and rounds alike (bit-identical). One kernel call per run and step: for
+    thousands of runs ``PerRunLearningRates`` is faster."""
+
+    def __init__(self, params, optimizer, lrs):
+        self.params = list(params)
+        self.runs = [[p.detach()[r] for p in self.params] for r in range(len(lrs))]
+        groups = [{"params": views, "lr": lr} for views, lr in zip(self.runs, lrs, strict=True)]
+        self.inner = optimizer(groups)
+        super().__init__(self.params, {"lr": float(lrs[0])})
+        self.param_groups = self.inner.param_groups  # schedulers and monitors see the runs'
+        self.state = self.inner.state
+
+    def step(self, closure=None):
+        loss = None
+        if closure is not None:
+            with torch.enable_grad():
+                loss = closure()
+        for r, views in enumerate(self.runs):
+            for p, view in zip(self.params, views, strict=True):
+                view.grad = None if p.grad is None else p.grad[r]
+        self.inner.step()
+        return loss
+
+    def zero_grad(self, set_to_none: bool = True):
+        for p in self.params:
+            p.grad = None
+        self.inner.zero_grad(set_to_none)
+
+    def state_dict(self):
+        return self.inner.state_dict()
+
+    def load_state_dict(self, state_dict):
+        self.inner.load_state_dict(state_dict)
