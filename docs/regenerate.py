@@ -105,11 +105,18 @@ def sweep() -> list[str]:
     figure(where, "curves.png", "sweep_lr_seeds_curves.png")
     with open(where / "summary_groups.csv") as f:
         rows = list(csv.DictReader(f))
-    cols = ["optim.lr", "n", "n_ok", "n_diverged", "train/loss mean", "train/loss sd",
-            "val/loss_best mean", "val/loss_best sd"]  # fmt: skip
+    cols = ["optim.lr", "n", "n_ok", "n_diverged", "train/loss/mean", "train/loss/sd",
+            "val/loss_best/mean", "val/loss_best/sd"]  # fmt: skip
     lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
-    lines += ["| " + " | ".join(f"{r[c]}" for c in cols) + " |" for r in rows]
+    lines += ["| " + " | ".join(_short(r[c]) for c in cols) + " |" for r in rows]
     return lines
+
+
+def _short(cell: str) -> str:
+    try:
+        return f"{float(cell):.6g}" if "." in cell else cell
+    except ValueError:
+        return cell
 
 
 def search() -> list[str]:
@@ -151,12 +158,13 @@ def main() -> None:
     if unknown:
         raise SystemExit(f"error: unknown part {unknown[0]} (choose from {', '.join(PARTS)})")
     OUT.mkdir(parents=True, exist_ok=True)
-    report = []
-    for name in names:
-        report += [f"## {name}", "", *PARTS[name](), ""]
-    text = "\n".join(report)
-    print(text)
-    (OUT / "numbers.md").write_text(text + "\n")
+    report = OUT / "numbers.md"
+    report.write_text("")
+    for name in names:  # each part's numbers as soon as it is done
+        text = "\n".join([f"## {name}", "", *PARTS[name](), "", ""])
+        print(text, flush=True)
+        with open(report, "a") as f:
+            f.write(text)
 
 
 if __name__ == "__main__":
