@@ -127,7 +127,7 @@ def search() -> list[str]:
     print(f"$ python {' '.join(cmd)}", file=sys.stderr, flush=True)
     done = subprocess.run([sys.executable, *cmd], cwd=ROOT, check=True, capture_output=True,
                           text=True)  # fmt: skip
-    lines = [line for line in done.stdout.splitlines() if line.startswith("search:")]
+    lines = [line for line in done.stdout.splitlines() if " trials (" in line]
     return lines + (where / "summary.md").read_text().split("## Jobs", 1)[1].strip().splitlines()
 
 

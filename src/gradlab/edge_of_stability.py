@@ -15,7 +15,10 @@ def collect(sweep_dir: Path) -> list[tuple[str, list, list, float]]:
     for job in sorted(
         (p for p in sweep_dir.iterdir() if p.name.isdigit()), key=lambda p: int(p.name)
     ):
-        acc = EventAccumulator(str(job / "tensorboard"))
+        events = sorted((job / "tensorboard").rglob("events.out.tfevents.*"))
+        if not events:
+            continue
+        acc = EventAccumulator(str(events[0].parent))  # a sweep job's run is named by overrides
         acc.Reload()
         if "curvature/top_eig" not in acc.Tags()["scalars"]:
             continue
