@@ -200,6 +200,7 @@ class SweepSummary(Callback):
     def __init__(self) -> None:
         self.plot_every_job = False
         self.written = -1e9  # when the tables were last written (time.monotonic)
+        self.cost = 0.0  # how long that took
 
     def on_multirun_start(self, config, **kwargs) -> None:
         global LAST_SWEEP_FAILED
@@ -219,18 +220,20 @@ class SweepSummary(Callback):
         # after a failed job Hydra ends the multirun without on_multirun_end: plot from here on
         if getattr(job_return, "status", None) == JobStatus.FAILED:
             self.plot_every_job = True
-        # at most about once a second: a sweep of many short jobs would spend its time here
+        # a summary reads every job so far: written at most once a second and after at least
+        # ten times its own cost, so a sweep of many short jobs spends <= ~10% of its time here
         # (an interrupted sweep writes its summary itself; the end writes the final one)
         now = time.monotonic()
-        if now - self.written < 1.0 and not self.plot_every_job:
+        if now - self.written < max(1.0, 10 * self.cost) and not self.plot_every_job:
             return
-        self.written = now
         try:
             sweep = config.hydra.sweep.dir
             if config.hydra.mode is not None and str(config.hydra.mode).endswith("MULTIRUN"):
                 summarize(sweep, plot=self.plot_every_job)
         except Exception as e:  # a summary must never fail the job
             print(f"warning: sweep summary not written: {e}", file=sys.stderr)
+        self.written = time.monotonic()
+        self.cost = self.written - now
 
     def on_multirun_end(self, config, **kwargs) -> None:
         global LAST_SWEEP_FAILED

@@ -40,16 +40,22 @@ class PerRunLearningRates(torch.optim.Optimizer):
 
 class RunByRun(torch.optim.Optimizer):
     """Each run steps exactly as its own optimizer would: the optimizer's parameters are the
-    runs' slices of every parameter (views into it), one param group per run with that run's
-    rate, so run r's update goes through the same kernel on a tensor of the same size as in a
-    run of its own, and rounds alike (bit-identical). One kernel call per run and step: for
-    thousands of runs ``PerRunLearningRates`` is faster."""
+    runs' slices of every parameter (views into it), one param group per learning rate, so
+    run r's update goes through the same kernel on tensors of the same sizes as in a run of
+    its own, and rounds alike (bit-identical). The runs' gradients are copied into buffers
+    whose slices are the views' gradients (one copy per parameter and step)."""
 
     def __init__(self, params, optimizer, lrs):
         self.params = list(params)
-        self.runs = [[p.detach()[r] for p in self.params] for r in range(len(lrs))]
-        groups = [{"params": views, "lr": lr} for views, lr in zip(self.runs, lrs, strict=True)]
-        self.inner = optimizer(groups)
+        self.grads = [torch.zeros_like(p) for p in self.params]
+        groups: dict[float, list] = {}
+        for r, lr in enumerate(lrs):
+            views = groups.setdefault(float(lr), [])
+            for p, grad in zip(self.params, self.grads, strict=True):
+                view = p.detach()[r]
+                view.grad = grad[r]
+                views.append(view)
+        self.inner = optimizer([{"params": v, "lr": lr} for lr, v in groups.items()])
         super().__init__(self.params, {"lr": float(lrs[0])})
         self.param_groups = self.inner.param_groups  # schedulers and monitors see the runs'
         self.state = self.inner.state
@@ -59,16 +65,14 @@ class RunByRun(torch.optim.Optimizer):
         if closure is not None:
             with torch.enable_grad():
                 loss = closure()
-        for r, views in enumerate(self.runs):
-            for p, view in zip(self.params, views, strict=True):
-                view.grad = None if p.grad is None else p.grad[r]
+        for p, grad in zip(self.params, self.grads, strict=True):
+            grad.copy_(p.grad if p.grad is not None else torch.zeros_like(p))
         self.inner.step()
         return loss
 
     def zero_grad(self, set_to_none: bool = True):
         for p in self.params:
             p.grad = None
-        self.inner.zero_grad(set_to_none)
 
     def state_dict(self):
         return self.inner.state_dict()
