@@ -75,6 +75,21 @@ def test_per_run_learning_rates_are_bit_identical_to_solo_runs(
             assert float(row[key]) == metrics[key], key
 
 
+def test_momentum_and_weight_decay_batch_and_stay_bit_identical(tmp_path, monkeypatch, capsys):
+    """Per-group optimizer options (momentum, weight decay, betas, ...) may differ within one
+    batched run, added keys (+optim.weight_decay) too: one param group per set of values."""
+    swept = ["optim.momentum=0,0.9", "+optim.weight_decay=0,0.001"]
+    rows = sweep(monkeypatch, tmp_path / "sweep", *swept, "seed=3", *STEPS)
+    assert "jobs #0..#3 as one run of 4" in capsys.readouterr().err
+    for job, row in enumerate(rows):
+        mine = [r["loss"] for r in history(tmp_path / "sweep" / str(job))]
+        own = [f"optim.momentum={row['optim.momentum']}",
+               f"+optim.weight_decay={row['+optim.weight_decay']}"]  # fmt: skip
+        alone = solo(tmp_path / f"solo{job}", *own, "seed=3", *STEPS)
+        assert mine == alone
+    assert len({r["train/loss"] for r in rows}) == 4  # four different runs
+
+
 def test_per_run_learning_rates_without_exact_agree_to_rounding(tmp_path, monkeypatch):
     """hydra.launcher.exact=false: one optimizer step at rate 1 for all runs, each run's change
     scaled by its rate (gradlab.optim.PerRunLearningRates): <= 1e-6 relative in float64."""

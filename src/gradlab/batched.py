@@ -16,7 +16,7 @@ import lightning as L
 import torch
 from omegaconf import DictConfig, OmegaConf
 
-from .checks import validate
+from .checks import check_optimizer, validate
 from .config import build, build_data, build_model, build_module, build_optimizer, torch_settings
 from .data.base import FullBatchDataModule
 from .errors import ConfigError
@@ -24,7 +24,20 @@ from .models.mlp import matmul_per_run
 from .models.restarts import write_back
 from .optim import is_minimizer
 
-BATCHABLE = ("seed", "optim.lr")  # keys whose values may differ within one batched run
+# keys whose values may differ within one batched run: the seed, and options that torch's
+# optimizers take per param group (each run's slices form groups: gradlab.optim.per_run)
+GROUP_OPTIONS = ("lr", "momentum", "dampening", "weight_decay", "betas", "eps", "alpha")
+BATCHABLE = ("seed", *(f"optim.{k}" for k in GROUP_OPTIONS))
+BATCHABLE_INEXACT = ("seed", "optim.lr")  # hydra.launcher.exact=false: one group for all runs
+
+
+def group_options(cfg: DictConfig) -> dict:
+    """The run's per-group optimizer options (those its optim config sets)."""
+    return {
+        k: tuple(v) if k == "betas" else v
+        for k in GROUP_OPTIONS
+        if (v := cfg.optim.get(k)) is not None
+    }
 
 
 def why_not_batchable(cfg: DictConfig) -> str | None:
@@ -105,11 +118,13 @@ def _test_metrics(task, loss_fn, pred, y) -> dict[str, torch.Tensor]:
 
 
 def train_batched(cfgs: list[DictConfig], exact: bool = True) -> list[RunOutcome]:
-    """Train ``cfgs`` (equal but for seed and optim.lr) as one vectorized run; ``exact``: each
-    run's matmuls and optimizer step as its own run computes them (bit-identical to it), else
-    torch's batched matmul and one optimizer step for all runs (faster for many runs)."""
+    """Train ``cfgs`` (equal but for the keys in BATCHABLE) as one vectorized run; ``exact``:
+    each run's matmuls and optimizer step as its own run computes them (bit-identical to it),
+    else torch's batched matmul and one optimizer step for all runs (faster for many runs;
+    then only seed and optim.lr may differ: BATCHABLE_INEXACT)."""
     cfg = cfgs[0]
-    validate(cfg)  # the others differ only in seed and learning rate: checked here
+    validate(cfg)  # the others differ only in batchable keys: checked here
+    checked = {str(group_options(cfg))}
     for c in cfgs[1:]:
         if not 0 <= c.seed < 2**32:
             raise ConfigError(f"seed: must be in [0, 2**32), got {c.seed}")
@@ -117,6 +132,9 @@ def train_batched(cfgs: list[DictConfig], exact: bool = True) -> list[RunOutcome
             isinstance(c.optim.lr, int | float) and math.isfinite(c.optim.lr) and c.optim.lr > 0
         ):
             raise ConfigError(f"optim.lr: must be a finite positive number, got {c.optim.lr!r}")
+        if str(group_options(c)) not in checked:  # torch's own checks of momentum, betas, ...
+            checked.add(str(group_options(c)))
+            check_optimizer(c)
     with torch_settings(cfg):
         return _train(cfgs, cfg, exact)
 
@@ -140,13 +158,18 @@ def _train(cfgs: list[DictConfig], cfg: DictConfig, exact: bool) -> list[RunOutc
     data = StackedData(datas)
     lrs = [float(c.optim.lr) for c in cfgs]
     module = build_module(cfg, model, data)
-    if exact or len(set(lrs)) > 1:
-        from functools import partial
+    from functools import partial
 
-        from .optim.per_run import PerRunLearningRates, RunByRun
+    from .optim.per_run import PerRunLearningRates, RunByRun
 
+    if exact:
+        options = [group_options(c) for c in cfgs]
         module.optimizer_factory = partial(
-            RunByRun if exact else PerRunLearningRates, optimizer=build_optimizer(cfg), lrs=lrs
+            RunByRun, optimizer=build_optimizer(cfg), options=options
+        )
+    elif len(set(lrs)) > 1:
+        module.optimizer_factory = partial(
+            PerRunLearningRates, optimizer=build_optimizer(cfg), lrs=lrs
         )
     steps = cfg.trainer.max_steps
     interval = cfg.trainer.val_check_interval

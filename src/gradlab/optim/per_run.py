@@ -40,23 +40,24 @@ class PerRunLearningRates(torch.optim.Optimizer):
 
 class RunByRun(torch.optim.Optimizer):
     """Each run steps exactly as its own optimizer would: the optimizer's parameters are the
-    runs' slices of every parameter (views into it), one param group per learning rate, so
-    run r's update goes through the same kernel on tensors of the same sizes as in a run of
-    its own, and rounds alike (bit-identical). The runs' gradients are copied into buffers
-    whose slices are the views' gradients (one copy per parameter and step)."""
+    runs' slices of every parameter (views into it), one param group per set of per-run
+    options (``options[r]``: lr, momentum, betas, ...), so run r's update goes through the same
+    kernel on tensors of the same sizes as in a run of its own, and rounds alike
+    (bit-identical). The runs' gradients are copied into buffers whose slices are the views'
+    gradients (one copy per parameter and step)."""
 
-    def __init__(self, params, optimizer, lrs):
+    def __init__(self, params, optimizer, options: list[dict]):
         self.params = list(params)
         self.grads = [torch.zeros_like(p) for p in self.params]
-        groups: dict[float, list] = {}
-        for r, lr in enumerate(lrs):
-            views = groups.setdefault(float(lr), [])
+        groups: dict[tuple, list] = {}
+        for r, opts in enumerate(options):
+            views = groups.setdefault(tuple(sorted(opts.items())), [])
             for p, grad in zip(self.params, self.grads, strict=True):
                 view = p.detach()[r]
                 view.grad = grad[r]
                 views.append(view)
-        self.inner = optimizer([{"params": v, "lr": lr} for lr, v in groups.items()])
-        super().__init__(self.params, {"lr": float(lrs[0])})
+        self.inner = optimizer([{"params": v, **dict(key)} for key, v in groups.items()])
+        super().__init__(self.params, dict(options[0]))
         self.param_groups = self.inner.param_groups  # schedulers and monitors see the runs'
         self.state = self.inner.state
 

@@ -31,17 +31,15 @@ ConfigStore.instance().store(
 )
 
 
-def split(overrides) -> tuple[tuple, dict]:
-    """(the overrides other than seed and optim.lr, {batchable key: value}): jobs with equal
+def split(overrides, batchable) -> tuple[tuple, dict]:
+    """(the overrides other than the batchable keys, {batchable key: value}): jobs with equal
     first parts can train together, each with its own values."""
     from hydra.core.override_parser.overrides_parser import OverridesParser
 
-    from gradlab.batched import BATCHABLE
-
     rest, values = [], {}
     for text, o in zip(overrides, OverridesParser.create().parse_overrides(overrides), strict=True):
-        plain = not (o.is_add() or o.is_force_add() or o.is_delete())
-        if o.key_or_group in BATCHABLE and plain:
+        plain = not o.is_delete()  # key=v, +key=v and ++key=v set a value
+        if o.key_or_group in batchable and plain:
             values[o.key_or_group] = o.value()
         else:
             rest.append(text)
@@ -62,7 +60,7 @@ def override_dirname(cfg: DictConfig, overrides) -> str:
 
 
 def job_from_template(template: DictConfig, overrides, values: dict, idx: int) -> DictConfig:
-    """A job's config from its group's composed one: only seed and optim.lr differ."""
+    """A job's config from its group's composed one: only the batchable keys differ."""
     cfg = copy.deepcopy(template)
     with open_dict(cfg):
         for key, value in values.items():
@@ -84,14 +82,20 @@ class BatchedLauncher(Launcher):
         self.config, self.hydra_context, self.task_function = config, hydra_context, task_function
 
     def launch(self, job_overrides, initial_job_idx: int) -> list[JobReturn]:
-        from gradlab.batched import job_config, train_batched, why_not_batchable
+        from gradlab.batched import (
+            BATCHABLE,
+            BATCHABLE_INEXACT,
+            job_config,
+            train_batched,
+            why_not_batchable,
+        )
 
         setup_globals()
         configure_log(self.config.hydra.hydra_logging, self.config.hydra.verbose)
         Path(str(self.config.hydra.sweep.dir)).mkdir(parents=True, exist_ok=True)
         groups: dict[tuple, list] = {}
         for i, overrides in enumerate(job_overrides):
-            rest, values = split(list(overrides))
+            rest, values = split(list(overrides), BATCHABLE if self.exact else BATCHABLE_INEXACT)
             groups.setdefault(rest, []).append((initial_job_idx + i, overrides, values))
         jobs, batches = [], []
         for members in groups.values():
@@ -110,7 +114,7 @@ class BatchedLauncher(Launcher):
         for group in batches:
             reason = why_not_batchable(job_config(group[0][2]))
             if reason or len(group) == 1:
-                why = reason or "no other job differs from it only in seed or optim.lr"
+                why = reason or "no other job differs from it only in batchable keys"
                 names = ", ".join(f"#{idx}" for idx, _, _ in group)
                 print(f"batched launcher: {names} one at a time: {why}", file=sys.stderr)
                 for idx, overrides, _ in group:  # composed by Hydra, as the basic launcher does

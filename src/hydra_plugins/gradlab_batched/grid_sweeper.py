@@ -1,6 +1,7 @@
 """``hydra/sweeper=grid``: Hydra's basic grid (the cartesian product of the command line's
 sweeps, in the same order) without composing every job up front: one job per group of jobs
-that differ only in seed and optim.lr is composed to check the sweep (the batched launcher
+that differ only in batchable keys (seed, per-group optimizer options) is composed to check
+the sweep (the batched launcher
 composes each group once more and derives the rest). Hydra's basic sweeper composes every
 job before launching, about 0.2 s each here, which bounds a sweep of thousands of runs."""
 
@@ -41,6 +42,7 @@ class GridSweeper(Sweeper):
         )
 
     def sweep(self, arguments: list[str]):
+        from gradlab.batched import BATCHABLE
         from gradlab.summarize import grid
 
         from .batched_launcher import split
@@ -51,7 +53,7 @@ class GridSweeper(Sweeper):
         OmegaConf.save(self.config, sweep_dir / "multirun.yaml")
         checked = set()
         for job in jobs:  # compose one job per group: composition errors before any training
-            rest, _ = split(job)
+            rest, _ = split(job, BATCHABLE)
             if rest not in checked:
                 checked.add(rest)
                 self.validate_batch_is_legal([job])
