@@ -1,6 +1,7 @@
 """The seed notebooks redone with gradlab (notebooks/), executed as a reader would run them;
 the tests read what they print. Committed without outputs."""
 
+import re
 from pathlib import Path
 
 import pytest
@@ -105,11 +106,11 @@ def test_004_checks_the_mlp_fits_the_wave_and_backpropagates_by_hand(tmp_path):
     assert "one input: tensor([[ 0.8315, -3.6792]])" in text
     assert "[ 4.8448, -6.8813]]" in text
     assert _numbers_after(text, "Training error:")[0] == pytest.approx(0.0796, abs=2e-4)
-    rows = {}
     table = text.split("width  train MSE   test MSE   BFGS iterations\n", 1)[1]
-    for line in table.splitlines()[:6]:
-        width, train, test, iterations = line.split()
-        rows[int(width)] = (float(train), float(test), int(iterations))
+    rows = {  # the table's rows, between the runs' own summaries
+        int(m[1]): (float(m[2]), float(m[3]), int(m[4]))
+        for m in re.finditer(r"^ *(\d+) +([\d.]+) +([\d.]+) +(\d+)$", table, re.MULTILINE)
+    }
     assert sorted(rows) == [1, 2, 3, 10, 50, 100]
     assert rows[50][0] < 0.01 and rows[50][1] > 10 * rows[50][0]  # wide nets overfit
     assert rows[1][0] > 0.3 and rows[100][2] <= 10000  # the helper's iteration cap
