@@ -1,7 +1,7 @@
 """Regenerate the README's figures and numbers: runs each command the README shows, copies its
 figures into docs/, and prints the numbers the README quotes (as markdown).
 
-    python docs/regenerate.py              # everything (about 15 minutes on 2 cores)
+    python docs/regenerate.py              # everything (about 7 minutes on 2 cores)
     python docs/regenerate.py width eos    # some of it (names below)
 
 Runs go to logs/docs/<name>/; the printed report is also written to logs/docs/numbers.md.
@@ -19,14 +19,19 @@ OUT = ROOT / "logs" / "docs"
 WIDTHS = ["[1,1,1]", "[1,2,1]", "[1,3,1]", "[1,10,1]", "[1,50,1]", "[1,100,1]"]
 
 
+def python(*args: str) -> str:
+    """``python ARGS`` in the project root (stderr shown); returns what it printed."""
+    print(f"$ python {' '.join(args)}", file=sys.stderr, flush=True)
+    cmd = [sys.executable, *args]
+    return subprocess.run(cmd, cwd=ROOT, check=True, stdout=subprocess.PIPE, text=True).stdout
+
+
 def train(name: str, *overrides: str, sweep: bool = False) -> Path:
     """``python train.py OVERRIDES`` into logs/docs/<name>; returns the run (or sweep) dir."""
     where = OUT / name
     shutil.rmtree(where, ignore_errors=True)
     key = "hydra.sweep.dir" if sweep else "hydra.run.dir"
-    cmd = [sys.executable, "train.py", *(["-m"] if sweep else []), *overrides, f"{key}={where}"]
-    print(f"$ python {' '.join(cmd[1:])}", file=sys.stderr, flush=True)
-    subprocess.run(cmd, cwd=ROOT, check=True, stdout=subprocess.DEVNULL)
+    python("train.py", *(["-m"] if sweep else []), *overrides, f"{key}={where}")
     return where
 
 
@@ -79,11 +84,11 @@ def wave1d() -> list[str]:
 
 
 def width() -> list[str]:
-    sizes = "model.sizes=" + ",".join(f"'{s}'" for s in WIDTHS)
+    sizes = "model.sizes=" + ",".join(WIDTHS)
     tables = {}
     for name, extra in [("best of 10", []), ("restarts=1", ["restarts=1"])]:
-        where = train(f"width_{len(extra)}", "experiment=wave1d", *extra, sizes.replace("'", ""),
-                      "logger=none", "callbacks=none", sweep=True)  # fmt: skip
+        where = train(f"width_{len(extra)}", "experiment=wave1d", *extra, sizes, "logger=none",
+                      "callbacks=none", sweep=True)  # fmt: skip
         tables[name] = [metrics(where / str(i)) for i in range(len(WIDTHS))]
     lines = [
         "| width | best of 10: train / test MSE | `restarts=1`: train / test MSE (iterations) |",
@@ -122,24 +127,18 @@ def _short(cell: str) -> str:
 def search() -> list[str]:
     where = OUT / "search"
     shutil.rmtree(where, ignore_errors=True)
-    cmd = ["train.py", "hparams_search=sincos_lr", "hydra.sweeper.n_trials=12",
-           "print_config=false", f"hydra.sweep.dir={where}"]  # fmt: skip
-    print(f"$ python {' '.join(cmd)}", file=sys.stderr, flush=True)
-    done = subprocess.run([sys.executable, *cmd], cwd=ROOT, check=True, capture_output=True,
-                          text=True)  # fmt: skip
-    lines = [line for line in done.stdout.splitlines() if " trials (" in line]
+    out = python("train.py", "hparams_search=sincos_lr", "hydra.sweeper.n_trials=12",
+                 "print_config=false", f"hydra.sweep.dir={where}")  # fmt: skip
+    lines = [line for line in out.splitlines() if " trials (" in line]
     return lines + (where / "summary.md").read_text().split("## Jobs", 1)[1].strip().splitlines()
 
 
 def eos() -> list[str]:
     where = train("eos", "optim.lr=0.02,0.05,0.1,0.2", "callbacks=dynamics",
                   "trainer.max_steps=2000", "print_config=false", sweep=True)  # fmt: skip
-    report = subprocess.run(
-        [sys.executable, "-m", "gradlab.edge_of_stability", str(where)],
-        cwd=ROOT, check=True, capture_output=True, text=True,
-    )  # fmt: skip
+    report = python("-m", "gradlab.edge_of_stability", str(where))
     figure(where, "edge_of_stability.png", "edge_of_stability.png")
-    return report.stdout.strip().splitlines()[:-1]
+    return report.strip().splitlines()[:-1]
 
 
 PARTS = {

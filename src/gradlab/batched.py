@@ -11,6 +11,7 @@ import contextlib
 import math
 import time
 from dataclasses import dataclass, field
+from functools import partial
 
 import lightning as L
 import torch
@@ -23,6 +24,7 @@ from .errors import ConfigError
 from .models.mlp import matmul_per_run
 from .models.restarts import write_back
 from .optim import is_minimizer
+from .optim.per_run import PerRunLearningRates, RunByRun
 
 # keys whose values may differ within one batched run: the seed, and options that torch's
 # optimizers take per param group (each run's slices form groups: gradlab.optim.per_run)
@@ -124,7 +126,7 @@ def train_batched(cfgs: list[DictConfig], exact: bool = True) -> list[RunOutcome
     then only seed and optim.lr may differ: BATCHABLE_INEXACT)."""
     cfg = cfgs[0]
     validate(cfg)  # the others differ only in batchable keys: checked here
-    checked = {str(group_options(cfg))}
+    checked = {str(group_options(cfg))}  # the optimizer options validate() ran torch's checks on
     for c in cfgs[1:]:
         if not 0 <= c.seed < 2**32:
             raise ConfigError(f"seed: must be in [0, 2**32), got {c.seed}")
@@ -132,8 +134,9 @@ def train_batched(cfgs: list[DictConfig], exact: bool = True) -> list[RunOutcome
             isinstance(c.optim.lr, int | float) and math.isfinite(c.optim.lr) and c.optim.lr > 0
         ):
             raise ConfigError(f"optim.lr: must be a finite positive number, got {c.optim.lr!r}")
-        if str(group_options(c)) not in checked:  # torch's own checks of momentum, betas, ...
-            checked.add(str(group_options(c)))
+        options = str(group_options(c))
+        if options not in checked:  # torch's own checks of momentum, betas, ...
+            checked.add(options)
             check_optimizer(c)
     with torch_settings(cfg):
         return _train(cfgs, cfg, exact)
@@ -158,10 +161,6 @@ def _train(cfgs: list[DictConfig], cfg: DictConfig, exact: bool) -> list[RunOutc
     data = StackedData(datas)
     lrs = [float(c.optim.lr) for c in cfgs]
     module = build_module(cfg, model, data)
-    from functools import partial
-
-    from .optim.per_run import PerRunLearningRates, RunByRun
-
     if exact:
         options = [group_options(c) for c in cfgs]
         module.optimizer_factory = partial(

@@ -95,9 +95,8 @@ class MLP(nn.Module):
         delta = self.output_activation.backward(grad_output, zs[-1], hs[-1])  # dL/dz_L
         for i in reversed(range(self.num_layers)):
             w, b = self.weight(i), self.bias_(i)
-            w.grad = self.matmul(
-                hs[i].mT, delta
-            )  # dL/dW_i = h_{i-1}^T delta_i (summed over samples)
+            # dL/dW_i = h_{i-1}^T delta_i (summed over samples)
+            w.grad = self.matmul(hs[i].mT, delta)
             if b is not None:
                 b.grad = delta.sum(-2)  # dL/db_i = sum_n delta_i
             if i == 0 and not input_grad:

@@ -67,7 +67,10 @@ class RunByRun(torch.optim.Optimizer):
             with torch.enable_grad():
                 loss = closure()
         for p, grad in zip(self.params, self.grads, strict=True):
-            grad.copy_(p.grad if p.grad is not None else torch.zeros_like(p))
+            if p.grad is None:
+                grad.zero_()
+            else:
+                grad.copy_(p.grad)
         self.inner.step()
         return loss
 

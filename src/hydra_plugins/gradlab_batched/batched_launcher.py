@@ -1,5 +1,6 @@
-"""``hydra/launcher=batched``: jobs of a sweep whose configs differ only in ``seed`` and
-``optim.lr`` train as one vectorized run (``gradlab.batched``); every job still gets its own
+"""``hydra/launcher=batched``: jobs of a sweep whose configs differ only in batchable keys
+(``seed`` and per-group optimizer options: ``gradlab.batched.BATCHABLE``) train as one
+vectorized run (``gradlab.batched``); every job still gets its own
 directory as the basic launcher writes it (``.hydra/``, ``metrics.json``, ``history.csv``, its
 TensorBoard run) and its summary row. Jobs that cannot be batched run one at a time, with a
 line saying why."""
@@ -23,7 +24,7 @@ log = logging.getLogger(__name__)
 class BatchedLauncherConf:
     _target_: str = "hydra_plugins.gradlab_batched.batched_launcher.BatchedLauncher"
     max_runs: int = 4096  # runs per vectorized training (more are split into several)
-    exact: bool = True  # each run's matmuls as its own run rounds them (false: batched matmul)
+    exact: bool = True  # each run's matmuls and optimizer step as its own run rounds them
 
 
 ConfigStore.instance().store(
