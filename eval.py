@@ -1,6 +1,6 @@
 """Evaluate a checkpoint: ``python eval.py ckpt_path=PATH``."""
 
-from gradlab.evaluate import main
+from gradlab.cli import evaluate
 
 if __name__ == "__main__":
-    main()
+    evaluate()

@@ -1,6 +1,6 @@
 """Train a model: ``python train.py [group=option ...] [key=value ...]`` (see --help)."""
 
-from gradlab.train import main
+from gradlab.cli import train
 
 if __name__ == "__main__":
-    main()
+    train()

@@ -16,8 +16,9 @@ from pathlib import Path
 
 import torch
 
-from gradlab.config import build_data, build_model, compose_config
 from gradlab.models.losses import get_loss
+from gradlab.pipeline.compose import compose_config
+from gradlab.pipeline.run import draw
 
 
 def per_call_us(fn, calls: int = 3000, warmup: int = 300) -> float:
@@ -31,9 +32,8 @@ def per_call_us(fn, calls: int = 3000, warmup: int = 300) -> float:
 
 def sincos_model_and_data():
     cfg = compose_config(Path(tempfile.gettempdir()), "experiment=sincos")
-    g = torch.Generator().manual_seed(cfg.seed)
-    data = build_data(cfg, g)
-    return build_model(cfg, g), *data.train
+    data, model = draw(cfg)  # the pipeline's seed path
+    return model, *data.train
 
 
 def optimizer_steps(model) -> list[tuple[str, float]]:
@@ -92,7 +92,7 @@ def raw_updates(model, x, y) -> list[tuple[str, float]]:
 
 def default_run_figures(model) -> list[tuple[str, float]]:
     """fit.png, hidden_units.png and loss.png of `python train.py`, drawn and saved as PNG."""
-    from gradlab import plots
+    from gradlab.analysis import plots
     from gradlab.data.sincos import SinCosDataModule
 
     data = SinCosDataModule(generator=torch.Generator().manual_seed(1))

@@ -27,8 +27,9 @@ from pathlib import Path
 import lightning as L
 import torch
 
-from gradlab.config import build_data, build_model, compose_config, torch_settings
-from gradlab.train import build_run
+from gradlab.pipeline.compose import compose_config
+from gradlab.pipeline.process_state import torch_settings
+from gradlab.pipeline.run import assemble, draw
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -49,7 +50,8 @@ def product(*overrides: str, device: str = "cpu") -> tuple[float, float, object]
     with tempfile.TemporaryDirectory() as tmp:
         cfg = compose_config(Path(tmp), f"trainer.accelerator={device}", *overrides)
         with torch_settings(cfg):
-            data, module, trainer = build_run(cfg)
+            parts = assemble(cfg)
+            data, module, trainer = parts.data, parts.module, parts.trainer
             timer = LoopTimer()
             trainer.callbacks.append(timer)
             trainer.fit(module, datamodule=data)
@@ -82,7 +84,8 @@ def lightning_floor(*overrides: str) -> float:
         # no optimizer step, so global_step stays 0: one epoch (max_steps batches) ends the run
         cfg = compose_config(Path(tmp), *overrides, "trainer.max_epochs=1")
         with torch_settings(cfg):
-            data, _, trainer = build_run(cfg)
+            parts = assemble(cfg)
+            data, trainer = parts.data, parts.trainer
             trainer.callbacks[:] = [
                 c for c in trainer.callbacks if type(c).__module__.startswith("lightning")
             ]
@@ -107,10 +110,7 @@ def raw_loop(params, loss_fn, optimizer, steps: int) -> tuple[float, float]:
 
 def initial_state(*overrides: str):
     cfg = compose_config(Path(tempfile.gettempdir()), *overrides)
-    g = torch.Generator().manual_seed(cfg.seed)
-    data = build_data(cfg, g)
-    model = build_model(cfg, g)
-    return data, model
+    return draw(cfg)  # the pipeline's seed path
 
 
 def mlp_loss(model, device, reduction="mean", restart=None):
@@ -119,8 +119,8 @@ def mlp_loss(model, device, reduction="mean", restart=None):
     x, y = (t.to(device) for t in data.train)
     layers = []
     for i in range(m.num_layers):
-        w = m.weight(i).detach()
-        b = m.bias_(i).detach() if m.bias else None
+        w = m.weight_of(i).detach()
+        b = m.bias_of(i).detach() if m.bias else None
         if restart is not None:
             w, b = w[restart], (b[restart] if b is not None else None)
         layers.append(

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from gradlab.config import compose_config, setup_hydra
+from gradlab.pipeline.compose import compose_config, setup_hydra
 
 ROOT = Path(__file__).resolve().parents[1]
 setup_hydra()
@@ -27,9 +27,9 @@ def make_cfg(tmp_path: Path, *overrides: str, config_name: str = "config"):
 
 
 def run_train(tmp_path: Path, *overrides: str) -> dict:
-    from gradlab.train import train
+    from gradlab.pipeline.run import train
 
-    return train(make_cfg(tmp_path, *overrides))
+    return train(make_cfg(tmp_path, *overrides))[0]
 
 
 def history(run_dir: Path) -> list[dict]:

@@ -8,7 +8,7 @@ import pytest
 import torch
 from conftest import run_train
 
-from gradlab import evaluate, train
+from gradlab import cli
 
 
 def write_fixtures(root):
@@ -106,7 +106,7 @@ def test_train_failure_is_one_line(finished, tmp_path, monkeypatch, capsys, args
     args = [a.format(root=finished) for a in args]
     if not any(a.startswith("hydra.run.dir=") for a in args):
         args.append(f"hydra.run.dir={tmp_path / 'run'}")
-    got, err = call(train.main, monkeypatch, capsys, *args, "print_config=false", "logger=none")
+    got, err = call(cli.train, monkeypatch, capsys, *args, "print_config=false", "logger=none")
     last = err.strip().splitlines()[-1]
     assert got == code, err[-2000:]
     assert last.startswith("error: ") and text in last, last
@@ -128,7 +128,7 @@ def test_train_failure_is_one_line(finished, tmp_path, monkeypatch, capsys, args
 )
 def test_eval_failure_is_one_line(finished, tmp_path, monkeypatch, capsys, args, text):
     args = [a.format(root=finished) for a in args] + [f"hydra.run.dir={tmp_path}"]
-    code, err = call(evaluate.main, monkeypatch, capsys, *args)
+    code, err = call(cli.evaluate, monkeypatch, capsys, *args)
     last = err.strip().splitlines()[-1]
     assert code == 2 and last.startswith("error: ") and text in last, err[-2000:]
     assert "Traceback" not in err
@@ -136,7 +136,7 @@ def test_eval_failure_is_one_line(finished, tmp_path, monkeypatch, capsys, args,
 
 def test_failed_sweep_job_is_named_not_a_traceback(tmp_path, monkeypatch, capsys):
     code, err = call(
-        train.main,
+        cli.train,
         monkeypatch,
         capsys,
         "-m",
@@ -166,7 +166,7 @@ def test_a_diverged_sweep_job_is_a_result(tmp_path, monkeypatch, capsys):
             f"hydra.sweep.dir={tmp_path}",
         ],
     )
-    train.main()  # no SystemExit: divergence is the answer for lr 1000, not a failure
+    cli.train()  # no SystemExit: divergence is the answer for lr 1000, not a failure
     summary = (tmp_path / "summary.csv").read_text()
     assert ",ok," in summary and ",diverged," in summary
     assert torch.load(tmp_path / "1" / "checkpoints" / "last.ckpt", weights_only=True)

@@ -9,7 +9,7 @@ import pytest
 import torch
 from conftest import history, run_train
 
-from gradlab import train
+from gradlab import cli as commands
 
 STEPS = ["trainer.max_steps=1000", "print_config=false", "logger=none"]
 
@@ -20,12 +20,12 @@ def sweep(monkeypatch, tmp_path, *args):
         "argv",
         ["train.py", "-m", "hydra/launcher=batched", *args, f"hydra.sweep.dir={tmp_path}"],
     )
-    train.main()
+    commands.train()
     with open(tmp_path / "summary.csv") as f:
         return list(csv.DictReader(f))
 
 
-def solo(tmp_path, *args) -> list[float]:
+def run_alone(tmp_path, *args) -> list[float]:
     run_train(tmp_path, *args, "callbacks.figures=null")
     return [row["loss"] for row in history(tmp_path)]
 
@@ -61,7 +61,7 @@ def test_per_run_learning_rates_are_bit_identical_to_solo_runs(
     assert [r["status"] for r in rows] == ["ok"] * 4
     for job, row in enumerate(rows):
         mine = [r["loss"] for r in history(tmp_path / "sweep" / str(job))]
-        alone = solo(
+        alone = run_alone(
             tmp_path / f"solo{job}",
             f"optim={optim}",
             f"optim.lr={row['optim.lr']}",
@@ -85,7 +85,7 @@ def test_momentum_and_weight_decay_batch_and_stay_bit_identical(tmp_path, monkey
         mine = [r["loss"] for r in history(tmp_path / "sweep" / str(job))]
         own = [f"optim.momentum={row['optim.momentum']}",
                f"+optim.weight_decay={row['+optim.weight_decay']}"]  # fmt: skip
-        alone = solo(tmp_path / f"solo{job}", *own, "seed=3", *STEPS)
+        alone = run_alone(tmp_path / f"solo{job}", *own, "seed=3", *STEPS)
         assert mine == alone
     assert len({r["train/loss"] for r in rows}) == 4  # four different runs
 
@@ -97,7 +97,7 @@ def test_per_run_learning_rates_without_exact_agree_to_rounding(tmp_path, monkey
     rows = sweep(monkeypatch, tmp_path / "sweep", *args, "hydra.launcher.exact=false", *STEPS)
     for job, row in enumerate(rows):
         mine = [r["loss"] for r in history(tmp_path / "sweep" / str(job))]
-        alone = solo(tmp_path / f"solo{job}", "optim=adam", f"optim.lr={row['optim.lr']}",
+        alone = run_alone(tmp_path / f"solo{job}", "optim=adam", f"optim.lr={row['optim.lr']}",
                      "seed=1", "dtype=float64", *STEPS)  # fmt: skip
         assert mine != alone and max_rel(mine, alone) <= 1e-6
 
@@ -107,7 +107,7 @@ def test_one_learning_rate_many_seeds(tmp_path, monkeypatch):
     rows = sweep(monkeypatch, tmp_path / "sweep", *args)
     for job, row in enumerate(rows):
         mine = [r["loss"] for r in history(tmp_path / "sweep" / str(job))]
-        alone = solo(tmp_path / f"solo{job}", f"seed={row['seed']}", "optim.lr=0.05", *STEPS)
+        alone = run_alone(tmp_path / f"solo{job}", f"seed={row['seed']}", "optim.lr=0.05", *STEPS)
         assert mine == alone  # bit-identical at every update (float32)
         metrics = json.loads((tmp_path / f"solo{job}" / "metrics.json").read_text())
         for key in ("train/loss", "val/loss_best", "test/mse"):
@@ -120,7 +120,7 @@ def test_exact_false_uses_the_batched_matmul(tmp_path, monkeypatch):
     args = ["seed=1,2", "optim.lr=0.05", "hydra.launcher.exact=false", *STEPS]
     rows = sweep(monkeypatch, tmp_path / "sweep", *args)
     mine = [r["loss"] for r in history(tmp_path / "sweep" / "0")]
-    alone = solo(tmp_path / "solo", f"seed={rows[0]['seed']}", "optim.lr=0.05", *STEPS)
+    alone = run_alone(tmp_path / "solo", f"seed={rows[0]['seed']}", "optim.lr=0.05", *STEPS)
     assert mine != alone
     assert max_rel(mine[:1], alone[:1]) <= 2.5e-7 and max_rel(mine, alone) <= 1e-4
 

@@ -1,10 +1,14 @@
-"""Every option of every config group composes and instantiates."""
+"""Every option of every config group composes and instantiates: data, model, module, the
+Trainer with its callbacks, loggers and plugins, all built by the pipeline's ``assemble``."""
 
 import pytest
 import torch
 from conftest import make_cfg
 
-from gradlab.config import CONFIG_DIR, build_data, build_model, build_module, build_optimizer
+from gradlab.errors import ConfigError
+from gradlab.pipeline.compose import CONFIG_DIR
+from gradlab.pipeline.process_state import torch_settings
+from gradlab.pipeline.run import assemble, draw
 
 GROUPS = ["model", "data", "optim", "loss", "grads", "scheduler", "trainer", "logger", "callbacks"]
 PAIRED_DATA = {
@@ -14,6 +18,11 @@ PAIRED_DATA = {
     "legendre": "sine",
     "logreg": "blobs",
     "quadratic": "none",
+}
+LOSS_DATA = {
+    "bce": ["data=notgate", "model.sizes=[1,1]", "model.output_activation=sigmoid"],
+    "nll": ["data=blobs", "model=logreg"],
+    "value": ["data=none", "model=quadratic"],
 }
 EXPERIMENTS = sorted(p.stem for p in (CONFIG_DIR / "experiment").glob("*.yaml"))
 
@@ -29,30 +38,46 @@ def test_group_options_compose(tmp_path, group):
         overrides = [f"{group}={option}"]
         if group == "model":
             overrides.append(f"data={PAIRED_DATA[option]}")
+            overrides += {"logreg": ["loss=nll"], "quadratic": ["loss=value"]}.get(option, [])
         if group == "data":
             overrides.append("model=" + {"none": "quadratic", "blobs": "logreg"}.get(option, "mlp"))
+            overrides += {"none": ["loss=value"], "blobs": ["loss=nll"]}.get(option, [])
             if option not in ("none", "blobs", "sincos"):
                 overrides.append(
                     "model.sizes=[1,3,1]" if option != "random" else "model.sizes=[1000,3,10]"
                 )
             if option == "single_point":
                 overrides[-1] = "model.sizes=[2,3,1]"
-        cfg = make_cfg(tmp_path, *overrides)
-        gen = torch.Generator().manual_seed(cfg.seed)
-        data = build_data(cfg, gen)
-        model = build_model(cfg, gen)
-        build_optimizer(cfg)(model.parameters())
-        module = build_module(cfg, model, data)
+        if group == "loss":  # each loss on data it can take
+            overrides += LOSS_DATA.get(option, [])
+        cfg = make_cfg(tmp_path / group / option, *overrides)
+        if option == "gpu" and not torch.cuda.is_available():  # refused with the key named
+            with pytest.raises(ConfigError, match="^trainer"), torch_settings(cfg):
+                assemble(cfg)
+            continue
+        with torch_settings(cfg):
+            parts = assemble(cfg)
+        module, data, trainer = parts.module, parts.data, parts.trainer
+        module.configure_optimizers()
         x, _ = data.train_batch()
         assert module.model(x).shape[-2] == x.shape[0] or option == "none"
+        if group == "callbacks":  # every configured callback is on the Trainer
+            names = {type(c).__name__ for c in trainer.callbacks}
+            for node in (cfg.callbacks or {}).values():
+                if node and "_target_" in node and "LearningRate" not in node._target_:
+                    assert node._target_.rsplit(".", 1)[1] in names, node._target_
+        if group == "logger":  # and every configured logger
+            targets = [n._target_ for n in (cfg.logger or {}).values() if n and "_target_" in n]
+            got = sorted(type(lg).__name__ for lg in trainer.loggers)
+            assert got == sorted(t.rsplit(".", 1)[1] for t in targets)
 
 
 @pytest.mark.parametrize("name", EXPERIMENTS)
 def test_experiment_builds(tmp_path, name):
+    from gradlab.pipeline.build import build_module
+
     cfg = make_cfg(tmp_path, f"experiment={name}")
-    gen = torch.Generator().manual_seed(cfg.seed)
-    data = build_data(cfg, gen)
-    model = build_model(cfg, gen)
+    data, model = draw(cfg)
     module = build_module(cfg, model, data)
     # the experiment fits together: the model takes the data, the loss takes its output, and
     # the configured gradient source fills a finite gradient for every parameter

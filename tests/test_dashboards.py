@@ -84,21 +84,22 @@ def test_sweep_summary_with_a_failing_job(tmp_path):
         assert float(status[lr]["test/mse"]) == pytest.approx(metrics["test/mse"])
     assert (tmp_path / "summary.md").is_file() and png_size(tmp_path / "summary.png")[0] > 300
     (tmp_path / "summary.csv").unlink()
-    r = cli("-m", "gradlab.summarize", str(tmp_path))
+    r = cli("-m", "gradlab", "summarize", str(tmp_path))
     assert r.returncode == 0 and (tmp_path / "summary.csv").is_file() and "diverged" in r.stdout
 
 
 def test_edge_of_stability_reads_a_sweep(tmp_path, monkeypatch, capsys):
-    """python -m gradlab.edge_of_stability on a sweep run with callbacks=dynamics: each job's
+    """python -m gradlab eos on a sweep run with callbacks=dynamics: each job's
     TensorBoard run (named by its overrides) gives its sharpness curve and 2/lr."""
     import sys
 
-    from gradlab import edge_of_stability, train
+    from gradlab import cli as commands
+    from gradlab.analysis import edge_of_stability
 
     argv = ["train.py", "-m", "optim.lr=0.1,0.2", "callbacks=dynamics", "trainer.max_steps=120",
             "print_config=false", f"hydra.sweep.dir={tmp_path}"]  # fmt: skip
     monkeypatch.setattr(sys, "argv", argv)
-    train.main()
+    commands.train()
     runs = edge_of_stability.collect(tmp_path)
     assert [(label, limit) for label, _, _, limit in runs] == [
         ("optim.lr=0.1", pytest.approx(20.0)),
@@ -106,7 +107,7 @@ def test_edge_of_stability_reads_a_sweep(tmp_path, monkeypatch, capsys):
     ]
     assert all(steps == [1, 51, 101, 120] for _, steps, _, _ in runs)
     monkeypatch.setattr(sys, "argv", ["edge_of_stability", str(tmp_path)])
-    edge_of_stability.main()
+    commands.edge_of_stability()
     out = capsys.readouterr().out
     assert "optim.lr=0.2: max sharpness" in out and "2/lr 10" in out
     assert png_size(tmp_path / "edge_of_stability.png")[0] > 300

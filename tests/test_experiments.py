@@ -194,7 +194,7 @@ def test_notebook004_weight_check():
     with torch.no_grad():
         torch.manual_seed(0)
         for layer in range(mlp.num_layers):
-            w, b = mlp.weight(layer), mlp.bias_(layer)
+            w, b = mlp.weight_of(layer), mlp.bias_of(layer)
             w[:] = torch.randn(w.shape)
             b[:] = torch.randn(b.shape)
         one = mlp(torch.tensor([[-1.0, 2.0]]))
@@ -205,8 +205,7 @@ def test_notebook004_weight_check():
 
 # ------------------------------------------------------------------ restarts
 def _train_solo(tmp_path, cfg, data, model):
-    from gradlab.config import build_module
-    from gradlab.train import build_trainer
+    from gradlab.pipeline.build import build_module, build_trainer
 
     module = build_module(cfg, model, data)
     trainer = build_trainer(cfg, data)
@@ -217,22 +216,20 @@ def _train_solo(tmp_path, cfg, data, model):
 
 @pytest.mark.parametrize("optim", ["sgd", "adam"])
 def test_vectorized_restarts_equal_single_runs(tmp_path, optim):
-    from gradlab.config import build_data, build_model
-    from gradlab.models.restarts import solo
+    from gradlab.models.restarts import single_restart
+    from gradlab.pipeline.run import draw
 
     overrides = ["restarts=4", "trainer.max_steps=100", f"optim={optim}", "logger=none"]
     run_train(tmp_path / "batched", *overrides)
     batched = history(tmp_path / "batched")
     cfg = make_cfg(tmp_path / "solo", *overrides)
-    g = torch.Generator().manual_seed(cfg.seed)
-    data = build_data(cfg, g)
-    model = build_model(cfg, g)
+    data, model = draw(cfg)
     for r in range(4):
         alone = _train_solo(
             tmp_path / f"solo{r}",
             make_cfg(tmp_path / f"solo{r}", *overrides[1:]),
             data,
-            solo(model, r),
+            single_restart(model, r),
         )
         for step in (0, 50, 99):
             assert alone[step].item() == pytest.approx(batched[step][f"loss_r{r}"], rel=1e-5)
@@ -244,20 +241,18 @@ def test_vectorized_restarts_equal_single_runs(tmp_path, optim):
 
 @pytest.mark.parametrize("optim", ["bfgs", "lbfgs"])
 def test_minimizer_restarts_equal_single_runs(tmp_path, optim):
-    from gradlab.config import build_data, build_model
-    from gradlab.models.restarts import solo
+    from gradlab.models.restarts import single_restart
+    from gradlab.pipeline.run import draw
 
     overrides = ["experiment=wave1d", f"optim={optim}"]
     run_train(tmp_path / "batched", *overrides, "restarts=3", "logger=none")
     batched = history(tmp_path / "batched")
     cfg = make_cfg(tmp_path / "x", *overrides, "restarts=3")
     torch.set_default_dtype(getattr(torch, cfg.dtype))
-    g = torch.Generator().manual_seed(cfg.seed)
-    data, model = build_data(cfg, g), build_model(cfg, g)
-    data.to_dtype(torch.get_default_dtype())
+    data, model = draw(cfg)
     for r in range(3):
         c = make_cfg(tmp_path / f"s{r}", *overrides, "restarts=1", "logger=none", "callbacks=none")
-        alone = _train_solo(tmp_path / f"s{r}", c, data, solo(model, r))
+        alone = _train_solo(tmp_path / f"s{r}", c, data, single_restart(model, r))
         # restarts run one after another: restart r's rows are its own segment
         column = [row[f"loss_r{r}"] for row in batched if not math.isnan(row[f"loss_r{r}"])]
         assert len(column) == len(alone)

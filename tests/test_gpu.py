@@ -18,7 +18,7 @@ def test_batched_sweep_on_the_gpu_matches_the_cpu(tmp_path, monkeypatch):
     import csv
     import sys
 
-    from gradlab import train
+    from gradlab import cli as commands
 
     def sweep(where, accelerator):
         monkeypatch.setattr(
@@ -38,7 +38,7 @@ def test_batched_sweep_on_the_gpu_matches_the_cpu(tmp_path, monkeypatch):
                 f"hydra.sweep.dir={where}",
             ],
         )
-        train.main()
+        commands.train()
         with open(where / "summary.csv") as f:
             return [float(r["train/loss"]) for r in csv.DictReader(f)]
 

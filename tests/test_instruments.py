@@ -5,8 +5,8 @@ import torch
 from conftest import read_metrics, run_train
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
+from gradlab.analysis.curvature import top_hessian_eigenvalue
 from gradlab.callbacks.dynamics import GradientStatistics
-from gradlab.curvature import top_hessian_eigenvalue
 from gradlab.models import MLP, Polynomial
 
 
@@ -19,8 +19,8 @@ def scalar_tags(run_dir):
 def test_activation_statistics_direct():
     model = MLP([1, 3, 1], "relu", init="zeros", bias=True)
     with torch.no_grad():
-        model.weight(0).copy_(torch.tensor([[1.0, -1.0, 2.0]]))  # unit 1 is dead for x > 0
-        model.bias_(0).copy_(torch.tensor([0.0, -0.5, 1.0]))
+        model.weight_of(0).copy_(torch.tensor([[1.0, -1.0, 2.0]]))  # unit 1 is dead for x > 0
+        model.bias_of(0).copy_(torch.tensor([0.0, -0.5, 1.0]))
         model(torch.tensor([[1.0], [2.0], [3.0]]))
     stats = {k: float(v) for k, v in GradientStatistics._activations(model).items()}
     h = torch.tensor([[1.0, 0.0, 3.0], [2.0, 0.0, 5.0], [3.0, 0.0, 7.0]])
@@ -120,7 +120,7 @@ def test_sharpness_logged_against_two_over_lr(tmp_path, capsys):
 
 
 def test_least_squares_baseline_of_the_cubic(tmp_path):
-    from gradlab.baselines import least_squares
+    from gradlab.analysis.baselines import least_squares
     from gradlab.data import SineDataModule
 
     x, y = SineDataModule().train

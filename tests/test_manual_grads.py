@@ -7,8 +7,6 @@ import pytest
 import torch
 from conftest import cli, history, make_cfg, run_train
 
-from gradlab.gradcheck import compare_gradients
-from gradlab.lit import GradCheckError, GradLabModule
 from gradlab.models import (
     MLP,
     LegendreModel,
@@ -19,6 +17,8 @@ from gradlab.models import (
     Quadratic,
 )
 from gradlab.models.losses import get_loss
+from gradlab.module.grad_compare import compare_gradients
+from gradlab.module.gradlab_module import GradCheckError, GradLabModule
 
 HIDDEN = ["tanh", "sigmoid", "relu", "leaky_relu", "identity"]
 OUTPUT = ["identity", "sigmoid", "relu"]
@@ -196,13 +196,13 @@ def test_check_mode_fails_on_a_wrong_gradient(tmp_path, monkeypatch):
         return out
 
     monkeypatch.setattr(MLP, "manual_backward", wrong)
-    from gradlab.train import train
+    from gradlab.pipeline.run import train
 
     with pytest.raises(GradCheckError, match="1_bias"):
         train(make_cfg(tmp_path, "grads=check", "trainer.max_steps=20", "logger=none"))
 
 
 def test_gradcheck_cli_prints_table():
-    r = cli("-m", "gradlab.gradcheck", "model=polynomial", "data=sine", "loss=sse")
+    r = cli("-m", "gradlab", "gradcheck", "model=polynomial", "data=sine", "loss=sse")
     assert r.returncode == 0, r.stderr[-1500:]
     assert "coeffs" in r.stdout and "input" in r.stdout and "max rel diff" in r.stdout

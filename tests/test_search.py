@@ -7,7 +7,7 @@ import pytest
 from conftest import cli
 from omegaconf import OmegaConf
 
-from gradlab import train
+from gradlab import cli as commands
 
 optuna = pytest.importorskip("optuna")
 
@@ -20,7 +20,7 @@ def search(monkeypatch, sweep_dir, *args):
         "argv",
         ["train.py", "hparams_search=sincos_lr", *QUIET, f"hydra.sweep.dir={sweep_dir}", *args],
     )
-    train.main()
+    commands.train()
     study = optuna.load_study(study_name="sincos_lr", storage=f"sqlite:///{sweep_dir}/optuna.db")
     return study, OmegaConf.load(sweep_dir / "optimization_results.yaml")
 

@@ -52,8 +52,7 @@ def test_callback_hooks_run_once_per_update(tmp_path):
     import lightning as L
     from conftest import make_cfg
 
-    from gradlab.config import build_data, build_model, build_module
-    from gradlab.train import build_trainer
+    from gradlab.pipeline.run import assemble
 
     counts = CountHooks()
 
@@ -65,15 +64,10 @@ def test_callback_hooks_run_once_per_update(tmp_path):
             counts.batches += 1
 
     cfg = make_cfg(tmp_path, *QUIET, "trainer.max_steps=37", "logger=none")
-    g = torch.Generator().manual_seed(cfg.seed)
-    data = build_data(cfg, g)
-    model = build_model(cfg, g)
-    data.draw_validation(g)
-    module = build_module(cfg, model, data)
-    trainer = build_trainer(cfg, data)
+    parts = assemble(cfg)
+    module, trainer = parts.module, parts.trainer
     trainer.callbacks.append(Counter())
-    data.set_steps(37)
-    trainer.fit(module, datamodule=data)
+    trainer.fit(module, datamodule=parts.data)
     assert counts.before_step == counts.batches == module.updates == trainer.global_step == 37
 
 

@@ -10,7 +10,7 @@ import pytest
 import torch
 from conftest import ROOT, cli, history, read_metrics, run_train
 
-from gradlab import train
+from gradlab import cli as commands
 from gradlab.errors import DivergenceError, Interrupted
 
 RUN = [
@@ -157,7 +157,7 @@ def test_interrupted_sweep_lists_every_job(tmp_path, monkeypatch, capsys):
         ],
     )
     with pytest.raises(SystemExit) as stop:
-        train.main()
+        commands.train()
     assert stop.value.code == 130
     assert capsys.readouterr().err.strip().splitlines()[-1].startswith("error: SIGINT")
     rows = (tmp_path / "summary.csv").read_text().strip().splitlines()
@@ -191,7 +191,7 @@ class KillHere:  # pickled mid-save: the process dies with the file half written
 path, writer = sys.argv[1], sys.argv[2]
 ckpt = {"state_dict": {"w": torch.zeros(1000)}, "x": KillHere()}
 if writer == "atomic":
-    from gradlab.checkpoint_io import AtomicCheckpointIO
+    from gradlab.pipeline.checkpoint_io import AtomicCheckpointIO
     AtomicCheckpointIO().save_checkpoint(ckpt, path)
 else:
     torch.save(ckpt, path)

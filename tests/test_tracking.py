@@ -8,7 +8,7 @@ import pytest
 from conftest import run_train
 from omegaconf import OmegaConf
 
-from gradlab import train
+from gradlab import cli as commands
 
 QUIET = ["print_config=false", "callbacks.figures=null"]
 
@@ -72,7 +72,7 @@ def test_sweep_runs_are_named_summarized_over_seeds_and_drawn(tmp_path, monkeypa
             "logger=many",
         ],
     )
-    train.main()  # lr 3 diverges: a result, not a failure
+    commands.train()  # lr 3 diverges: a result, not a failure
     assert (tmp_path / "0" / "tensorboard" / "optim.lr=0.05,seed=1").is_dir()
     assert (tmp_path / "5" / "tensorboard" / "optim.lr=3,seed=2").is_dir()
     hparams = OmegaConf.load(tmp_path / "0" / "csv" / "optim.lr=0.05,seed=1" / "hparams.yaml")

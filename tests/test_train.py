@@ -50,7 +50,7 @@ def test_seed_zero_is_a_seed(tmp_path):
 
 
 def test_eval_reproduces_test_metrics(tmp_path):
-    from gradlab.evaluate import evaluate
+    from gradlab.pipeline.evaluate import evaluate
 
     metrics = run_train(tmp_path / "run", "trainer.max_steps=100", "trainer.val_check_interval=100")
     cfg = make_cfg(

@@ -5,7 +5,7 @@ import pytest
 import torch
 from conftest import history, run_train
 
-from gradlab.loss_history import LossHistory, load_snapshots
+from gradlab.module.loss_history import LossHistory, load_snapshots
 
 
 def test_snapshots_thin_to_the_budget_and_keep_their_steps():

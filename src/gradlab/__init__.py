@@ -1,15 +1,17 @@
 """gradlab: train small networks with autograd or with hand-derived gradients."""
 
-from .console import quiet_library_output
+from gradlab.errors import ConfigError
+from gradlab.pipeline.library_output import quiet_library_output
 
 __version__ = "0.1.0"
+__all__ = ["ConfigError", "run"]
 
 quiet_library_output()
 
 
-def run(*overrides: str, output_dir=None):
+def run(*overrides: str, output_dir=None, quiet: bool = False):
     """Train one run as ``python train.py OVERRIDES...`` and return a ``gradlab.api.Run``
     (metrics, history, model, figures); see ``gradlab.api``."""
-    from .api import run as _run
+    from gradlab.api import run as run_api
 
-    return _run(*overrides, output_dir=output_dir)
+    return run_api(*overrides, output_dir=output_dir, quiet=quiet)

@@ -1,5 +1,7 @@
 """Run gradlab from Python or Jupyter: ``gradlab.run("experiment=sincos")`` composes the config
-as ``train.py`` does (same checks, same files on disk) and returns the trained run.
+as ``train.py`` does and trains it through the same pipeline (same checks, same files on
+disk), then returns the trained run. The process is left as it was found: torch flags,
+environment, RNGs, Hydra's globals, logging and warning filters.
 
     import gradlab
     r = gradlab.run("model.sizes=[2,8,1]", "optim.lr=0.2", "trainer.max_steps=500")
@@ -7,8 +9,9 @@ as ``train.py`` does (same checks, same files on disk) and returns the trained r
     r.figures()["fit"]        # a matplotlib figure: Jupyter shows it inline
 """
 
-import random
-from contextlib import contextmanager
+import contextlib
+import io
+import logging
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -16,7 +19,7 @@ from pathlib import Path
 import torch
 from omegaconf import DictConfig
 
-from .errors import ConfigError, error_line
+from gradlab.errors import ConfigError, error_line
 
 
 @dataclass
@@ -40,15 +43,15 @@ class Run:
         return self.model_of(self.module.best_restart)
 
     def model_of(self, restart: int) -> torch.nn.Module:
-        from .models.restarts import solo
+        from gradlab.models.restarts import single_restart
 
         model = self.module.model
-        return solo(model, restart) if self.module.restarts > 1 else model
+        return single_restart(model, restart) if self.module.restarts > 1 else model
 
     def figures(self) -> dict:
         """The run's figures as matplotlib figures (loss curve, fit, hidden units, ...)."""
-        from .callbacks.figures import model_figures
-        from .plots import plot_loss, plt
+        from gradlab.analysis.plots import plot_loss, plt
+        from gradlab.callbacks.figures import model_figures
 
         figures = {"loss": plot_loss(self.history)}
         figures.update(model_figures(self.module, self.data))
@@ -61,39 +64,38 @@ class Run:
         return f"Run(dir={str(self.dir)!r}, status={self.metrics.get('status')!r}, {shown})"
 
 
-@contextmanager
-def process_state_kept():
-    """Random number generators (python, numpy, torch) as they were before the run; the
-    default dtype and threads are restored by ``torch_settings``."""
-    import numpy as np
-
-    states = random.getstate(), np.random.get_state(), torch.random.get_rng_state()
-    try:
-        yield
-    finally:
-        random.setstate(states[0])
-        np.random.set_state(states[1])
-        torch.random.set_rng_state(states[2])
-
-
-def run(*overrides: str, output_dir: str | Path | None = None) -> Run:
+def run(*overrides: str, output_dir: str | Path | None = None, quiet: bool = False) -> Run:
     """Train one run as ``python train.py OVERRIDES...`` would and return it. Bad input raises
-    ``gradlab.errors.ConfigError`` with the same one-line message the command prints."""
+    ``gradlab.errors.ConfigError`` with the same one-line message the command prints.
+    ``quiet=True`` prints nothing (errors are raised, not printed)."""
     from hydra.errors import HydraException
 
-    from .config import compose_config, setup_hydra
-    from .train import run_training
+    from gradlab.pipeline.compose import compose_config
+    from gradlab.pipeline.process_state import kept_process_state
+    from gradlab.pipeline.run import train
 
-    setup_hydra()
     if output_dir is None:
         stamp = datetime.now().strftime("%Y-%m-%d_%H-%M-%S-%f")
         output_dir = Path("logs") / "train" / "runs" / stamp
     output_dir = Path(output_dir).resolve()
-    try:
-        cfg = compose_config(output_dir, *overrides)
-    except HydraException as e:
-        raise ConfigError(error_line(e)) from None
-    cfg.print_config = False
-    with process_state_kept():
-        metrics, data, module = run_training(cfg)
-    return Run(metrics=metrics, config=cfg, dir=output_dir, module=module, data=data)
+    sink = io.StringIO()
+    with kept_process_state(), _silenced(quiet, sink):
+        try:
+            cfg = compose_config(output_dir, *overrides)
+        except HydraException as e:
+            raise ConfigError(error_line(e)) from None
+        cfg.print_config = False
+        metrics, parts = train(cfg)
+    return Run(metrics=metrics, config=cfg, dir=output_dir, module=parts.module, data=parts.data)
+
+
+@contextlib.contextmanager
+def _silenced(quiet: bool, sink):
+    """Standard output, standard error and library logging into ``sink`` when ``quiet``."""
+    if not quiet:
+        yield
+        return
+    for name in ("lightning", "lightning.pytorch", "lightning.fabric"):  # restored afterwards
+        logging.getLogger(name).setLevel(logging.ERROR)
+    with contextlib.redirect_stdout(sink), contextlib.redirect_stderr(sink):
+        yield

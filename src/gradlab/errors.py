@@ -43,6 +43,13 @@ class DivergenceError(GradlabError, RuntimeError):
 
     status = "diverged"
 
+    @classmethod
+    def at(cls, step: int, loss: float, lr: float) -> "DivergenceError":
+        return cls(
+            f"optim.lr: training diverged at step {step} (loss = {loss}, lr = {lr:g}); "
+            "lower optim.lr"
+        )
+
 
 class GradCheckError(GradlabError, RuntimeError):
     """Hand-derived and autograd gradients disagree beyond tolerance."""

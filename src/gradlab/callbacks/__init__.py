@@ -1,13 +1,13 @@
 """Lightning callbacks: training history, checks, plots."""
 
-from .checkpoint import RunCheckpoint
-from .dead_units import DeadUnitCheck
-from .dynamics import GradientStatistics, LeastSquaresBaseline, Sharpness
-from .figures import FigureLogger
-from .history import TrainingHistory
-from .landscape import LossLandscape
-from .progress import UpdateProgressBar
-from .trace import Trace
+from gradlab.callbacks.checkpoint import RunCheckpoint
+from gradlab.callbacks.dead_units import DeadUnitCheck
+from gradlab.callbacks.dynamics import GradientStatistics, LeastSquaresBaseline, Sharpness
+from gradlab.callbacks.figures import FigureLogger
+from gradlab.callbacks.history import TrainingHistory
+from gradlab.callbacks.landscape import LossLandscape
+from gradlab.callbacks.progress import UpdateProgressBar
+from gradlab.callbacks.trace import Trace
 
 __all__ = [
     "DeadUnitCheck",

@@ -3,8 +3,8 @@
 import lightning as L
 import torch
 
-from ..models.activations import DYING
-from .publish import log_scalars
+from gradlab.callbacks.publish import log_scalars
+from gradlab.models.activations import DYING
 
 
 def dead_fraction(model, x: torch.Tensor, best: int = 0) -> list[tuple[str, int, int]]:

@@ -5,9 +5,9 @@ import math
 import lightning as L
 import torch
 
-from ..models.activations import DYING
-from .publish import log_scalars as _log
-from .publish import publish
+from gradlab.callbacks.publish import log_scalars as _log
+from gradlab.callbacks.publish import publish
+from gradlab.models.activations import DYING
 
 
 class GradientStatistics(L.Callback):
@@ -60,7 +60,7 @@ class GradientStatistics(L.Callback):
     def on_fit_end(self, trainer, pl_module) -> None:
         if not self.records or not trainer.is_global_zero:
             return
-        from ..plots import plot_dynamics
+        from gradlab.analysis.plots import plot_dynamics
 
         publish(
             trainer, plot_dynamics(self.records), "dynamics", "dynamics/figure", pl_module.updates
@@ -118,7 +118,7 @@ class Sharpness(L.Callback):
             )
 
     def _measure(self, trainer, pl_module) -> None:
-        from ..curvature import top_hessian_eigenvalue
+        from gradlab.analysis.curvature import top_hessian_eigenvalue
 
         step = pl_module.updates
         if step == self._last:
@@ -145,7 +145,7 @@ class LeastSquaresBaseline(L.Callback):
         self.baseline = None
 
     def on_train_start(self, trainer, pl_module) -> None:
-        from ..baselines import least_squares
+        from gradlab.analysis.baselines import least_squares
 
         x, y = trainer.datamodule.train
         solved = least_squares(pl_module.model, x.cpu(), y.cpu())
@@ -169,19 +169,19 @@ class LeastSquaresBaseline(L.Callback):
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
         if self.baseline is None:
             return
-        hist = pl_module.history_tail()
+        hist = pl_module.loss_history.latest()
         if hist is not None and (pl_module.updates - 1) % self.every == 0:
             _log(trainer, {"baseline/gap": float(hist) - self.baseline}, pl_module.updates - 1)
 
     def on_train_end(self, trainer, pl_module) -> None:
-        hist = pl_module.history_tail()
+        hist = pl_module.loss_history.latest()
         if self.baseline is not None and hist is not None and not math.isnan(float(hist)):
             pl_module.add_summary("", **{"baseline/gap": float(hist) - self.baseline})
 
     def on_fit_end(self, trainer, pl_module) -> None:
         if self.baseline is None or not trainer.is_global_zero or not pl_module.updates:
             return
-        from ..plots import plot_loss
+        from gradlab.analysis.plots import plot_loss
 
         fig = plot_loss(pl_module.history(), title="training loss vs the least-squares optimum")
         ax = fig.axes[0]

@@ -3,8 +3,8 @@
 import lightning as L
 import torch
 
-from ..models.restarts import solo
-from .publish import publish
+from gradlab.callbacks.publish import publish
+from gradlab.models.restarts import single_restart
 
 
 class FigureLogger(L.Callback):
@@ -27,7 +27,7 @@ class FigureLogger(L.Callback):
             self.draw(trainer, pl_module)
 
     def on_fit_end(self, trainer, pl_module):
-        from ..summarize import in_sweep
+        from gradlab.sweep.labels import in_sweep
 
         wanted = self.in_sweeps or not in_sweep()
         if wanted and not trainer.fast_dev_run and trainer.is_global_zero:
@@ -41,10 +41,10 @@ class FigureLogger(L.Callback):
         figures = model_figures(pl_module, trainer.datamodule, self.dense_points)
         for key, fig in figures.items():
             publish(trainer, fig, key, f"figures/{key}", step)
-        if pl_module.gradcheck_rows:
-            from ..gradcheck import format_table
+        if pl_module.gradients.worst:
+            from gradlab.module.grad_compare import format_table
 
-            table = format_table(list(pl_module.gradcheck_rows.values()), pl_module.check_tol)
+            table = format_table(list(pl_module.gradients.worst.values()), pl_module.check_tol)
             for logger in trainer.loggers:
                 if hasattr(logger.experiment, "add_text"):  # TensorBoard
                     logger.experiment.add_text(
@@ -56,12 +56,12 @@ class FigureLogger(L.Callback):
 def model_figures(pl_module, data, dense_points: int = 500) -> dict:
     """The figures of a trained module on its data, chosen by the data set's shape: the fit
     (surface or curve), hidden units, decision regions, the gradient check."""
-    from .. import plots
+    from gradlab.analysis import plots
 
     step = pl_module.updates
     model = pl_module.model
     # a CPU copy in eval mode: the live model stays where and how it was
-    model = solo(model, pl_module.best_restart if pl_module.restarts > 1 else 0)
+    model = single_restart(model, pl_module.best_restart if pl_module.restarts > 1 else 0)
     model = model.to("cpu").eval()
     name = type(model).__name__
     figures = {}
@@ -88,7 +88,7 @@ def model_figures(pl_module, data, dense_points: int = 500) -> dict:
             figures["fit"] = plots.plot_fit_1d(x, y, xt, yt, dense, pred, title)
             if hasattr(model, "hidden") and model.num_layers == 2:
                 h = model.hidden(dense)[0]
-                w_out = model.weight(1)[:, 0]
+                w_out = model.weight_of(1)[:, 0]
                 for scale in (False, True):
                     key = "hidden_units_scaled" if scale else "hidden_units"
                     figures[key] = plots.plot_fit_1d(
@@ -107,8 +107,8 @@ def model_figures(pl_module, data, dense_points: int = 500) -> dict:
             figures["decision_regions"] = plots.plot_decision_regions(
                 x, y, lambda g: model(g).argmax(-1), f"{name} decision regions at step {step}"
             )
-    if pl_module.gradcheck_rows:
+    if pl_module.gradients.worst:
         figures["gradcheck"] = plots.plot_gradcheck(
-            list(pl_module.gradcheck_rows.values()), pl_module.check_tol
+            list(pl_module.gradients.worst.values()), pl_module.check_tol
         )
     return figures

@@ -4,7 +4,7 @@ and the exact loss surface with the optimizer's path for one- and two-parameter 
 import lightning as L
 import torch
 
-from .publish import publish
+from gradlab.callbacks.publish import publish
 
 
 def filter_normalized_direction(params: list[torch.Tensor], generator: torch.Generator):
@@ -31,7 +31,7 @@ class LossLandscape(L.Callback):
     def on_fit_end(self, trainer, pl_module) -> None:
         if trainer.fast_dev_run or not trainer.is_global_zero:
             return
-        from .. import plots
+        from gradlab.analysis import plots
 
         model, loss_fn = pl_module.model, pl_module.loss_fn
         x, y = (t.to(pl_module.device) for t in trainer.datamodule.train_batch())

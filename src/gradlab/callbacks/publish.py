@@ -13,7 +13,7 @@ def publish(trainer, fig, name: str, tag: str, step: int) -> None:
     """
     import numpy as np
 
-    from ..plots import plt
+    from gradlab.analysis.plots import plt
 
     out = Path(trainer.default_root_dir) / "plots"
     out.mkdir(parents=True, exist_ok=True)

@@ -2,7 +2,7 @@
 
 import lightning as L
 
-from ..errors import Pruned
+from gradlab.errors import Pruned
 
 
 class TrialPruning(L.Callback):

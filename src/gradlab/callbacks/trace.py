@@ -62,7 +62,7 @@ class Trace(L.Callback):
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
         n = pl_module.updates
         if self.loss_every and n % self.loss_every == 0 and trainer.is_global_zero:
-            loss = pl_module.history_tail().item()  # the loss before update n (from 1)
+            loss = pl_module.loss_history.latest().item()  # the loss before update n (from 1)
             print(f"iteration {n}: loss {loss!r}")
 
     def on_before_optimizer_step(self, trainer, pl_module, optimizer) -> None:

@@ -2,7 +2,7 @@
 
 import torch
 
-from .base import FullBatchDataModule, check_positive
+from gradlab.data.base import FullBatchDataModule, check_positive
 
 
 class BlobsDataModule(FullBatchDataModule):

@@ -2,7 +2,7 @@
 
 import torch
 
-from .base import FullBatchDataModule, check_positive
+from gradlab.data.base import FullBatchDataModule, check_positive
 
 
 def sincos(x: torch.Tensor) -> torch.Tensor:

@@ -4,7 +4,7 @@ import math
 
 import torch
 
-from .base import FullBatchDataModule, check_positive
+from gradlab.data.base import FullBatchDataModule, check_positive
 
 
 class SineDataModule(FullBatchDataModule):

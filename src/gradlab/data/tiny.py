@@ -2,7 +2,7 @@
 
 import torch
 
-from .base import FullBatchDataModule
+from gradlab.data.base import FullBatchDataModule
 
 
 class NotGateDataModule(FullBatchDataModule):
@@ -18,7 +18,7 @@ class NotGateDataModule(FullBatchDataModule):
 
 
 class SinglePointDataModule(FullBatchDataModule):
-    """One sample x = [3, 5], y = 10."""
+    """One sample x = [3, 5], y = 10 (no validation or test set: nothing to hold out)."""
 
     def __init__(self, generator=None):
         super().__init__()
@@ -26,10 +26,12 @@ class SinglePointDataModule(FullBatchDataModule):
 
 
 class NoDataModule(FullBatchDataModule):
-    """No data: the model's output is the objective itself."""
+    """No data: the model's output is the objective itself; its test is the objective's value
+    at the trained parameters."""
 
     task = "objective"
 
     def __init__(self, generator=None):
         super().__init__()
         self.train = (torch.zeros(1, 0), torch.zeros(1, 0))
+        self.test = self.train

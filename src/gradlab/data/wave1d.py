@@ -9,7 +9,7 @@ import math
 import numpy as np
 import torch
 
-from .base import FullBatchDataModule, check_positive
+from gradlab.data.base import FullBatchDataModule, check_positive
 
 
 def make_wave1d(n_train: int = 100, n_test: int = 123, noise: float = 0.1, seed: int = 1):

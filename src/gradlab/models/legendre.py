@@ -5,7 +5,7 @@ from types import SimpleNamespace
 import torch
 from torch import nn
 
-from .init import set_initial_values
+from gradlab.models.init import set_initial_values
 
 
 class LegendreP3(torch.autograd.Function):

@@ -10,8 +10,8 @@ from types import SimpleNamespace
 import torch
 from torch import nn
 
-from .activations import get_activation
-from .init import check_restarts, draw_layer, set_initial_values
+from gradlab.models.activations import get_activation
+from gradlab.models.init import check_restarts, draw_layer, set_initial_values
 
 
 def matmul_per_run(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
@@ -70,17 +70,17 @@ class MLP(nn.Module):
     def num_layers(self) -> int:
         return len(self.sizes) - 1
 
-    def weight(self, i: int) -> nn.Parameter:
+    def weight_of(self, i: int) -> nn.Parameter:
         return getattr(self, f"{i}_weight")
 
-    def bias_(self, i: int) -> nn.Parameter | None:
+    def bias_of(self, i: int) -> nn.Parameter | None:
         return getattr(self, f"{i}_bias") if self.bias else None
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         hs, zs = [x], []
         h = x
         for i, phi in enumerate(self.phis):  # parameters read through the module each call,
-            w, b = self.weight(i), self.bias_(i)  # so torch.func.functional_call can swap them
+            w, b = self.weight_of(i), self.bias_of(i)  # so torch.func.functional_call can swap them
             z = self.matmul(h, w) if b is None else self.matmul(h, w) + b.unsqueeze(-2)
             h = phi(z)
             zs.append(z)
@@ -94,7 +94,7 @@ class MLP(nn.Module):
         hs, zs = self.cache.hs, self.cache.zs
         delta = self.output_activation.backward(grad_output, zs[-1], hs[-1])  # dL/dz_L
         for i in reversed(range(self.num_layers)):
-            w, b = self.weight(i), self.bias_(i)
+            w, b = self.weight_of(i), self.bias_of(i)
             # dL/dW_i = h_{i-1}^T delta_i (summed over samples)
             w.grad = self.matmul(hs[i].mT, delta)
             if b is not None:

@@ -5,8 +5,8 @@ from types import SimpleNamespace
 import torch
 from torch import nn
 
-from .init import check_restarts, set_initial_values
-from .mlp import MLP
+from gradlab.models.init import check_restarts, set_initial_values
+from gradlab.models.mlp import MLP
 
 NAMES = "abcdefghijklmnopqrstuvwxyz"
 
@@ -94,8 +94,8 @@ class PolynomialLinear(nn.Module):
         return (grad_features * k * self.cache.x ** (k - 1)).sum(-1, keepdim=True)  # d(x^k)/dx
 
     def describe(self, restart: int | None = None) -> str:
-        w = self.linear.weight(0).detach()
-        b = self.linear.bias_(0).detach()
+        w = self.linear.weight_of(0).detach()
+        b = self.linear.bias_of(0).detach()
         if w.dim() == 3:
             w, b = w[restart or 0], b[restart or 0]
         terms = [f"{float(b[0]):.6g}"] + [

@@ -11,7 +11,7 @@ def num_restarts(model: nn.Module) -> int:
     return getattr(model, "restarts", None) or 1
 
 
-def solo(model: nn.Module, r: int) -> nn.Module:
+def single_restart(model: nn.Module, r: int) -> nn.Module:
     """A copy of restart r as a model with no restart dimension (forward caches left empty:
     they may hold tensors of an autograd graph, which cannot be copied)."""
     empty = {
@@ -29,7 +29,7 @@ def solo(model: nn.Module, r: int) -> nn.Module:
     return one
 
 
-def write_back(model: nn.Module, r: int, one: nn.Module) -> None:
+def copy_into_restart(model: nn.Module, r: int, one: nn.Module) -> None:
     """Copy a solo model's parameters into restart r of the batched model."""
     with torch.no_grad():
         for p, q in zip(model.parameters(), one.parameters(), strict=True):

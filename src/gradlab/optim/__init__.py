@@ -1,9 +1,9 @@
 """Minimizers run one iteration per ``step(closure)`` with a ``converged`` flag: dense BFGS (as
 scipy.optimize.minimize(method="BFGS")) and torch's L-BFGS with budgets for the whole run."""
 
-from .bfgs import BFGS
-from .gd import GradientDescent
-from .lbfgs import LBFGS
+from gradlab.optim.bfgs import BFGS
+from gradlab.optim.gd import GradientDescent
+from gradlab.optim.lbfgs import LBFGS
 
 MINIMIZERS = (BFGS, LBFGS)
 

@@ -13,7 +13,7 @@ rule met; that step evaluates the loss and leaves the parameters as they are.
 
 import torch
 
-from .line_search import strong_wolfe
+from gradlab.optim.line_search import strong_wolfe
 
 
 class BFGS(torch.optim.Optimizer):

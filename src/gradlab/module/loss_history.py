@@ -11,6 +11,12 @@ from pathlib import Path
 import torch
 
 
+def is_log_step(i: int, every: int, max_steps: int) -> bool:
+    """Whether update i's loss is logged: Lightning's cadence (updates n - 1, 2n - 1, ...),
+    the first and the last."""
+    return (i + 1) % every == 0 or i == 0 or i + 1 == max_steps
+
+
 class LossHistory:
     def __init__(
         self,
@@ -94,6 +100,10 @@ class LossHistory:
             else row.reshape(())
         )
 
+    def latest(self) -> torch.Tensor | None:
+        """The best restart's loss at the latest update (a device tensor, no sync)."""
+        return None if self.length == 0 else self.best(self.length - 1)
+
     def rows(self, first: int = 0, last: int | None = None) -> torch.Tensor:
         return self.losses[first : self.length if last is None else last]
 
@@ -153,7 +163,7 @@ def sync_snapshots(history: LossHistory, directory: Path) -> list[int]:
     file (``chunk_<n>.pt``: their updates and values), so the files grow with the run and a
     kill keeps them; after thinning, the files are compacted to the kept snapshots. Returns
     the updates of the snapshots kept."""
-    from .checkpoint_io import save_atomically
+    from gradlab.pipeline.checkpoint_io import save_atomically
 
     directory.mkdir(parents=True, exist_ok=True)
     steps = history.snapshot_steps().tolist()

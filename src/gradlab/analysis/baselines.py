@@ -2,7 +2,7 @@
 
 import torch
 
-from .models.polynomial import Polynomial, PolynomialLinear
+from gradlab.models.polynomial import Polynomial, PolynomialLinear
 
 
 def design_matrix(model, x: torch.Tensor) -> torch.Tensor | None:

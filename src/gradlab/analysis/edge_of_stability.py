@@ -1,13 +1,14 @@
 """Sharpness against 2/lr for every job of a learning-rate sweep run with the Sharpness callback.
 
 python train.py -m optim.lr=0.02,0.05,0.1,0.2 callbacks=dynamics trainer.max_steps=3000
-python -m gradlab.edge_of_stability logs/train/multiruns/<timestamp>
+python -m gradlab eos logs/train/multiruns/<timestamp>
 """
 
-import sys
 from pathlib import Path
 
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+from gradlab.errors import ConfigError
 
 
 def collect(sweep_dir: Path) -> list[tuple[str, list, list, float]]:
@@ -30,15 +31,13 @@ def collect(sweep_dir: Path) -> list[tuple[str, list, list, float]]:
     return runs
 
 
-def main() -> None:
-    if len(sys.argv) != 2:
-        raise SystemExit("usage: python -m gradlab.edge_of_stability MULTIRUN_DIR")
-    from .plots import plt
+def report(sweep: Path) -> None:
+    """Draw ``edge_of_stability.png`` in the sweep directory and print each job's numbers."""
+    from gradlab.analysis.plots import plt
 
-    sweep = Path(sys.argv[1])
     runs = collect(sweep)
     if not runs:
-        raise SystemExit(f"{sweep}: no job logged curvature/top_eig (run with callbacks=dynamics)")
+        raise ConfigError(f"{sweep}: no job logged curvature/top_eig (run with callbacks=dynamics)")
     fig, ax = plt.subplots(figsize=(7, 4.5))
     for i, (label, steps, values, limit) in enumerate(runs):
         color = f"C{i}"
@@ -61,7 +60,3 @@ def main() -> None:
             + (f"reaches 2/lr at step {crossed}" if crossed is not None else "stays below 2/lr")
         )
     print(f"figure: {out}")
-
-
-if __name__ == "__main__":
-    main()

@@ -1,6 +1,6 @@
 """``hydra/launcher=batched``: jobs of a sweep whose configs differ only in batchable keys
-(``seed`` and per-group optimizer options: ``gradlab.batched.BATCHABLE``) train as one
-vectorized run (``gradlab.batched``); every job still gets its own
+(``seed`` and per-group optimizer options: ``gradlab.sweep.batched.BATCHABLE``) train as one
+vectorized run (``gradlab.sweep.batched``); every job still gets its own
 directory as the basic launcher writes it (``.hydra/``, ``metrics.json``, ``history.csv``, its
 TensorBoard run) and its summary row. Jobs that cannot be batched run one at a time, with a
 line saying why."""
@@ -22,7 +22,7 @@ log = logging.getLogger(__name__)
 
 @dataclass
 class BatchedLauncherConf:
-    _target_: str = "hydra_plugins.gradlab_batched.batched_launcher.BatchedLauncher"
+    _target_: str = "hydra_plugins.gradlab_batched.BatchedLauncher"  # the shim Hydra finds
     max_runs: int = 4096  # runs per vectorized training (more are split into several)
     exact: bool = True  # each run's matmuls and optimizer step as its own run rounds them
 
@@ -83,7 +83,7 @@ class BatchedLauncher(Launcher):
         self.config, self.hydra_context, self.task_function = config, hydra_context, task_function
 
     def launch(self, job_overrides, initial_job_idx: int) -> list[JobReturn]:
-        from gradlab.batched import (
+        from gradlab.sweep.batched import (
             BATCHABLE,
             BATCHABLE_INEXACT,
             job_config,
@@ -158,7 +158,7 @@ def write_job(outcome):
     """The task function of one batched job: write its files as its own run would."""
 
     def task(cfg: DictConfig):
-        from gradlab.job_files import write_batched_job
+        from gradlab.sweep.job_files import write_batched_job
 
         return write_batched_job(cfg, outcome)
 

@@ -2,7 +2,7 @@
 ``seed=abc`` or ``restarts=1.5`` fail before anything is imported or built.
 
 The groups (data, model, optim, ...) stay free-form: each maps to a class by ``_target_``,
-and ``gradlab.checks`` checks their keys against that class's signature.
+and ``gradlab.pipeline.validate`` checks their keys against that class's signature.
 """
 
 from dataclasses import dataclass, field
@@ -13,6 +13,7 @@ from hydra.core.config_store import ConfigStore
 
 @dataclass
 class ModuleOptions:
+    _target_: str = "gradlab.module.GradLabModule"  # the LightningModule class
     grad_clip: float | None = None  # clip each restart's gradient norm (not for BFGS/L-BFGS)
     track_params: bool = False  # record the parameters along the run (history.csv, params.png)
     trajectory_budget_mb: float = 64.0  # snapshots beyond this are thinned (every 2nd kept)
@@ -40,6 +41,7 @@ class RunConfig:
     print_config: bool = True
     test: bool = True
     optimized_metric: str | None = "val/loss_best"
+    fallback_metric: str | None = "train/loss"
     on_divergence: str = "fail"
     module: ModuleOptions = field(default_factory=ModuleOptions)
     search: SearchTrial = field(default_factory=SearchTrial)

@@ -4,7 +4,7 @@ and curves.png (every job's loss curve).
 
 Runs by itself at the end of every multirun (``SweepSummary``, a Hydra callback) and after
 each job, so a sweep with failed jobs is summarized too. By hand:
-``python -m gradlab.summarize logs/<task>/multiruns/<timestamp>``.
+``python -m gradlab summarize logs/<task>/multiruns/<timestamp>``.
 """
 
 import csv
@@ -16,6 +16,8 @@ from pathlib import Path
 
 from hydra.experimental.callback import Callback
 from omegaconf import OmegaConf
+
+from gradlab.sweep.labels import PLAN
 
 METRICS = ("train/loss", "val/loss_best", "test/mse", "test/r2", "test/acc", "test/loss")
 
@@ -44,9 +46,6 @@ def read_job(job: Path) -> dict:
     else:
         row["status"] = "running or killed"
     return row
-
-
-PLAN = ".sweep_plan.json"  # the jobs a basic sweep will run, written when it starts
 
 
 def grid(texts: list[str]) -> list[list[str]]:
@@ -123,7 +122,7 @@ def summarize(sweep_dir: str | Path, plot: bool = True) -> list[dict]:
         text += "\n## Over seeds (mean, sd)\n\n" + _markdown(groups, shown)
     (sweep_dir / "summary.md").write_text(text)
     if plot:
-        from .plots import plot_sweep, plot_sweep_curves
+        from gradlab.sweep.figures import plot_sweep, plot_sweep_curves
 
         varied = [k for k in swept if k != "seed"]
         plot_sweep(table, groups, varied, sweep_dir / "summary.png")
@@ -250,66 +249,9 @@ class SweepSummary(Callback):
             )
 
 
-def in_sweep() -> bool:
-    """Whether this process runs a job of a Hydra multirun."""
-    from hydra.core.hydra_config import HydraConfig
-    from hydra.types import RunMode
-
-    return HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN
-
-
-def swept_keys() -> list[str]:
-    """The keys the running sweep varies (empty outside a sweep): from the basic sweeper's
-    plan, or a search's parameters."""
-    from hydra.core.hydra_config import HydraConfig
-
-    if not in_sweep():
-        return []
-    hydra_cfg = HydraConfig.get()
-    plan = Path(hydra_cfg.sweep.dir) / PLAN
-    if not plan.is_file():
-        return [str(k) for k in (hydra_cfg.sweeper.get("params") or {})]
-    values: dict[str, set] = {}
-    for job in json.loads(plan.read_text()):
-        for o in job:
-            key, _, value = o.partition("=")
-            values.setdefault(key.lstrip("+~"), set()).add(value)
-    return [k for k, v in values.items() if len(v) > 1]
-
-
-def run_label() -> str | None:
-    """A sweep job's name from its swept values, e.g. ``optim.lr=0.1,seed=2`` (None outside)."""
-    from hydra.core.hydra_config import HydraConfig
-
-    keys = swept_keys()
-    if not keys:
-        return None
-    mine = {}
-    for o in HydraConfig.get().overrides.task:
-        key, _, value = o.partition("=")
-        mine[key.lstrip("+~")] = value
-    return ",".join(f"{k}={mine[k]}" for k in keys if k in mine) or None
-
-
 LAST_SWEEP_FAILED: str | None = None  # set at the end of a sweep in this process
 
 
 def failed_jobs_of_last_sweep() -> str | None:
     """A line naming the failed jobs of the sweep this process just ran (None if none)."""
     return LAST_SWEEP_FAILED
-
-
-def main() -> None:
-    from .errors import ConfigError, reported_errors
-
-    with reported_errors():
-        if len(sys.argv) != 2:
-            raise ConfigError("usage: python -m gradlab.summarize MULTIRUN_DIR")
-        if not Path(sys.argv[1]).is_dir():
-            raise ConfigError(f"{sys.argv[1]}: not a directory (give a multirun directory)")
-        table = summarize(sys.argv[1])
-    print((Path(sys.argv[1]) / "summary.md").read_text() if table else "no jobs found")
-
-
-if __name__ == "__main__":
-    main()

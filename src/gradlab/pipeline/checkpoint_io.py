@@ -7,7 +7,7 @@ from pathlib import Path
 import torch
 from lightning.pytorch.plugins import TorchCheckpointIO
 
-from .errors import CheckpointError
+from gradlab.errors import CheckpointError
 
 
 class AtomicCheckpointIO(TorchCheckpointIO):

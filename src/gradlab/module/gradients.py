@@ -10,8 +10,8 @@ import inspect
 import torch
 from torch import nn
 
-from .gradcheck import GradDiff, compare_gradients
-from .models.losses import Loss
+from gradlab.models.losses import Loss
+from gradlab.module.grad_compare import GradDiff, compare_gradients
 
 MODES = ("autograd", "manual", "check")
 
@@ -103,3 +103,17 @@ class GradientSource:
         total = losses.detach().clone()
         dist.all_reduce(total)
         return total / self.world_size if self.loss_fn.reduction == "mean" else total
+
+
+def clip_per_restart(params: list[torch.Tensor], max_norm: float, restarts: int) -> None:
+    """Scale each restart's gradient to norm <= max_norm (restarts stay independent)."""
+    grads = [p.grad for p in params if p.grad is not None]
+    if not grads:
+        return
+    if restarts > 1:  # leading restart dimension: one norm per restart
+        norms = torch.stack([g.reshape(restarts, -1).pow(2).sum(1) for g in grads]).sum(0).sqrt()
+    else:
+        norms = torch.stack([g.pow(2).sum() for g in grads]).sum().sqrt().reshape(1)
+    scale = (max_norm / (norms + 1e-6)).clamp(max=1.0)
+    for g in grads:
+        g.mul_(scale.reshape(-1, *[1] * (g.dim() - 1)) if restarts > 1 else scale[0])

@@ -3,7 +3,7 @@
 Each run's data and weights are drawn exactly as its own run would draw them (one generator
 seeded with its seed); they are stacked along a leading run dimension (the models' restart
 dimension), so one Lightning step is one update of every run. Per-run learning rates go
-through ``gradlab.optim.per_run``: ``RunByRun`` (exact: each run's slice stepped as its own
+through ``gradlab.sweep.per_run``: ``RunByRun`` (exact: each run's slice stepped as its own
 run steps it) or ``PerRunLearningRates``. Each run's results come back separately.
 """
 
@@ -17,17 +17,25 @@ import lightning as L
 import torch
 from omegaconf import DictConfig, OmegaConf
 
-from .checks import check_optimizer, validate
-from .config import build, build_data, build_model, build_module, build_optimizer, torch_settings
-from .data.base import FullBatchDataModule
-from .errors import ConfigError
-from .models.mlp import matmul_per_run
-from .models.restarts import write_back
-from .optim import is_minimizer
-from .optim.per_run import PerRunLearningRates, RunByRun
+from gradlab.data.base import FullBatchDataModule
+from gradlab.errors import DivergenceError
+from gradlab.models.mlp import matmul_per_run
+from gradlab.models.restarts import copy_into_restart
+from gradlab.module.evaluation import test_metrics
+from gradlab.optim import is_minimizer
+from gradlab.pipeline.build import (
+    build,
+    build_module,
+    build_optimizer,
+    updates_between_validations,
+)
+from gradlab.pipeline.process_state import torch_settings
+from gradlab.pipeline.run import draw
+from gradlab.pipeline.validate import check_optimizer, check_values, validate
+from gradlab.sweep.per_run import PerRunLearningRates, RunByRun
 
 # keys whose values may differ within one batched run: the seed, and options that torch's
-# optimizers take per param group (each run's slices form groups: gradlab.optim.per_run)
+# optimizers take per param group (each run's slices form groups: gradlab.sweep.per_run)
 GROUP_OPTIONS = ("lr", "momentum", "dampening", "weight_decay", "betas", "eps", "alpha")
 BATCHABLE = ("seed", *(f"optim.{k}" for k in GROUP_OPTIONS))
 BATCHABLE_INEXACT = ("seed", "optim.lr")  # hydra.launcher.exact=false: one group for all runs
@@ -107,36 +115,18 @@ class RunOutcome:
     metrics: dict = field(default_factory=dict)
 
 
-def _test_metrics(task, loss_fn, pred, y) -> dict[str, torch.Tensor]:
-    out = {"loss": loss_fn(pred, y)}
-    if task == "regression":
-        err = (pred - y).pow(2).flatten(1)
-        out["mse"] = err.mean(1)
-        centred = (y - y.flatten(1).mean(1).reshape(-1, 1, 1)).pow(2).flatten(1).sum(1)
-        out["r2"] = 1 - err.sum(1) / centred
-    elif task == "classification":
-        out["acc"] = (pred.argmax(-1) == y).float().mean(-1)
-    return out
-
-
 def train_batched(cfgs: list[DictConfig], exact: bool = True) -> list[RunOutcome]:
     """Train ``cfgs`` (equal but for the keys in BATCHABLE) as one vectorized run; ``exact``:
     each run's matmuls and optimizer step as its own run computes them (bit-identical to it),
     else torch's batched matmul and one optimizer step for all runs (faster for many runs;
     then only seed and optim.lr may differ: BATCHABLE_INEXACT)."""
     cfg = cfgs[0]
-    validate(cfg)  # the others differ only in batchable keys: checked here
-    checked = {str(group_options(cfg))}  # the optimizer options validate() ran torch's checks on
+    validate(cfg)  # the pipeline's checks; the others differ only in batchable values:
+    checked = {str(group_options(cfg))}
     for c in cfgs[1:]:
-        if not 0 <= c.seed < 2**32:
-            raise ConfigError(f"seed: must be in [0, 2**32), got {c.seed}")
-        if not (
-            isinstance(c.optim.lr, int | float) and math.isfinite(c.optim.lr) and c.optim.lr > 0
-        ):
-            raise ConfigError(f"optim.lr: must be a finite positive number, got {c.optim.lr!r}")
-        options = str(group_options(c))
-        if options not in checked:  # torch's own checks of momentum, betas, ...
-            checked.add(options)
+        check_values(c)
+        if str(group_options(c)) not in checked:  # torch's own checks of momentum, betas, ...
+            checked.add(str(group_options(c)))
             check_optimizer(c)
     with torch_settings(cfg):
         return _train(cfgs, cfg, exact)
@@ -144,18 +134,11 @@ def train_batched(cfgs: list[DictConfig], exact: bool = True) -> list[RunOutcome
 
 def _train(cfgs: list[DictConfig], cfg: DictConfig, exact: bool) -> list[RunOutcome]:
     L.seed_everything(cfg.seed, workers=True, verbose=False)
-    datas, models = [], []
-    for c in cfgs:  # each run draws as its own run would: data, weights, validation set
-        generator = torch.Generator().manual_seed(c.seed)
-        data = build_data(c, generator)
-        models.append(build_model(c, generator))
-        data.draw_validation(generator)
-        data.to_dtype(torch.get_default_dtype())
-        datas.append(data)
+    datas, models = zip(*(draw(c) for c in cfgs), strict=True)  # each as its own run draws
     runs = len(cfgs)
     model = build("model", cfg.model, generator=torch.Generator().manual_seed(0), restarts=runs)
     for r, one in enumerate(models):
-        write_back(model, r, one)
+        copy_into_restart(model, r, one)
     if exact:
         model.matmul = matmul_per_run
     data = StackedData(datas)
@@ -171,9 +154,7 @@ def _train(cfgs: list[DictConfig], cfg: DictConfig, exact: bool) -> list[RunOutc
             PerRunLearningRates, optimizer=build_optimizer(cfg), lrs=lrs
         )
     steps = cfg.trainer.max_steps
-    interval = cfg.trainer.val_check_interval
-    every = round(interval * steps) if isinstance(interval, float) else int(interval)
-    validation = PerRunValidation(max(1, min(every, steps)), data.val, module.loss_fn)
+    validation = PerRunValidation(updates_between_validations(cfg), data.val, module.loss_fn)
     trainer = L.Trainer(
         accelerator=cfg.trainer.get("accelerator", "auto"),
         devices=1,
@@ -189,8 +170,6 @@ def _train(cfgs: list[DictConfig], cfg: DictConfig, exact: bool) -> list[RunOutc
         default_root_dir=None,
     )
     data.set_steps(steps)
-    from .errors import DivergenceError
-
     start = time.perf_counter()
     with contextlib.suppress(DivergenceError):  # every run diverged: each is recorded below
         trainer.fit(module, datamodule=data)
@@ -201,7 +180,9 @@ def _train(cfgs: list[DictConfig], cfg: DictConfig, exact: bool) -> list[RunOutc
     if data.test is not None and cfg.get("test", True):
         x, y = (t.to(module.device) for t in data.test)
         with torch.no_grad():
-            tests = _test_metrics(data.task, module.loss_fn, module.model(x), y)
+            pred = module.model(x)
+            for r in range(runs):  # each run's test metrics as its own run computes them
+                tests[r] = test_metrics(data.task, module.loss_fn, pred[r], y[r])
     for r in range(runs):
         column = history[:, r]
         bad = (~torch.isfinite(column)).nonzero()
@@ -211,16 +192,13 @@ def _train(cfgs: list[DictConfig], cfg: DictConfig, exact: bool) -> list[RunOutc
             column = column[: k + 1]
             m.update(step=k + 1, status="diverged")
             m["train/loss"] = math.inf
-            m["error"] = (
-                f"optim.lr: training diverged at step {k} (loss = {column[k].item()}, "
-                f"lr = {lrs[r]:g}); lower optim.lr"
-            )
+            m["error"] = str(DivergenceError.at(k, column[k].item(), lrs[r]))
         else:
             m["train/loss"] = float(column[-1])
             if validation.best is not None:
                 m["val/loss"] = float(validation.last[r])
                 m["val/loss_best"] = float(validation.best[r])
-            m.update({f"test/{k}": float(v[r]) for k, v in tests.items()})
+            m.update({f"test/{k}": v for k, v in tests.get(r, {}).items()})
         outcomes.append(RunOutcome(history=column.unsqueeze(1), metrics=m))
     return outcomes
 

@@ -18,6 +18,9 @@ LIBRARY_WARNINGS = [
     # a resumed run writes into a directory of its own by design (no run writes into
     # another's), so ModelCheckpoint always notices that its directory changed
     (UserWarning, r"The dirpath has changed from .* therefore `best_model_score` and others"),
+    # mlflow's SQL store (logger=mlflow) uses a SQLAlchemy loader that SQLAlchemy 2.1 deprecates;
+    # mlflow's to change, and the store works
+    (Warning, re.escape("The ``noload`` loader strategy is deprecated")),
 ]
 # Lightning advertises a cloud logging product on every Trainer it builds, and a cloud
 # checkpoint product on every Trainer that builds its own checkpoint callback (callbacks=none)

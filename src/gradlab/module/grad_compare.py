@@ -1,17 +1,12 @@
-"""Compare hand-derived gradients with autograd, per parameter and for the inputs.
+"""Compare hand-derived gradients with autograd, per parameter and for the inputs
+(``grads=check`` during training; ``python -m gradlab gradcheck`` without training)."""
 
-Standalone: ``python -m gradlab.gradcheck model=mlp data=sincos`` prints the table
-(in float64 by default) without training.
-"""
-
-import sys
 from dataclasses import dataclass
 
 import torch
 from torch import nn
 
-from .errors import EXIT_CODES
-from .models.losses import Loss
+from gradlab.models.losses import Loss
 
 
 @dataclass
@@ -59,42 +54,3 @@ def format_table(rows: list[GradDiff], tol: float | None = None) -> str:
         flag = "  FAIL" if tol is not None and r.max_rel > tol else ""
         lines.append(f"{r.name:<{width}}  {r.max_abs:12.3e}  {r.max_rel:12.3e}{flag}")
     return "\n".join(lines)
-
-
-def main() -> None:
-    import hydra
-    from omegaconf import DictConfig
-
-    from .config import CONFIG_DIR, build_data, build_model, compose_command_line, setup_hydra
-    from .errors import hydra_errors_raise, reported_errors
-
-    setup_hydra()
-
-    @hydra.main(version_base="1.3", config_path=str(CONFIG_DIR), config_name="gradcheck")
-    def run(cfg: DictConfig) -> None:
-        torch.set_default_dtype(getattr(torch, cfg.dtype))
-        generator = torch.Generator().manual_seed(cfg.seed)
-        data = build_data(cfg, generator)
-        model = build_model(cfg, generator).to(torch.get_default_dtype())
-        from .models.losses import get_loss
-
-        x, y = (t.to(torch.get_default_dtype()) if t.is_floating_point() else t for t in data.train)
-        rows, _ = compare_gradients(model, get_loss(cfg.loss.name), x, y)
-        print(f"gradient check: {type(model).__name__} on {type(data).__name__} ({cfg.dtype})")
-        print(format_table(rows, cfg.grads.tol))
-        worst = max(r.max_rel for r in rows)
-        if worst > cfg.grads.tol:
-            print(
-                f"error: grads.tol: max relative difference {worst:.3e} > {cfg.grads.tol}",
-                file=sys.stderr,
-            )
-            raise SystemExit(EXIT_CODES["gradcheck"])
-
-    with reported_errors():  # a bad option or key: one line, exit 2
-        compose_command_line(sys.argv[1:], config_name="gradcheck")
-        hydra_errors_raise()
-        run()
-
-
-if __name__ == "__main__":
-    main()

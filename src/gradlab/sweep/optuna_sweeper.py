@@ -26,7 +26,7 @@ from omegaconf import DictConfig, OmegaConf
 
 @dataclass
 class OptunaSearchConf:
-    _target_: str = "hydra_plugins.gradlab_search.optuna_sweeper.OptunaSearch"
+    _target_: str = "hydra_plugins.gradlab_search.OptunaSearch"  # the shim Hydra finds
     direction: str = "minimize"
     study_name: str = "search"
     storage: str | None = None  # default: sqlite:///<sweep dir>/optuna.db

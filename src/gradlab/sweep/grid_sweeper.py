@@ -20,7 +20,7 @@ log = logging.getLogger(__name__)
 
 @dataclass
 class GridSweeperConf:
-    _target_: str = "hydra_plugins.gradlab_batched.grid_sweeper.GridSweeper"
+    _target_: str = "hydra_plugins.gradlab_batched.GridSweeper"  # the shim Hydra finds
     params: dict | None = None
 
 
@@ -42,10 +42,9 @@ class GridSweeper(Sweeper):
         )
 
     def sweep(self, arguments: list[str]):
-        from gradlab.batched import BATCHABLE
-        from gradlab.summarize import grid
-
-        from .batched_launcher import split
+        from gradlab.sweep.batched import BATCHABLE
+        from gradlab.sweep.launcher import split
+        from gradlab.sweep.summarize import grid
 
         jobs = grid([f"{k}={v}" for k, v in self.params.items()] + list(arguments))
         sweep_dir = Path(self.config.hydra.sweep.dir)

@@ -9,8 +9,8 @@ from pathlib import Path
 
 from omegaconf import DictConfig, OmegaConf
 
-from .errors import ConfigError, did_you_mean
-from .schema import TOP_LEVEL_KEYS, ModuleOptions
+from gradlab.errors import ConfigError, did_you_mean
+from gradlab.pipeline.schema import TOP_LEVEL_KEYS
 
 GRADS_KEYS = {"mode", "every_n_steps", "tol"}
 UNSUPPORTED_STRATEGIES = ("ddp_spawn", "ddp_fork", "ddp_notebook")
@@ -19,6 +19,13 @@ UNSUPPORTED_STRATEGIES = ("ddp_spawn", "ddp_fork", "ddp_notebook")
 def validate(cfg: DictConfig, *, full: bool = True) -> None:
     """Fail on values that cannot work. ``full=False`` leaves out the checks that import
     Lightning (the trainer's, callbacks' and logger's keys), for a check before the imports."""
+    check_values(cfg)
+    check_keys(cfg, full=full)
+    check_optimizer(cfg)
+
+
+def check_values(cfg: DictConfig) -> None:
+    """The top-level values: counts, seed, learning rate, modes."""
     for key in ("trainer.max_steps", "trainer.log_every_n_steps", "restarts", "threads"):
         _positive_int(cfg, key)
     if not 0 <= cfg.seed < 2**32:
@@ -38,8 +45,6 @@ def validate(cfg: DictConfig, *, full: bool = True) -> None:
             f"trainer.strategy: {strategy} is not supported (its processes' results do not come "
             "back to the main process); use trainer=ddp"
         )
-    check_keys(cfg, full=full)
-    check_optimizer(cfg)
 
 
 def _positive_int(cfg: DictConfig, key: str) -> None:
@@ -91,21 +96,22 @@ def _check_node(name: str, node, full: bool) -> None:
     if not isinstance(node, DictConfig) or "_target_" not in node:
         return
     target = str(node["_target_"])
-    if target.startswith(("lightning", "gradlab.callbacks")) and not full:
+    if target.startswith(("lightning", "gradlab.callbacks", "gradlab.module")) and not full:
         return  # importing them costs seconds: checked again once the run imports Lightning
     known = _target_parameters(name, target)
     if known is not None:
         extra = {"generator", "restarts"} if name in ("data", "model") else set()
+        if name == "module":  # set by the pipeline, not by the config
+            extra = set()
         _unknown(f"{name}.", node.keys(), known | extra)
 
 
 def check_keys(cfg: DictConfig, full: bool = True) -> None:
     """Every key is read by some part of the run (a typo is an error, not ignored)."""
     _unknown("", cfg.keys(), TOP_LEVEL_KEYS)
-    _unknown("module.", cfg.module.keys(), set(ModuleOptions.__dataclass_fields__))
     _unknown("grads.", cfg.grads.keys(), GRADS_KEYS)
     _unknown("loss.", cfg.loss.keys(), {"name"})
-    for name in ("data", "model", "optim", "scheduler", "trainer"):
+    for name in ("data", "model", "optim", "scheduler", "trainer", "module"):
         _check_node(name, cfg.get(name), full)
     for name, node in (cfg.get("logger") or {}).items():
         _check_node(f"logger.{name}", node, full)
@@ -131,7 +137,7 @@ def check_optimizer(cfg: DictConfig) -> None:
         factory = instantiate(cfg.optim)
         factory([torch.zeros(1, requires_grad=True)])
     except Exception as e:  # noqa: BLE001 - any refusal is a config error about optim.*
-        from .errors import error_line
+        from gradlab.errors import error_line
 
         message = error_line(e).split(": ", 1)[-1]
         key = _key_in_message(message, keys)

@@ -1,0 +1,92 @@
+"""Composing a run's config with Hydra in-process (the API, tests, benchmarks) as
+``train.py`` composes it; the schema; the config tree printed at the start of a run."""
+
+import sys
+from pathlib import Path
+
+from omegaconf import DictConfig, OmegaConf
+
+from gradlab.errors import ConfigError
+
+CONFIG_DIR = Path(__file__).resolve().parents[1] / "conf"  # in the package; ./conf links here
+
+
+def check_overrides_parse(argv: list[str]) -> None:
+    """Name the key of a command-line override that does not parse (Hydra's own message
+    names only the position)."""
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    parser = OverridesParser.create()
+    for text in argv:
+        if text.startswith("-"):
+            continue
+        try:
+            parser.parse_override(text)
+        except Exception as e:  # noqa: BLE001 - Hydra's parse errors: one line naming the key
+            key = text.split("=", 1)[0].lstrip("+~")
+            reason = str(e).strip().splitlines()[0]
+            raise ConfigError(
+                f"{key}: cannot parse {text!r}: {reason} (quote lists: {key}='[1,2,1]')"
+            ) from None
+
+
+def compose_config(output_dir, *overrides: str, config_name: str = "config") -> DictConfig:
+    """Compose a run's config in-process, as ``train.py`` would, writing into ``output_dir``."""
+    from hydra import compose, initialize_config_dir
+    from hydra.core.global_hydra import GlobalHydra
+    from hydra.core.hydra_config import HydraConfig
+    from omegaconf import open_dict
+
+    setup_hydra()
+    GlobalHydra.instance().clear()
+    with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base="1.3"):
+        cfg = compose(config_name=config_name, overrides=list(overrides), return_hydra_config=True)
+    with open_dict(cfg):
+        cfg.paths.output_dir = cfg.paths.log_dir = str(output_dir)
+        cfg.paths.root_dir = str(Path.cwd())
+        cfg.hydra.runtime.output_dir = str(output_dir)
+        cfg.print_config = False
+        if cfg.get("callbacks") and "progress_bar" in cfg.callbacks:
+            cfg.callbacks.progress_bar.refresh_rate = 0
+    HydraConfig().set_config(cfg)
+    return cfg
+
+
+def _mkdir(path: str) -> str:
+    Path(path).mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def setup_hydra() -> None:
+    """Register the typed schema and the ``mkdir`` resolver (before composing a config)."""
+    from gradlab.pipeline.schema import register_schema
+
+    register_schema()
+    if not OmegaConf.has_resolver("mkdir"):  # a path whose directory must exist, e.g. a study DB
+        OmegaConf.register_new_resolver("mkdir", _mkdir)
+
+
+def print_config_tree(
+    cfg: DictConfig, fields=("data", "model", "loss", "optim", "grads", "trainer")
+):
+    """Print the main config groups as a rich tree (``print_config=false`` turns it off)."""
+    import yaml
+    from rich import print as rprint
+    from rich.syntax import Syntax
+    from rich.tree import Tree
+
+    class FlowListDumper(yaml.SafeDumper):
+        """Lists of plain values on one line: ``sizes: [2, 3, 4, 1]``."""
+
+    def represent_list(dumper, data):
+        flow = all(not isinstance(v, list | dict) for v in data)
+        return dumper.represent_sequence("tag:yaml.org,2002:seq", data, flow_style=flow)
+
+    FlowListDumper.add_representer(list, represent_list)
+    tree = Tree("config", guide_style="dim")
+    for f in fields:
+        if f in cfg:
+            node = OmegaConf.to_container(cfg[f], resolve=True)
+            body = yaml.dump(node, Dumper=FlowListDumper, sort_keys=False).rstrip()
+            tree.add(f).add(Syntax(body, "yaml", theme="ansi_dark"))
+    rprint(tree, file=sys.stdout)

@@ -1,0 +1,127 @@
+"""What a run leaves: metrics.json, history.csv, the loggers' final values, error.txt and the
+summary printed at the end. One writer for each, used by solo and batched runs alike."""
+
+import json
+import math
+import os
+from pathlib import Path
+
+import torch
+from omegaconf import DictConfig
+
+from gradlab.errors import error_line, status_of
+
+STATUS = {"diverged": "diverged", "interrupted": "interrupted", "pruned": "pruned"}  # else failed
+
+
+def collect_metrics(metrics: dict) -> dict:
+    """Plain floats from Lightning's metric dict (scalar tensors and numbers only)."""
+    out = {}
+    for k, v in metrics.items():
+        v = v.item() if isinstance(v, torch.Tensor) and v.numel() == 1 else v
+        if isinstance(v, int | float):
+            out[k] = float(v)
+    return out
+
+
+def final_metrics(module, wall: float, error: BaseException | None) -> dict:
+    """The module's end-of-run numbers: final loss, restarts, instruments, step, status."""
+    out = {}
+    if module.updates:
+        last = module.last_losses.nan_to_num(nan=math.inf, posinf=math.inf)
+        out["train/loss"] = float(last.min())
+    out.update(module.restart_summary())
+    out.update(module.final_metrics)
+    if module.is_minimizer:
+        out["optim/iterations"] = module.minimizer_iterations
+    out["step"] = module.updates
+    out["wall_time_s"] = wall
+    out["status"] = "ok" if error is None else STATUS.get(status_of(error), "failed")
+    if error is not None:
+        out["error"] = error_line(error)
+    return out
+
+
+def write_metrics(out: Path, metrics: dict) -> None:
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "metrics.json").write_text(json.dumps(metrics, indent=2, sort_keys=True))
+
+
+def write_history(path: Path, history: torch.Tensor, trajectory=None, names=()) -> None:
+    """history.csv: per update, the best restart's loss, each restart's loss (restarts > 1)
+    and the tracked parameters' values (``trajectory`` rows, ``names`` columns)."""
+    header = ["step", "loss"]
+    if history.shape[1] > 1:
+        header += [f"loss_r{r}" for r in range(history.shape[1])]
+    header += list(names)
+    rows = [",".join(header)]
+    best = history.nan_to_num(nan=math.inf, posinf=math.inf).min(dim=1).values
+    for i in range(len(history)):
+        cells = [str(i), repr(float(best[i]))]
+        if history.shape[1] > 1:
+            cells += [repr(float(v)) for v in history[i]]
+        if trajectory is not None:
+            cells += [repr(float(v)) for v in trajectory[i]]
+        rows.append(",".join(cells))
+    path.write_text("\n".join(rows) + "\n")
+
+
+def log_results(cfg: DictConfig, loggers: list, metrics: dict) -> None:
+    """Hyperparameters (the swept keys first) and final metrics to every logger."""
+    from lightning.pytorch.loggers import TensorBoardLogger
+
+    from gradlab.pipeline.hparams import flat_hparams
+    from gradlab.sweep.labels import swept_keys
+
+    hparams = flat_hparams(cfg, first=swept_keys())
+    numbers = {f"hparam/{k}": v for k, v in metrics.items() if isinstance(v, float)}
+    for logger in loggers:
+        if isinstance(logger, TensorBoardLogger):  # the HPARAMS tab: parameters and results
+            logger.log_hyperparams(hparams, numbers)
+        else:
+            logger.log_hyperparams(hparams)
+            logger.log_metrics(numbers, step=metrics["step"])
+        logger.finalize("success" if metrics["status"] == "ok" else "failed")
+
+
+def print_start(cfg: DictConfig, module) -> None:
+    from gradlab.pipeline.compose import print_config_tree
+
+    print_config_tree(cfg)
+    n = sum(p.numel() for p in module.model.parameters())
+    print(f"model: {type(module.model).__name__} with {n} parameters")
+
+
+def print_summary(module, metrics: dict, out: Path) -> None:
+    describe = getattr(module.model, "describe", None)
+    lines = ["", "Summary"]
+    for key in ("train/loss", "val/loss_best", "test/mse", "test/r2", "test/acc", "test/loss"):
+        if key in metrics:
+            lines.append(f"  {key:<14} {metrics[key]:.6g}")
+    for key in ("restarts/best_loss", "restarts/median_loss", "restarts/worst_loss"):
+        if key in metrics:
+            lines.append(f"  {key:<14} {metrics[key]:.6g}")
+    if metrics.get("restarts/n_diverged"):
+        lines.append(f"  restarts       {metrics['restarts/n_diverged']} diverged")
+    if callable(describe):
+        lines.append(f"  model          {describe(module.best_restart)}")
+    lines += [f"  {line}" for line in module.summary_lines]
+    unit = "iterations" if module.is_minimizer else "steps"
+    lines.append(f"  {unit:<14} {metrics['step']}")
+    lines.append(f"  wall time      {metrics['wall_time_s']:.2f} s")
+    lines.append(f"  run directory  {out}")
+    print("\n".join(lines))
+
+
+def record_failure(out: Path, e: BaseException) -> None:
+    """error.txt in the run directory (metrics.json, if training started, has the rest)."""
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "error.txt").write_text(f"{status_of(e)}: {error_line(e)}\n")
+    except OSError:
+        pass
+
+
+def is_ddp_worker() -> bool:
+    """A process Lightning started for DDP rank > 0 (it runs in rank 0's directory)."""
+    return os.environ.get("LOCAL_RANK", "0") != "0"

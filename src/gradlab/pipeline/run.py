@@ -1,0 +1,175 @@
+"""The one run pipeline. Every entry point (``train.py``, ``eval.py``, ``gradlab.run``, the
+gradient check, the batched launcher, benchmarks, tests) builds and records runs here:
+
+    parts = assemble(cfg)           # check once, draw data and weights, module, trainer
+    outcome = fit(parts)            # fit and test; a failure is captured, not raised
+    record(parts, outcome)          # metrics.json, loggers' final values, the summary
+
+The seed path, in one documented order: one ``torch.Generator`` seeded with ``seed`` draws
+the data, then the weights (as notebook 000 does), then the validation set (so no notebook
+number moves): ``draw``.
+"""
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+from omegaconf import DictConfig, OmegaConf
+
+from gradlab.errors import ConfigError, Interrupted, status_of
+from gradlab.pipeline import results
+from gradlab.pipeline.build import build_data, build_model, build_module, build_trainer
+from gradlab.pipeline.checkpoint_io import load_checkpoint, remove_stale_temporaries
+from gradlab.pipeline.process_state import torch_settings
+from gradlab.pipeline.validate import RESULT_FILES, check_model_fits_data, validate
+
+
+@dataclass
+class RunParts:
+    """What ``assemble`` builds: the config, its directory, data, module and trainer."""
+
+    cfg: DictConfig
+    out: Path
+    data: object
+    module: object
+    trainer: object = None
+
+
+@dataclass
+class Outcome:
+    """What ``fit`` returns: the run's final numbers and the failure it ended in, if any."""
+
+    metrics: dict = field(default_factory=dict)
+    error: BaseException | None = None
+
+
+def draw(cfg: DictConfig, trusted: bool = True):
+    """(data, model) of a run: data first, then the weights, then the validation set, from
+    one generator seeded with ``cfg.seed``; tensors in the default dtype."""
+    generator = torch.Generator().manual_seed(cfg.seed)
+    data = build_data(cfg, generator, trusted)
+    model = build_model(cfg, generator, trusted)
+    data.draw_validation(generator)
+    data.to_dtype(torch.get_default_dtype())
+    return data, model
+
+
+def config_as_data(cfg: DictConfig) -> dict:
+    """The composed config without Hydra's node, as plain containers (for checkpoints)."""
+    return {
+        k: OmegaConf.to_container(v, resolve=True) if OmegaConf.is_config(v) else v
+        for k, v in cfg.items()
+        if k != "hydra"
+    }
+
+
+def assemble(cfg: DictConfig, label: str | None = None, model=None) -> RunParts:
+    """Check ``cfg`` and build its run (call inside ``torch_settings(cfg)``). ``model``: an
+    already drawn model to use instead (the batched launcher's stacked runs)."""
+    import lightning as L
+
+    validate(cfg)
+    L.seed_everything(cfg.seed, workers=True, verbose=False)
+    data, drawn = draw(cfg)
+    model = drawn if model is None else model
+    module = build_module(cfg, model, data)
+    if model is drawn:  # before the trainer and logger start
+        check_model_fits_data(cfg, data, model, module.loss_fn)
+    module.run_config = config_as_data(cfg)
+    trainer = build_trainer(cfg, data, label)
+    data.set_steps(cfg.trainer.max_steps)
+    return RunParts(cfg, Path(cfg.paths.output_dir), data, module, trainer)
+
+
+def fit(parts: RunParts) -> Outcome:
+    """``trainer.fit`` (resuming from ``ckpt_path``), then ``trainer.test``; the failure is
+    returned in the outcome so that the results get written. Ctrl-C and SIGTERM stop the run
+    between two updates."""
+    from gradlab.pipeline.signals import stop_between_updates
+
+    cfg, trainer, module, data = parts.cfg, parts.trainer, parts.module, parts.data
+    ckpt = cfg.get("ckpt_path")
+    if ckpt:
+        check_resumable(load_checkpoint(ckpt), cfg, module)  # bad, foreign or finished
+        remove_stale_temporaries(Path(ckpt).parent)
+    last = parts.out / "checkpoints" / "last.ckpt"
+    error = None
+    start = time.perf_counter()
+    with stop_between_updates(trainer) as stop:
+        try:
+            trainer.fit(module, datamodule=data, ckpt_path=ckpt)
+        except SystemExit:  # Lightning ends Ctrl-C with sys.exit(1), SIGTERM with a SystemExit
+            if not trainer.interrupted:
+                raise
+            stop.signal = "SIGTERM" if trainer.received_sigterm else stop.signal or "SIGINT"
+        except Exception as e:  # noqa: BLE001 - reported after the results are written
+            error = e
+    wall = time.perf_counter() - start
+    if stop.signal:
+        resume = f"; resume with ckpt_path={last}" if last.is_file() else ""
+        error = Interrupted(f"{stop.signal}: run interrupted at step {module.updates}{resume}")
+    metrics = results.collect_metrics(trainer.callback_metrics)
+    if error is None and data.test is not None and cfg.get("test", True):
+        tested = trainer.test(module, datamodule=data, verbose=False)
+        metrics.update(results.collect_metrics(tested[0] if tested else {}))
+    metrics.update(results.final_metrics(module, wall, error))
+    return Outcome(metrics, error)
+
+
+def record(parts: RunParts, outcome: Outcome, summary: bool = True) -> None:
+    """metrics.json, the loggers' hyperparameters and final values, the printed summary
+    (rank 0 only: other DDP processes leave the writing to it)."""
+    if parts.trainer is not None and not parts.trainer.is_global_zero:
+        return
+    results.write_metrics(parts.out, outcome.metrics)
+    loggers = parts.trainer.loggers if parts.trainer is not None else []
+    results.log_results(parts.cfg, loggers, outcome.metrics)
+    if summary:
+        results.print_summary(parts.module, outcome.metrics, parts.out)
+
+
+def train(cfg: DictConfig) -> tuple[dict, RunParts | None]:
+    """Assemble, fit and record one run into ``cfg.paths.output_dir``; a failure is also
+    written to ``error.txt`` there, then raised. Returns (metrics, parts)."""
+    out = Path(cfg.paths.output_dir)
+    found = [f for f in RESULT_FILES if (out / f).exists()]
+    if found and not results.is_ddp_worker():  # .hydra/ is there already: Hydra's, for this run
+        raise ConfigError(
+            f"paths.output_dir: {out} holds another run's results ({', '.join(found)}); "
+            "choose a new directory"
+        )
+    try:
+        with torch_settings(cfg):
+            parts = assemble(cfg)
+            out.mkdir(parents=True, exist_ok=True)
+            if cfg.get("print_config"):
+                results.print_start(cfg, parts.module)
+            outcome = fit(parts)
+            record(parts, outcome)
+    except BaseException as e:
+        if not isinstance(e, SystemExit) and status_of(e) != "pruned":
+            results.record_failure(out, e)
+        raise
+    if outcome.error is not None:
+        results.record_failure(out, outcome.error)
+        raise outcome.error
+    return outcome.metrics, parts
+
+
+def check_resumable(ckpt: dict, cfg: DictConfig, module) -> None:
+    """The checkpoint fits this run's model and has updates left to do."""
+    ours = module.state_dict()
+    for name, value in ckpt["state_dict"].items():
+        if name not in ours or ours[name].shape != value.shape:
+            here = tuple(ours[name].shape) if name in ours else "no such parameter"
+            raise ConfigError(
+                f"ckpt_path: written by another model ({name}: {tuple(value.shape)} there, "
+                f"{here} here); resume with the model that wrote it"
+            )
+    done = ckpt["gradlab"].get("updates", ckpt.get("global_step", 0))
+    if done >= cfg.trainer.max_steps:
+        raise ConfigError(
+            f"ckpt_path: that run already finished ({done} updates, trainer.max_steps="
+            f"{cfg.trainer.max_steps}); raise trainer.max_steps to train it further"
+        )

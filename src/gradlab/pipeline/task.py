@@ -1,0 +1,101 @@
+"""The Hydra task of ``train.py``: one run through the pipeline, with every failure ending in
+one ``error:`` line. A single run exits with the failure's code; a sweep job records its
+failure and the sweep goes on (its end names the failed jobs), except on Ctrl-C."""
+
+import json
+import math
+import os
+import subprocess
+import sys
+import traceback
+from pathlib import Path
+
+from hydra.core.hydra_config import HydraConfig
+from hydra.types import RunMode
+from omegaconf import DictConfig
+
+from gradlab.errors import (
+    EXIT_CODES,
+    ConfigError,
+    Interrupted,
+    did_you_mean,
+    error_line,
+    exit_code,
+    show_traceback,
+    status_of,
+)
+from gradlab.pipeline.results import record_failure
+from gradlab.pipeline.run import train
+
+
+def sweep_metric(cfg: DictConfig, metrics: dict):
+    """The value handed to a sweeper: ``optimized_metric``; a run without that metric (no
+    validation set: no ``val/*``) hands ``fallback_metric`` instead, with a line saying so."""
+    metric = cfg.get("optimized_metric")
+    if not metric:
+        return None
+    if metric in metrics:
+        return metrics[metric]
+    fallback = cfg.get("fallback_metric")
+    no_validation = not any(k.startswith("val/") for k in metrics)
+    if metric.startswith("val/") and no_validation and fallback in metrics:
+        print(
+            f"optimized_metric: this run has no validation set ({metric} missing); "
+            f"the sweeper gets {fallback} (fallback_metric)"
+        )
+        return metrics[fallback]
+    raise ConfigError(
+        f"optimized_metric: {metric!r} is not a metric of this run{did_you_mean(metric, metrics)}"
+    )
+
+
+def run_task(cfg: DictConfig):
+    multirun = HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN
+    if multirun and uses_ddp(cfg):
+        return run_job_in_own_process(cfg)
+    try:
+        metrics, _ = train(cfg)
+        return sweep_metric(cfg, metrics) if multirun else None
+    except BaseException as e:
+        if isinstance(e, SystemExit):
+            raise
+        if isinstance(e, ConfigError) and str(e).startswith("optimized_metric"):
+            record_failure(Path(cfg.paths.output_dir), e)
+        if show_traceback():
+            traceback.print_exc()
+        if status_of(e) == "pruned":  # a search's answer, not a failure
+            print(error_line(e))
+            return None
+        print(f"error: {error_line(e)}", file=sys.stderr)
+        if multirun and isinstance(e, KeyboardInterrupt):
+            from gradlab.sweep.summarize import summarize
+
+            summarize(HydraConfig.get().sweep.dir, plot=False)  # every job listed, this one too
+        if multirun and not isinstance(e, KeyboardInterrupt):
+            diverged = status_of(e) == "diverged"
+            return math.inf if diverged and cfg.get("on_divergence") == "inf" else None
+        raise SystemExit(exit_code(e)) from None
+
+
+def uses_ddp(cfg: DictConfig) -> bool:
+    strategy = str(cfg.trainer.get("strategy", "auto"))
+    devices = cfg.trainer.get("devices", 1)
+    return strategy.startswith("ddp") or (isinstance(devices, int) and devices > 1)
+
+
+def run_job_in_own_process(cfg: DictConfig):
+    """A DDP job of a sweep runs as a single run in a process of its own: Lightning restarts
+    the script for its workers, which in this process would run the whole sweep again."""
+    out = Path(cfg.paths.output_dir)
+    command = [sys.executable, "-m", "gradlab", "train", *HydraConfig.get().overrides.task]
+    command += ["hydra.mode=RUN", f"hydra.run.dir={out}", "hydra.output_subdir=null"]
+    env = dict(os.environ, GRADLAB_SWEEP_JOB="1")  # the directory is this job's own
+    code = subprocess.run(command, env=env).returncode
+    if code == EXIT_CODES["interrupted"]:
+        raise Interrupted(f"job {out.name} interrupted")
+    metrics_file = out / "metrics.json"
+    metrics = json.loads(metrics_file.read_text()) if metrics_file.is_file() else {}
+    if metrics.get("status") == "diverged" and cfg.get("on_divergence") == "inf":
+        return math.inf
+    metric = cfg.get("optimized_metric")
+    return metrics.get(metric) if metric and code == 0 else None

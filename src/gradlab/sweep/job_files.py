@@ -1,0 +1,39 @@
+"""The files of a run trained inside a batched sweep (``hydra/launcher=batched``), written by
+the pipeline's own writers (``gradlab.pipeline.results``) as its solo run writes them:
+history.csv, metrics.json, its logger runs, error.txt."""
+
+import math
+import sys
+from pathlib import Path
+
+from omegaconf import DictConfig
+
+from gradlab.module.loss_history import is_log_step
+from gradlab.pipeline import results
+from gradlab.pipeline.build import build_loggers
+
+
+def write_batched_job(cfg: DictConfig, outcome):
+    """Write one run's results into its job directory; return the sweep's metric."""
+    from gradlab.pipeline.task import sweep_metric
+
+    out = Path(cfg.paths.output_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    results.write_history(out / "history.csv", outcome.history)
+    metrics = dict(outcome.metrics)
+    results.write_metrics(out, metrics)
+    if metrics["status"] != "ok":
+        (out / "error.txt").write_text(f"{metrics['status']}: {metrics['error']}\n")
+        print(f"error: {metrics['error']}", file=sys.stderr)
+    if cfg.get("logger"):
+        loggers = build_loggers(cfg)
+        losses = outcome.history[:, 0].tolist()
+        every, last = cfg.trainer.log_every_n_steps, cfg.trainer.max_steps
+        for logger in loggers:
+            for i, loss in enumerate(losses):
+                if is_log_step(i, every, last) or i == len(losses) - 1:
+                    logger.log_metrics({"train/loss": loss}, step=i)
+        results.log_results(cfg, loggers, metrics)
+    if metrics["status"] == "diverged" and cfg.get("on_divergence") == "inf":
+        return math.inf
+    return sweep_metric(cfg, metrics) if metrics["status"] == "ok" else None

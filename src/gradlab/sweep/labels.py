@@ -1,0 +1,48 @@
+"""Which sweep a process runs in and what it varies: the names of a job's logger runs and
+the order of its hyperparameters come from here."""
+
+import json
+from pathlib import Path
+
+PLAN = ".sweep_plan.json"  # the jobs a basic sweep will run, written when it starts
+
+
+def in_sweep() -> bool:
+    """Whether this process runs a job of a Hydra multirun."""
+    from hydra.core.hydra_config import HydraConfig
+    from hydra.types import RunMode
+
+    return HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN
+
+
+def swept_keys() -> list[str]:
+    """The keys the running sweep varies (empty outside a sweep): from the basic sweeper's
+    plan, or a search's parameters."""
+    from hydra.core.hydra_config import HydraConfig
+
+    if not in_sweep():
+        return []
+    hydra_cfg = HydraConfig.get()
+    plan = Path(hydra_cfg.sweep.dir) / PLAN
+    if not plan.is_file():
+        return [str(k) for k in (hydra_cfg.sweeper.get("params") or {})]
+    values: dict[str, set] = {}
+    for job in json.loads(plan.read_text()):
+        for o in job:
+            key, _, value = o.partition("=")
+            values.setdefault(key.lstrip("+~"), set()).add(value)
+    return [k for k, v in values.items() if len(v) > 1]
+
+
+def run_label() -> str | None:
+    """A sweep job's name from its swept values, e.g. ``optim.lr=0.1,seed=2`` (None outside)."""
+    from hydra.core.hydra_config import HydraConfig
+
+    keys = swept_keys()
+    if not keys:
+        return None
+    mine = {}
+    for o in HydraConfig.get().overrides.task:
+        key, _, value = o.partition("=")
+        mine[key.lstrip("+~")] = value
+    return ",".join(f"{k}={mine[k]}" for k in keys if k in mine) or None
