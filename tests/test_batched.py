@@ -11,6 +11,8 @@ from conftest import history, run_train
 
 from gradlab import cli as commands
 
+pytestmark = pytest.mark.numerics  # also run under ATEN_CPU_CAPABILITY=default (make test)
+
 STEPS = ["trainer.max_steps=1000", "print_config=false", "logger=none"]
 
 
@@ -114,14 +116,14 @@ def test_one_learning_rate_many_seeds(tmp_path, monkeypatch):
             assert float(row[key]) == metrics[key], key
 
 
-def test_exact_false_uses_the_batched_matmul(tmp_path, monkeypatch):
-    """hydra.launcher.exact=false: torch's batched matmul, which rounds small products in
-    another order: 1 ulp from the solo run at update 0, still close after 1000 updates."""
+def test_exact_false_stays_close_to_solo_runs(tmp_path, monkeypatch):
+    """hydra.launcher.exact=false: torch's batched matmul, which may round small products in
+    another order (on some CPUs it does, on others not): within 1 ulp of the solo run at
+    update 0, still close after 1000 updates."""
     args = ["seed=1,2", "optim.lr=0.05", "hydra.launcher.exact=false", *STEPS]
     rows = sweep(monkeypatch, tmp_path / "sweep", *args)
     mine = [r["loss"] for r in history(tmp_path / "sweep" / "0")]
     alone = run_alone(tmp_path / "solo", f"seed={rows[0]['seed']}", "optim.lr=0.05", *STEPS)
-    assert mine != alone
     assert max_rel(mine[:1], alone[:1]) <= 2.5e-7 and max_rel(mine, alone) <= 1e-4
 
 

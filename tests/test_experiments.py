@@ -6,6 +6,8 @@ import pytest
 import torch
 from conftest import history, make_cfg, read_metrics, run_train
 
+pytestmark = pytest.mark.numerics  # also run under ATEN_CPU_CAPABILITY=default (make test)
+
 NB000_LOSSES = {  # notebook iteration i prints the loss before its i-th update (our step i-1)
     100: 0.16973374783992767,
     200: 0.056029144674539566,

@@ -206,3 +206,34 @@ def test_gradcheck_cli_prints_table():
     r = cli("-m", "gradlab", "gradcheck", "model=polynomial", "data=sine", "loss=sse")
     assert r.returncode == 0, r.stderr[-1500:]
     assert "coeffs" in r.stdout and "input" in r.stdout and "max rel diff" in r.stdout
+
+
+def test_a_registered_activation_trains_and_checks(tmp_path):
+    """An activation registered from outside the package: its hand backward passes the check."""
+    import gradlab
+    from gradlab.models.activations import ACTIVATIONS, Activation, register
+
+    @register
+    class Softsign(Activation):
+        name = "softsign_test"
+
+        def __call__(self, z):
+            return z / (1 + z.abs())
+
+        def backward(self, grad_a, z, a):
+            return grad_a / (1 + z.abs()) ** 2  # d/dz z/(1+|z|) = 1/(1+|z|)^2
+
+    try:
+        run = gradlab.run(
+            "model.activation=softsign_test",
+            "grads=check",
+            "grads.every_n_steps=1",
+            "trainer.max_steps=5",
+            "logger=none",
+            output_dir=tmp_path,
+            quiet=True,
+        )
+        assert run.metrics["status"] == "ok"
+        assert all(r.max_rel < 1e-4 for r in run.module.gradients.worst.values())
+    finally:
+        del ACTIVATIONS["softsign_test"]

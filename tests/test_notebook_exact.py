@@ -8,6 +8,8 @@ import torch
 
 import gradlab
 
+pytestmark = pytest.mark.numerics  # also run under ATEN_CPU_CAPABILITY=default (make test)
+
 
 def notebook_000_losses(threads: int = 1) -> list[float]:
     """Notebook 000's data, weights and training loop, verbatim (the loss printed every 100

@@ -36,6 +36,7 @@ def run_command(entry, monkeypatch, *argv) -> int:
     return 0
 
 
+@pytest.mark.numerics
 def test_every_entry_point_gives_the_same_run(tmp_path, monkeypatch):
     assert (
         run_command(commands.train, monkeypatch, *COMMON, f"hydra.run.dir={tmp_path / 'cli'}") == 0

@@ -1,13 +1,14 @@
-"""Figures drawn with matplotlib's non-interactive backend (imported only when plotting); in a
-Jupyter kernel its inline backend is left in place, so returned figures show in the notebook."""
+"""Figures of a run, drawn with matplotlib (imported only when plotting): Agg outside Jupyter,
+the inline backend in a kernel, so returned figures show in the notebook."""
 
 import sys
 from pathlib import Path
 
 import matplotlib
 
-if "ipykernel" not in sys.modules:
-    matplotlib.use("Agg")
+# in a Jupyter kernel the inline backend, whatever MPLBACKEND the shell set (figures show in
+# the notebook); elsewhere Agg (files only, no window)
+matplotlib.use("module://matplotlib_inline.backend_inline" if "ipykernel" in sys.modules else "Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import torch  # noqa: E402
 

@@ -30,7 +30,8 @@ class RunCheckpoint(ModelCheckpoint):
 
     def on_train_start(self, trainer, pl_module) -> None:
         super().on_train_start(trainer, pl_module)
-        if not self.last_path.exists():
+        # rank 0's view, so that every DDP process agrees (the save waits for all of them)
+        if not trainer.strategy.broadcast(self.last_path.exists()):
             self._save_last(trainer)
 
     def on_train_end(self, trainer, pl_module) -> None:

@@ -99,6 +99,15 @@ DYING = ("relu", "leaky_relu")
 SATURATING = ("tanh", "sigmoid")
 
 
+def register(cls: type[Activation]) -> type[Activation]:
+    """Make an Activation subclass available by its ``name`` (``model.activation=NAME``),
+    from your own code, without editing gradlab; usable as a class decorator."""
+    if not (isinstance(cls, type) and issubclass(cls, Activation)) or cls.name in ACTIVATIONS:
+        raise ValueError(f"activation: cannot register {cls!r} (an Activation with a new name)")
+    ACTIVATIONS[cls.name] = cls
+    return cls
+
+
 def get_activation(name: str, key: str = "activation") -> Activation:
     if name not in ACTIVATIONS:
         raise ValueError(f"{key}: unknown activation {name!r}; choose one of {sorted(ACTIVATIONS)}")
