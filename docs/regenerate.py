@@ -136,7 +136,7 @@ def search() -> list[str]:
 def eos() -> list[str]:
     where = train("eos", "optim.lr=0.02,0.05,0.1,0.2", "callbacks=dynamics",
                   "trainer.max_steps=2000", "print_config=false", sweep=True)  # fmt: skip
-    report = python("-m", "gradlab.analysis.edge_of_stability", str(where))
+    report = python("-m", "gradlab", "eos", str(where))
     figure(where, "edge_of_stability.png", "edge_of_stability.png")
     return report.strip().splitlines()[:-1]
 

@@ -49,10 +49,22 @@ def test_figures_in_tensorboard_and_png(tmp_path, overrides, figures):
 
 
 def test_hparams_written(tmp_path):
-    run_train(tmp_path, "trainer.max_steps=20")
+    from tensorboard.plugins.hparams import plugin_data_pb2
+
+    run_train(tmp_path, "trainer.max_steps=20", "optim.lr=0.2", "seed=3")
     acc = accumulator(tmp_path)
-    # the hparams plugin stores the session in a summary under this tag
-    assert any("hparams" in t for t in acc.summary_metadata)
+    # the hparams plugin stores the session's values in the metadata of its start summary
+    content = acc.SummaryMetadata("_hparams_/session_start_info").plugin_data.content
+    start = plugin_data_pb2.HParamsPluginData.FromString(content).session_start_info
+    values = {
+        k: v.WhichOneof("kind") and getattr(v, v.WhichOneof("kind"))
+        for k, v in start.hparams.items()
+    }
+    assert values["optim/lr"] == pytest.approx(0.2)
+    assert values["seed"] == 3
+    assert values["max_steps"] == 20
+    assert values["model/sizes"] == "[2, 3, 4, 1]"
+    assert values["model/activation"] == "tanh"
 
 
 def test_plot_every_n_steps(tmp_path):

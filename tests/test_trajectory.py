@@ -42,9 +42,9 @@ RUN = [
 def test_a_large_model_keeps_a_bounded_path_outside_its_checkpoint(tmp_path):
     run_train(tmp_path, *RUN)
     ckpt = torch.load(tmp_path / "checkpoints" / "last.ckpt", weights_only=True)
-    state = ckpt["gradlab"]["history"]
-    assert state["params"] is None and state["trajectory_dir"] == "trajectory"
-    steps = state["snapshot_steps"]
+    state, saved = ckpt["gradlab"]["history"], ckpt["gradlab_trajectory"]
+    assert state["params"] is None and saved["dir"] == "trajectory"  # written by the callback
+    steps = saved["steps"]
     assert 2 <= len(steps) <= 5
     assert load_snapshots(tmp_path / "trajectory", steps).shape == (len(steps), 4417)
     assert list(history(tmp_path)[0]) == ["step", "loss"]  # no per-value columns
@@ -69,7 +69,7 @@ def test_resume_reads_the_trajectory_back(tmp_path):
 
     def path(run):
         ckpt = torch.load(run / "checkpoints" / "last.ckpt", weights_only=True)
-        steps = ckpt["gradlab"]["history"]["snapshot_steps"]
+        steps = ckpt["gradlab_trajectory"]["steps"]
         return steps, load_snapshots(run / "trajectory", steps)
 
     (steps_a, a), (steps_b, b) = path(tmp_path / "whole"), path(tmp_path / "resumed")

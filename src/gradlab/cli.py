@@ -123,10 +123,8 @@ COMMANDS = {
 
 
 def main() -> None:
-    """``python -m gradlab COMMAND [arguments]``."""
-    if len(sys.argv) < 2 or sys.argv[1] not in COMMANDS:
-        print(f"usage: python -m gradlab {{{','.join(COMMANDS)}}} [arguments]", file=sys.stderr)
-        raise SystemExit(2)
-    command = COMMANDS[sys.argv[1]]
-    sys.argv = [f"gradlab {sys.argv[1]}", *sys.argv[2:]]
+    """``python -m gradlab [COMMAND] [arguments]``; without a command: train (so that
+    Lightning's DDP workers, started as ``python -m gradlab OVERRIDES``, train too)."""
+    named = len(sys.argv) > 1 and sys.argv[1] in COMMANDS
+    command = COMMANDS[sys.argv.pop(1)] if named else train  # Hydra reads what follows
     command()

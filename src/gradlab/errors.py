@@ -46,8 +46,7 @@ class DivergenceError(GradlabError, RuntimeError):
     @classmethod
     def at(cls, step: int, loss: float, lr: float) -> "DivergenceError":
         return cls(
-            f"optim.lr: training diverged at step {step} (loss = {loss}, lr = {lr:g}); "
-            "lower optim.lr"
+            f"optim.lr: training diverged at step {step} (loss = {loss}, lr = {lr}); lower optim.lr"
         )
 
 

@@ -61,7 +61,8 @@ class GradLabModule(Evaluation, L.LightningModule):
         model_config, optim_config = _plain(model_config), _plain(optim_config)
         scheduler_config = _plain(scheduler_config)
         # the objects are built by the pipeline; from a checkpoint, from the configs above
-        self.save_hyperparameters(ignore=["net", "optimizer", "lr_scheduler"])
+        # (logger=False: the loggers get the run's flat hyperparameters at the end instead)
+        self.save_hyperparameters(ignore=["net", "optimizer", "lr_scheduler"], logger=False)
         self.automatic_optimization = False
         if net is None or optimizer is None:
             net, optimizer, lr_scheduler = self._build_from_configs(net)

@@ -16,6 +16,8 @@ def check_overrides_parse(argv: list[str]) -> None:
     names only the position)."""
     from hydra.core.override_parser.overrides_parser import OverridesParser
 
+    if any(a.startswith("-") and a not in ("-m", "--multirun") for a in argv):
+        return  # --help, --cfg job, -cn ...: Hydra's own business
     parser = OverridesParser.create()
     for text in argv:
         if text.startswith("-"):
