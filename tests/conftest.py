@@ -16,6 +16,15 @@ setup_hydra()
 
 
 @pytest.fixture(autouse=True)
+def _library_warnings_filtered():
+    """gradlab filters a few library warnings by exact text when it is imported; pytest drops
+    the filters set while it collects, so every test sets them again (the same list)."""
+    from gradlab.pipeline.library_output import quiet_library_output
+
+    quiet_library_output()
+
+
+@pytest.fixture(autouse=True)
 def _float32_default():
     """A run with dtype=float64 changes torch's default dtype: restore it for the next test."""
     yield
