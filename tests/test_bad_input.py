@@ -97,6 +97,9 @@ CASES = [
     (["hydra.run.dir=/proc/gradlab"], 2, "hydra.run.dir: cannot create"),
     (["hydra.run.dir={root}/run"], 2, "holds another run's results"),
     (["optim.lr=1000"], 3, "optim.lr: training diverged at step"),
+    (["task_name=../../x"], 2, "task_name: '../../x' is not a plain name"),
+    (["task_name=/tmp/x"], 2, "task_name: '/tmp/x' is not a plain name"),
+    (["hydra.job.name=../../jobx"], 2, "hydra.job.name: '../../jobx' is not a plain name"),
 ]
 
 

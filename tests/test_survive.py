@@ -59,10 +59,12 @@ def test_sigkill_and_resume_equals_uninterrupted(tmp_path):
     assert r.returncode == -9  # killed by SIGKILL, after the checkpoint at step 200
     ckpt = crashed / "checkpoints" / "last.ckpt"
     assert torch.load(ckpt, weights_only=True)["global_step"] == 200
-    stale = ckpt.parent / ".last.ckpt.999999999.x1.tmp"  # a writer killed mid-save left it
+    stale = ckpt.parent / ".gradlab-tmp.last.ckpt.999999999.x1.tmp"  # a killed writer's
     stale.write_bytes(b"half a checkpoint")
+    other = ckpt.parent / ".notes.999999999.x1.tmp"  # not gradlab's: left alone
+    other.write_bytes(b"someone else's file")
     run_train(resumed, *RUN, *QUIET, f"ckpt_path={ckpt}")
-    assert not stale.exists()  # removed at the next start
+    assert not stale.exists() and other.exists()  # gradlab's removed at the next start
     same_results(read_metrics(whole), read_metrics(resumed))  # val/loss_best included
     sa, sb = (
         state(whole / "checkpoints" / "last.ckpt"),

@@ -9,6 +9,8 @@ from lightning.pytorch.plugins import TorchCheckpointIO
 
 from gradlab.errors import CheckpointError
 
+TMP_PREFIX = ".gradlab-tmp."  # the name of every temporary file gradlab writes
+
 
 class AtomicCheckpointIO(TorchCheckpointIO):
     """A kill during saving leaves the previous checkpoint in place and loadable."""
@@ -23,7 +25,7 @@ def save_atomically(obj, path) -> None:
     """torch.save to a temporary file, then rename it over ``path``."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    prefix = f".{path.name}.{os.getpid()}."  # the writer's pid: stale files can be told
+    prefix = f"{TMP_PREFIX}{path.name}.{os.getpid()}."  # the writer's pid: stale ones told
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=prefix, suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as f:
@@ -70,8 +72,8 @@ def remove_stale_temporaries(directory: str | Path) -> list[Path]:
     directory = Path(directory)
     if not directory.is_dir():
         return removed
-    for tmp in directory.glob(".*.tmp"):
-        parts = tmp.name.split(".")  # "", name..., pid, random, "tmp"
+    for tmp in directory.glob(f"{TMP_PREFIX}*.tmp"):  # only gradlab's own temporary files
+        parts = tmp.name.split(".")  # "", "gradlab-tmp", name..., pid, random, "tmp"
         pid = parts[-3] if len(parts) >= 5 else ""
         if pid.isdigit() and not _alive(int(pid)):
             tmp.unlink(missing_ok=True)

@@ -12,7 +12,7 @@ from omegaconf import DictConfig
 
 from gradlab.errors import ConfigError, reported_errors
 from gradlab.pipeline.results import is_ddp_worker
-from gradlab.pipeline.validate import check_fresh_dir, validate
+from gradlab.pipeline.validate import check_fresh_dir, check_name, validate
 
 
 def is_train_config(config: DictConfig) -> bool:
@@ -25,6 +25,7 @@ class ConfigCheck(Callback):
             return
         with reported_errors():  # Hydra turns a callback's exceptions into warnings
             validate(config, full=False)
+            check_name(config.hydra.job.name, "hydra.job.name")
             explicit = any(o.startswith("hydra.run.dir=") for o in config.hydra.overrides.hydra)
             own = os.environ.get("GRADLAB_SWEEP_JOB") == "1"  # a sweep's DDP job: its own dir
             if explicit and not is_ddp_worker() and not own:
@@ -34,6 +35,7 @@ class ConfigCheck(Callback):
         if is_train_config(config):
             with reported_errors():
                 validate(config, full=False)
+                check_name(config.hydra.job.name, "hydra.job.name")
 
 
 def check_writable(run_dir: Path) -> None:

@@ -43,8 +43,13 @@ def final_metrics(module, wall: float, error: BaseException | None) -> dict:
 
 
 def write_metrics(out: Path, metrics: dict) -> None:
+    """metrics.json as strict JSON: a non-finite value is ``null`` (its ``status`` and
+    ``error`` say why: a diverged run, diverged restarts)."""
     out.mkdir(parents=True, exist_ok=True)
-    (out / "metrics.json").write_text(json.dumps(metrics, indent=2, sort_keys=True))
+    strict = {
+        k: None if isinstance(v, float) and not math.isfinite(v) else v for k, v in metrics.items()
+    }
+    (out / "metrics.json").write_text(json.dumps(strict, indent=2, sort_keys=True, allow_nan=False))
 
 
 def write_history(path: Path, history: torch.Tensor, trajectory=None, names=()) -> None:

@@ -5,6 +5,7 @@ directory, and (once data and model are built) the model's sizes and the loss ag
 
 import inspect
 import math
+import re
 from pathlib import Path
 
 from omegaconf import DictConfig, OmegaConf
@@ -25,7 +26,8 @@ def validate(cfg: DictConfig, *, full: bool = True) -> None:
 
 
 def check_values(cfg: DictConfig) -> None:
-    """The top-level values: counts, seed, learning rate, modes."""
+    """The top-level values: counts, seed, learning rate, modes, names that become paths."""
+    check_name(cfg.get("task_name"), "task_name")
     for key in ("trainer.max_steps", "trainer.log_every_n_steps", "restarts", "threads"):
         _positive_int(cfg, key)
     if not 0 <= cfg.seed < 2**32:
@@ -44,6 +46,20 @@ def check_values(cfg: DictConfig) -> None:
         raise ConfigError(
             f"trainer.strategy: {strategy} is not supported (its processes' results do not come "
             "back to the main process); use trainer=ddp"
+        )
+
+
+NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.=,+-]{0,99}")
+
+
+def check_name(value, key: str) -> None:
+    """A name joined under logs/ (a directory or file name): no separators, no '..'."""
+    if value is None:
+        return
+    if not isinstance(value, str) or not NAME.fullmatch(value) or ".." in value:
+        raise ConfigError(
+            f"{key}: {value!r} is not a plain name (letters, digits, _ . = , + -, at most "
+            "100, no '/' or '..'): it names a directory under logs/"
         )
 
 
