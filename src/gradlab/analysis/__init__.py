@@ -1,1 +1,1 @@
-"""analysis."""
+"""Analysis of runs: curvature, least-squares baselines, edge of stability, figures."""
