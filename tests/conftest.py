@@ -15,13 +15,14 @@ ROOT = Path(__file__).resolve().parents[1]
 setup_hydra()
 
 
-@pytest.fixture(autouse=True)
-def _library_warnings_filtered():
+def pytest_configure(config):
     """gradlab filters a few library warnings by exact text when it is imported; pytest drops
-    the filters set while it collects, so every test sets them again (the same list)."""
-    from gradlab.pipeline.library_output import quiet_library_output
+    filters set while it collects, so the same list goes into pytest's own filters."""
+    from gradlab.pipeline.library_output import LIBRARY_WARNINGS
 
-    quiet_library_output()
+    for category, text in LIBRARY_WARNINGS:
+        assert ":" not in text  # pytest's filter syntax splits on ':'
+        config.addinivalue_line("filterwarnings", f"ignore:{text}:{category.__name__}")
 
 
 @pytest.fixture(autouse=True)
