@@ -2,7 +2,7 @@
 
 import pytest
 import torch
-from conftest import read_metrics, run_train
+from conftest import history, read_metrics, run_train
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 from gradlab.analysis.curvature import top_hessian_eigenvalue
@@ -115,6 +115,12 @@ def test_sharpness_logged_against_two_over_lr(tmp_path, capsys):
         "+callbacks.sharp.every_n_steps=50",
     )
     assert {"curvature/top_eig", "curvature/2_over_lr"} <= scalar_tags(tmp_path)
+    acc = EventAccumulator(str(tmp_path / "tensorboard"))
+    acc.Reload()
+    eig, limit = acc.Scalars("curvature/top_eig"), acc.Scalars("curvature/2_over_lr")
+    assert [e.step for e in eig] == [e.step for e in limit] and len(eig) >= 2
+    assert all(e.value == pytest.approx(2 / 0.1) for e in limit)  # optim.lr = 0.1
+    assert all(0 < e.value < 1e3 for e in eig)
     assert "curvature/crossed_2_over_lr" in metrics
     assert "sharpness: max" in capsys.readouterr().out
 
@@ -160,6 +166,14 @@ def test_coefficient_trajectories(tmp_path):
     run_train(tmp_path, "experiment=legendre", "trainer.max_steps=100")
     assert (tmp_path / "plots" / "params.png").is_file()
     assert {"params/a", "params/b", "params/c", "params/d"} <= scalar_tags(tmp_path)
+    acc = EventAccumulator(str(tmp_path / "tensorboard"))
+    acc.Reload()
+    rows = history(tmp_path)  # the same trajectory in history.csv, row i: before update i
+    for name in "abcd":
+        events = acc.Scalars(f"params/{name}")
+        assert len(events) >= 2
+        for e in events:
+            assert e.value == pytest.approx(rows[e.step][name], rel=1e-6), (name, e.step)
 
 
 def test_instruments_off_write_no_tags(tmp_path):

@@ -86,6 +86,13 @@ def test_003_prints_the_pairs_the_gate_and_the_dying_relu(tmp_path):
     assert images == 1
 
 
+def test_figures_show_whatever_mplbackend_the_shell_sets(tmp_path, monkeypatch):
+    """Many CI systems set MPLBACKEND=Agg; the kernel inherits it, and still shows figures."""
+    monkeypatch.setenv("MPLBACKEND", "Agg")
+    _, images = execute("003_neurons.ipynb", tmp_path)
+    assert images == 1
+
+
 def _numbers_after(text: str, prefix: str) -> list[float]:
     """The numbers on the printed line that starts with ``prefix``, after it."""
     line = text.split(prefix, 1)[1].split("\n", 1)[0]

@@ -90,3 +90,45 @@ def test_search_under_ddp_runs_each_trial_once(tmp_path):
     study = optuna.load_study(study_name="sincos_mlp", storage=f"sqlite:///{tmp_path}/optuna.db")
     assert len(study.trials) == 2
     assert OmegaConf.load(tmp_path / "optimization_results.yaml").n_trials == 2
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "a=choice(1,2,5)",
+        "a=range(1,10,4)",
+        "a=range(0,1,0.3)",
+        "a=range(5)",
+        "a=range(10,1,-3)",
+        "a=tag(log,range(1,10))",
+    ],
+)
+def test_search_space_is_hydras_expansion(text):
+    """Every value a distribution can give is one Hydra's basic sweeper would run, and every
+    one of those can be given."""
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    from gradlab.sweep.optuna_sweeper import distribution
+
+    override = OverridesParser.create().parse_override(text)
+    hydra_values = list(override.sweep_iterator())
+    d = distribution(override)
+    is_set = hasattr(d, "choices")
+    got = list(d.choices) if is_set else list(range(d.low, d.high + 1, d.step))
+    assert sorted(got) == sorted(hydra_values)
+    if "log" in text:
+        assert d.log
+
+
+def test_interval_search_spaces():
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+    from optuna.distributions import FloatDistribution, IntDistribution
+
+    from gradlab.sweep.optuna_sweeper import distribution
+
+    parse = OverridesParser.create().parse_override
+    d = distribution(parse("a=tag(log,interval(1e-4,1))"))
+    assert isinstance(d, FloatDistribution) and d.log and (d.low, d.high) == (1e-4, 1)
+    width = distribution(parse("model.sizes.1=tag(int,interval(2,64))"))  # an integer key
+    assert isinstance(width, IntDistribution) and (width.low, width.high) == (2, 64)
+    assert distribution(parse("a=tag(log,int,interval(2,64))")).log

@@ -75,3 +75,24 @@ def test_resume_reads_the_trajectory_back(tmp_path):
     (steps_a, a), (steps_b, b) = path(tmp_path / "whole"), path(tmp_path / "resumed")
     assert steps_a == steps_b
     assert torch.equal(a, b)
+
+
+def test_the_budget_counts_the_dtypes_bytes(tmp_path):
+    """A float64 run with a 1 MB budget keeps at most 1 MB of snapshots (8-byte values)."""
+    import gradlab
+
+    run = gradlab.run(
+        "dtype=float64",
+        "model.sizes=[2,64,64,1]",
+        "optim.lr=0.01",
+        "module.track_params=true",
+        "module.trajectory_budget_mb=1",
+        "trainer.max_steps=300",
+        "logger=none",
+        "callbacks=none",
+        output_dir=tmp_path,
+        quiet=True,
+    )
+    params = run.module.loss_history.params
+    assert params.dtype == torch.float64
+    assert len(params) > 2 and params.numel() * params.element_size() <= 2**20

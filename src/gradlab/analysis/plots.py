@@ -6,9 +6,22 @@ from pathlib import Path
 
 import matplotlib
 
-# in a Jupyter kernel the inline backend, whatever MPLBACKEND the shell set (figures show in
-# the notebook); elsewhere Agg (files only, no window)
-matplotlib.use("module://matplotlib_inline.backend_inline" if "ipykernel" in sys.modules else "Agg")
+
+def _backend() -> None:
+    """In a Jupyter kernel the inline backend, whatever MPLBACKEND the shell set (figures
+    show in the notebook: IPython's own ``%matplotlib inline``); elsewhere Agg (files only)."""
+    shell = None
+    if "ipykernel" in sys.modules:
+        from IPython import get_ipython
+
+        shell = get_ipython()
+    if shell is not None:
+        shell.run_line_magic("matplotlib", "inline")
+    else:
+        matplotlib.use("Agg")
+
+
+_backend()
 import matplotlib.pyplot as plt  # noqa: E402
 import torch  # noqa: E402
 

@@ -30,9 +30,14 @@ LIBRARY_WARNINGS = [
 ]
 # Lightning advertises a cloud logging product on every Trainer it builds, and a cloud
 # checkpoint product on every Trainer that builds its own checkpoint callback (callbacks=none)
+# On a machine without an accelerator Lightning reports on every Trainer that there is none;
+# a machine with one still gets its line ("GPU available: True ...")
 LIBRARY_NOTICES = [
     "💡 Tip: For seamless cloud logging and experiment tracking",
     "💡 Tip: For seamless cloud uploads and versioning",
+    "GPU available: False, used: False",
+    "TPU available: False, using: 0 TPU cores",
+    "HPU available: False, using: 0 HPUs",
 ]
 
 

@@ -64,13 +64,20 @@ def distribution(override: Override):
         if all(v is None or isinstance(v, bool | int | float | str) for v in values):
             return CategoricalDistribution(values)
         return CategoricalDistribution(list(override.sweep_string_iterator()))
-    if isinstance(value, RangeSweep):
-        if all(isinstance(v, int) for v in (value.start, value.stop, value.step)):
-            return IntDistribution(value.start, value.stop - value.step, step=value.step)
-        return FloatDistribution(value.start, value.stop - value.step, step=value.step)
-    if isinstance(value, IntervalSweep):
-        if isinstance(value.start, int) and isinstance(value.end, int):
-            return IntDistribution(value.start, value.end, log=log)
+    if isinstance(value, RangeSweep):  # exactly the values Hydra's basic sweeper would run
+        values = list(override.sweep_iterator())
+        if not values:
+            raise ValueError(f"{override.get_key_element()}: {override} is an empty range")
+        ints = all(isinstance(v, int) for v in values)
+        if ints and log and value.step == 1 and values[0] > 0:  # Optuna: log needs step 1
+            return IntDistribution(values[0], values[-1], log=True)
+        if ints and not log:
+            step = value.step if len(values) > 1 else 1
+            return IntDistribution(min(values), max(values), step=abs(step))
+        return CategoricalDistribution(values)  # float steps (0.8999999999999999 as Hydra)
+    if isinstance(value, IntervalSweep):  # Hydra parses the bounds as floats: tag(int, ...)
+        if "int" in getattr(value, "tags", set()):
+            return IntDistribution(round(value.start), round(value.end), log=log)
         return FloatDistribution(value.start, value.end, log=log)
     raise ValueError(f"{override.get_key_element()}: unsupported search space {override}")
 
