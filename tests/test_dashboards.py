@@ -65,6 +65,7 @@ def test_hparams_written(tmp_path):
     assert values["max_steps"] == 20
     assert values["model/sizes"] == "[2, 3, 4, 1]"
     assert values["model/activation"] == "tanh"
+    assert values["tags"] == "dev"  # config.yaml's default tags
 
 
 def test_plot_every_n_steps(tmp_path):

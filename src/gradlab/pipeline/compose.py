@@ -73,7 +73,7 @@ def print_config_tree(
 ):
     """Print the main config groups as a rich tree (``print_config=false`` turns it off)."""
     import yaml
-    from rich import print as rprint
+    from rich.console import Console
     from rich.syntax import Syntax
     from rich.tree import Tree
 
@@ -91,4 +91,6 @@ def print_config_tree(
             node = OmegaConf.to_container(cfg[f], resolve=True)
             body = yaml.dump(node, Dumper=FlowListDumper, sort_keys=False).rstrip()
             tree.add(f).add(Syntax(body, "yaml", theme="ansi_dark"))
-    rprint(tree, file=sys.stdout)
+    # never cut at 80 columns when piped (a file or a CI log): long paths stay whole
+    console = Console(file=sys.stdout, width=None if sys.stdout.isatty() else 1000)
+    console.print(tree)

@@ -9,6 +9,8 @@ def flat_hparams(cfg: DictConfig, first: list[str] = ()) -> dict:
     """``group/key`` for every value of the main groups; the keys a sweep varies come first
     (``first``, as ``optim.lr``), so the table opens with what the sweep asks about."""
     out = {"seed": cfg.seed, "restarts": cfg.get("restarts", 1), "max_steps": cfg.trainer.max_steps}
+    if cfg.get("tags"):  # the run's tags, searchable in TensorBoard's HPARAMS tab and MLflow
+        out["tags"] = ",".join(str(t) for t in cfg.tags)
     for group in GROUPS:
         node = cfg.get(group)
         if node is None:

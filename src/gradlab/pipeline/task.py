@@ -53,6 +53,8 @@ def run_task(cfg: DictConfig):
     multirun = HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN
     if multirun and uses_ddp(cfg):
         return run_job_in_own_process(cfg)
+    if multirun and HydraConfig.get().job.num > 0:  # the config tree once per sweep
+        cfg.print_config = False
     try:
         metrics, _ = train(cfg)
         return sweep_metric(cfg, metrics) if multirun else None
