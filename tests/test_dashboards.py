@@ -124,3 +124,20 @@ def test_edge_of_stability_reads_a_sweep(tmp_path, monkeypatch, capsys):
     out = capsys.readouterr().out
     assert "optim.lr=0.2: max sharpness" in out and "2/lr 10" in out
     assert png_size(tmp_path / "edge_of_stability.png")[0] > 300
+
+
+def test_summarize_tables_single_runs(tmp_path, monkeypatch):
+    """python -m gradlab summarize logs/train/runs: one row per run, the differing keys."""
+    import sys
+
+    from gradlab import cli as commands
+
+    for name, lr in (("a", "0.1"), ("b", "0.05")):
+        argv = [f"optim.lr={lr}", "trainer.max_steps=10", "print_config=false", "logger=none"]
+        monkeypatch.setattr(sys, "argv", ["prog", *argv, f"hydra.run.dir={tmp_path / name}"])
+        commands.train()
+    monkeypatch.setattr(sys, "argv", ["prog", str(tmp_path)])
+    commands.summarize()
+    rows = (tmp_path / "summary.csv").read_text().splitlines()
+    assert rows[0].startswith("job,optim.lr,status")
+    assert [r.split(",")[:3] for r in rows[1:]] == [["a", "0.1", "ok"], ["b", "0.05", "ok"]]

@@ -91,12 +91,17 @@ def _not_started(sweep_dir: Path, done: set[str]) -> list[dict]:
     return rows
 
 
+def is_run(path: Path) -> bool:
+    """A run's directory: Hydra's record of it or its metrics."""
+    return (path / ".hydra").is_dir() or (path / "metrics.json").is_file()
+
+
 def summarize(sweep_dir: str | Path, plot: bool = True) -> list[dict]:
     """Write summary.csv and summary.md (and summary.png unless ``plot=False``) for a sweep."""
     sweep_dir = Path(sweep_dir)
-    jobs = sorted(
-        (p for p in sweep_dir.iterdir() if p.is_dir() and p.name.isdigit()),
-        key=lambda p: int(p.name),
+    jobs = sorted(  # a sweep's numbered jobs, or any set of single runs (logs/train/runs)
+        (p for p in sweep_dir.iterdir() if p.is_dir() and (p.name.isdigit() or is_run(p))),
+        key=lambda p: (0, int(p.name), "") if p.name.isdigit() else (1, 0, p.name),
     )
     rows = [read_job(j) for j in jobs]
     rows += _not_started(sweep_dir, {j.name for j in jobs})
