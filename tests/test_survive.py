@@ -5,6 +5,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 
 import pytest
 import torch
@@ -262,3 +263,52 @@ def test_concurrent_runs_get_their_own_directories(tmp_path):
     runs = list((tmp_path / "concurrent" / "runs").iterdir())
     assert len(runs) == 3
     assert all((r / "metrics.json").is_file() for r in runs)
+
+
+def test_resume_in_its_own_directory_continues_it(tmp_path, monkeypatch):
+    """A requeued job: the same hydra.run.dir and its own last.ckpt continue the run."""
+    whole, run = tmp_path / "whole", tmp_path / "run"
+    run_train(whole, *RUN, *QUIET)
+    env = dict(os.environ, PYTHONPATH=str(ROOT / "tests"))
+    crash = ["+callbacks.crash._target_=helpers.CrashAtStep", "+callbacks.crash.step=250"]
+    argv = [*RUN, *QUIET, f"hydra.run.dir={run}"]
+    r = subprocess.run(
+        [sys.executable, "train.py", *argv, *crash], cwd=ROOT, env=env, capture_output=True
+    )
+    assert r.returncode == -9
+    ckpt = run / "checkpoints" / "last.ckpt"
+    monkeypatch.setattr(sys, "argv", ["prog", *argv, f"ckpt_path={ckpt}"])
+    commands.train()
+    same_results(read_metrics(whole), read_metrics(run))
+    assert history(run) == history(whole)
+
+
+def test_a_second_writer_of_a_run_directory_is_refused(tmp_path, monkeypatch, capsys):
+    """Two runs into one directory: the second gets one line naming it and the holder's pid."""
+    run = tmp_path / "run"
+    first = subprocess.Popen(
+        [sys.executable, "train.py", "trainer.max_steps=100000", *QUIET, f"hydra.run.dir={run}"],
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        lock = run / ".gradlab.lock"
+        for _ in range(600):  # until the first run holds the directory
+            if lock.is_file() and lock.read_text().strip() == str(first.pid):
+                break
+            first.poll()
+            assert first.returncode is None
+            time.sleep(0.1)
+        monkeypatch.setattr(sys, "argv", ["prog", *QUIET, f"hydra.run.dir={run}"])
+        with pytest.raises(SystemExit) as stop:
+            commands.train()
+        last = capsys.readouterr().err.strip().splitlines()[-1]
+        assert stop.value.code == 2
+        assert last == (
+            f"error: hydra.run.dir: {run.resolve()} is in use by another run (pid {first.pid}); "
+            "choose another directory or wait for it to finish"
+        )
+    finally:
+        first.kill()
+        first.wait()

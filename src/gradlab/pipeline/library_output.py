@@ -24,6 +24,9 @@ LIBRARY_WARNINGS = [
     # a checkpoint holds the state after the update it counts: that is gradlab's rule
     # (one step = one update), not a missing pre-update state
     (UserWarning, re.escape("Using ModelCheckpoint with manual optimization and every_n_train")),
+    # gradlab refuses a directory that holds another run's results before training starts;
+    # a run resuming in its own directory (a requeued job) finds its own checkpoints there
+    (UserWarning, r"Checkpoint directory .* exists and is not empty"),
     # mlflow's SQL store (logger=mlflow) uses a SQLAlchemy loader that SQLAlchemy 2.1 deprecates;
     # mlflow's to change, and the store works
     (Warning, re.escape("The ``noload`` loader strategy is deprecated")),

@@ -12,6 +12,7 @@ from omegaconf import DictConfig
 
 from gradlab.errors import ConfigError, reported_errors
 from gradlab.pipeline.results import is_ddp_worker
+from gradlab.pipeline.run_lock import lock_run_dir
 from gradlab.pipeline.validate import check_fresh_dir, check_name, validate
 
 
@@ -28,8 +29,13 @@ class ConfigCheck(Callback):
             check_name(config.hydra.job.name, "hydra.job.name")
             explicit = any(o.startswith("hydra.run.dir=") for o in config.hydra.overrides.hydra)
             own = os.environ.get("GRADLAB_SWEEP_JOB") == "1"  # a sweep's DDP job: its own dir
-            if explicit and not is_ddp_worker() and not own:
-                check_writable(Path(config.hydra.run.dir))
+            if is_ddp_worker() or own:  # the directory is rank 0's / the sweep job's
+                return
+            run_dir = Path(config.hydra.run.dir)
+            if run_dir.exists() and not run_dir.is_dir():
+                raise ConfigError(f"hydra.run.dir: {run_dir} is a file, not a directory")
+            check = (lambda: check_writable(run_dir, config.get("ckpt_path"))) if explicit else None
+            lock_run_dir(run_dir, "hydra.run.dir", check)  # before Hydra writes .hydra/ there
 
     def on_multirun_start(self, config: DictConfig, **kwargs) -> None:
         if is_train_config(config):
@@ -38,11 +44,7 @@ class ConfigCheck(Callback):
                 check_name(config.hydra.job.name, "hydra.job.name")
 
 
-def check_writable(run_dir: Path) -> None:
-    check_fresh_dir(run_dir, "hydra.run.dir")
-    try:
-        run_dir.mkdir(parents=True, exist_ok=True)
-    except OSError as e:
-        raise ConfigError(f"hydra.run.dir: cannot create {run_dir}: {e.strerror}") from None
+def check_writable(run_dir: Path, ckpt_path=None) -> None:
+    check_fresh_dir(run_dir, "hydra.run.dir", ckpt_path)
     if not os.access(run_dir, os.W_OK):
         raise ConfigError(f"hydra.run.dir: {run_dir} is not writable")

@@ -22,7 +22,13 @@ from gradlab.pipeline import results
 from gradlab.pipeline.build import build_data, build_model, build_module, build_trainer
 from gradlab.pipeline.checkpoint_io import load_checkpoint, remove_stale_temporaries
 from gradlab.pipeline.process_state import torch_settings
-from gradlab.pipeline.validate import RESULT_FILES, check_model_fits_data, validate
+from gradlab.pipeline.run_lock import lock_run_dir, unlock_run_dir
+from gradlab.pipeline.validate import (
+    RESULT_FILES,
+    check_model_fits_data,
+    resumes_own_run,
+    validate,
+)
 
 
 @dataclass
@@ -134,11 +140,14 @@ def train(cfg: DictConfig) -> tuple[dict, RunParts | None]:
     written to ``error.txt`` there, then raised. Returns (metrics, parts)."""
     out = Path(cfg.paths.output_dir)
     found = [f for f in RESULT_FILES if (out / f).exists()]
-    if found and not results.is_ddp_worker():  # .hydra/ is there already: Hydra's, for this run
-        raise ConfigError(
+    worker = results.is_ddp_worker()  # DDP ranks > 0 write into rank 0's directory
+    if found and not worker and not resumes_own_run(out, cfg.get("ckpt_path")):
+        raise ConfigError(  # (.hydra/ is there already: Hydra wrote it for this run)
             f"paths.output_dir: {out} holds another run's results ({', '.join(found)}); "
             "choose a new directory"
         )
+    if not worker:
+        lock_run_dir(out, "paths.output_dir")  # held already when train.py took it
     try:
         with torch_settings(cfg):
             parts = assemble(cfg)
@@ -151,6 +160,8 @@ def train(cfg: DictConfig) -> tuple[dict, RunParts | None]:
         if not isinstance(e, SystemExit) and status_of(e) != "pruned":
             results.record_failure(out, e)
         raise
+    finally:
+        unlock_run_dir(out)
     if outcome.error is not None:
         results.record_failure(out, outcome.error)
         raise outcome.error

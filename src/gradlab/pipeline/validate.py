@@ -220,11 +220,21 @@ def _option(node) -> str:
 RESULT_FILES = ("metrics.json", "history.csv", "checkpoints")
 
 
-def check_fresh_dir(path: Path, key: str) -> None:
-    """Refuse a run directory that holds another run's results (nothing there changes)."""
+def resumes_own_run(path: Path, ckpt_path) -> bool:
+    """Whether ``ckpt_path`` is this run directory's own checkpoint (a requeued run)."""
+    if not ckpt_path:
+        return False
+    return Path(ckpt_path).resolve().parent == (Path(path) / "checkpoints").resolve()
+
+
+def check_fresh_dir(path: Path, key: str, ckpt_path=None) -> None:
+    """Refuse a run directory that holds another run's results (nothing there changes);
+    resuming a run in its own directory from its own checkpoint continues it."""
     path = Path(path)
     if path.exists() and not path.is_dir():
         raise ConfigError(f"{key}: {path} is a file, not a directory")
+    if resumes_own_run(path, ckpt_path):
+        return
     found = [f for f in (*RESULT_FILES, ".hydra") if (path / f).exists()]
     if found:
         raise ConfigError(
