@@ -64,6 +64,8 @@ CASES = [  # (args, token the last line must name)
     (["hydra.run.dir=/proc/gradlab"], "hydra.run.dir"),
     (["hydra.run.dir={root}/run"], "hydra.run.dir"),
     (["optim.lr=1000"], "optim.lr"),
+    (["task_name=../../x"], "task_name"),
+    (["hydra.job.name=../../jobx"], "hydra.job.name"),
 ]
 counts = {"clear": 0, "unclear": 0, "silent": 0}
 for args, token in CASES:
