@@ -141,3 +141,15 @@ def test_summarize_tables_single_runs(tmp_path, monkeypatch):
     rows = (tmp_path / "summary.csv").read_text().splitlines()
     assert rows[0].startswith("job,optim.lr,status")
     assert [r.split(",")[:3] for r in rows[1:]] == [["a", "0.1", "ok"], ["b", "0.05", "ok"]]
+
+
+def test_loss_plot_shows_the_validation_curve(tmp_path):
+    import gradlab
+
+    run = gradlab.run("trainer.max_steps=300", "logger=none", output_dir=tmp_path, quiet=True)
+    steps = [s for s, _ in run.module.val_history]
+    assert steps == [100, 200, 300]  # validation after every 100 updates
+    assert run.module.val_history[-1][1] == pytest.approx(run.metrics["val/loss"])
+    lines = {line.get_label(): line for line in run.figures()["loss"].axes[0].get_lines()}
+    assert list(lines["validation"].get_xdata()) == steps
+    assert (tmp_path / "plots" / "loss.png").stat().st_size > 10_000

@@ -53,7 +53,7 @@ class Run:
         from gradlab.analysis.plots import plot_loss, plt
         from gradlab.callbacks.figures import model_figures
 
-        figures = {"loss": plot_loss(self.history)}
+        figures = {"loss": plot_loss(self.history, validation=self.module.val_history)}
         figures.update(model_figures(self.module, self.data))
         for fig in figures.values():  # closed: Jupyter shows one when a cell returns it
             plt.close(fig)

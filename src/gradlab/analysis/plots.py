@@ -26,8 +26,14 @@ import matplotlib.pyplot as plt  # noqa: E402
 import torch  # noqa: E402
 
 
-def plot_loss(history: torch.Tensor, path: Path | None = None, title: str = "Training loss"):
-    """Loss per update (each restart faint, the best bold); log scale when it spans decades."""
+def plot_loss(
+    history: torch.Tensor,
+    path: Path | None = None,
+    title: str = "Training loss",
+    validation: list[tuple[int, float]] = (),
+):
+    """Loss per update (each restart faint, the best bold) and the validation loss after
+    ``validation``'s update counts; log scale when it spans decades."""
     fig, ax = plt.subplots(figsize=(6, 4))
     h = history.double()
     sequential = h.shape[1] > 1 and bool((~torch.isnan(h)).sum(1).le(1).all())
@@ -40,16 +46,20 @@ def plot_loss(history: torch.Tensor, path: Path | None = None, title: str = "Tra
             for r in range(h.shape[1]):
                 ax.plot(h[:, r], color="tab:gray", alpha=0.3, lw=0.8)
         best = h.nan_to_num(nan=float("inf"), posinf=float("inf")).min(dim=1).values
-        label = "best restart" if h.shape[1] > 1 else "loss"
+        label = "training (best restart)" if h.shape[1] > 1 else "training"
         ax.plot(best, color="tab:blue", lw=1.5, label=label)
+    if validation:
+        steps, values = zip(*validation, strict=True)
+        ax.plot(steps, values, "o-", color="tab:orange", ms=3, lw=1, label="validation")
+        best = torch.cat([best, torch.tensor(values, dtype=best.dtype)])
     finite = best[torch.isfinite(best)]
     if len(finite) and finite.min() > 0 and finite.max() / finite.min() > 100:
         ax.set_yscale("log")
     ax.set_xlabel("step (optimizer update or minimizer iteration)")
-    ax.set_ylabel("training loss")
+    ax.set_ylabel("loss")
     ax.set_title(title + (" (restarts one after another)" if sequential else ""))
     ax.grid(alpha=0.3)
-    if h.shape[1] > 1 and not sequential:
+    if (h.shape[1] > 1 and not sequential) or validation:
         ax.legend()
     fig.subplots_adjust(left=0.14, right=0.97, bottom=0.13, top=0.91)
     if path is not None:

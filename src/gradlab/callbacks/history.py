@@ -97,7 +97,7 @@ class TrainingHistory(L.Callback):
         from gradlab.analysis.trajectory_plots import plot_param_path, plot_params
 
         (out / "plots").mkdir(exist_ok=True)
-        plot_loss(history, out / "plots" / "loss.png")
+        plot_loss(history, out / "plots" / "loss.png", validation=pl_module.val_history)
         if trajectory is not None and len(names) <= 8:
             plot_params(trajectory, names, out / "plots" / "params.png")
         elif path is not None or trajectory is not None:

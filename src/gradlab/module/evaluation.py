@@ -27,6 +27,7 @@ class Evaluation:
 
     def setup_metrics(self, task: str, num_classes: int | None) -> None:
         self.task = task
+        self.val_history: list[tuple[int, float]] = []  # (updates done, validation loss)
         self.val_best = torchmetrics.MinMetric()
         self.val_best.persistent(True)  # the best-so-far goes into checkpoints: resume keeps it
         if task == "classification":
@@ -72,6 +73,7 @@ class Evaluation:
         loss = self.trainer.callback_metrics.get("val/loss")
         if loss is not None and not self.trainer.sanity_checking:
             self.val_best(loss)
+            self.val_history.append((self.progress.updates, float(loss)))  # for loss.png
             self.log("val/loss_best", self.val_best.compute())
             # logged at the number of updates done (Lightning would use the last batch index)
             self.log("step", float(self.progress.updates))

@@ -293,6 +293,7 @@ class GradLabModule(Evaluation, L.LightningModule):
             "history": self.loss_history.state_dict(with_params=False),
             "last_losses": self.progress.last_losses.cpu(),
             "previous_loss": self.progress.previous_loss,
+            "val_history": self.val_history,
             "config": self.run_config,
         }
 
@@ -305,3 +306,4 @@ class GradLabModule(Evaluation, L.LightningModule):
             self.loss_history.load_state_dict(state["history"])
         if state.get("last_losses") is not None:
             self.progress.last_losses = state["last_losses"]
+        self.val_history = [tuple(v) for v in state.get("val_history", [])]
