@@ -1,6 +1,6 @@
 """The command line: --help, --cfg, multirun, and one-line errors for bad input."""
 
-from conftest import cli, read_metrics
+from conftest import ROOT, cli, read_metrics
 
 
 def test_help_lists_groups():
@@ -8,6 +8,11 @@ def test_help_lists_groups():
     assert r.returncode == 0
     for group in ("model", "data", "optim", "grads", "experiment", "trainer"):
         assert f"{group}:" in r.stdout
+    # every experiment with its one-line description (the first comment of its file)
+    for path in sorted((ROOT / "conf" / "experiment").glob("*.yaml")):
+        lines = path.read_text().splitlines()
+        text = next(ln[2:] for ln in lines if ln.startswith("# ") and "@package" not in ln)
+        assert f"  {path.stem:<16} {text.rstrip(',')}\n" in r.stdout, path.stem
 
 
 def test_cfg_job_prints_config():
