@@ -150,3 +150,18 @@ def test_a_job_directory_is_written_as_its_own_run_writes_it(tmp_path, monkeypat
     diverged = json.loads((tmp_path / "1" / "metrics.json").read_text())
     assert diverged["status"] == "diverged" and "diverged at step" in diverged["error"]
     assert len(history(tmp_path / "1")) == diverged["step"]
+
+
+@pytest.mark.parametrize(
+    "option, reason",
+    [
+        ("module.stop_tol=1e-4", "module.stop_tol: each run stops on its own loss"),
+        ("+trainer.max_time=00:00:01:00", "trainer.max_time: a budget per run"),
+    ],
+)
+def test_per_run_stopping_runs_alone_and_says_why(tmp_path, monkeypatch, capsys, option, reason):
+    """Options a stacked run cannot honour per run are not batched: the jobs run alone and
+    equal their solo runs."""
+    rows = sweep(monkeypatch, tmp_path, "seed=1,2", option, *STEPS)
+    assert f"one at a time: {reason}" in capsys.readouterr().err
+    assert [r["status"] for r in rows] == ["ok", "ok"]

@@ -66,6 +66,10 @@ def why_not_batchable(cfg: DictConfig) -> str | None:
         return "trainer: several processes"
     if cfg.model["_target_"] != "gradlab.models.MLP":
         return f"model: {cfg.model['_target_']} (batched over runs: MLP)"
+    if cfg.module.get("stop_tol") is not None:  # would stop every run when the first meets it
+        return "module.stop_tol: each run stops on its own loss"
+    if cfg.trainer.get("max_time") is not None:
+        return "trainer.max_time: a budget per run"
     return None
 
 
