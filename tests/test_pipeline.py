@@ -4,6 +4,7 @@ experiment's checkpoint and builds nothing a checkpoint names but gradlab's own 
 gradlab.run leaves the process as it found it; sweeps run over experiments without a
 validation set."""
 
+import functools
 import logging
 import os
 import random
@@ -206,7 +207,9 @@ def test_run_leaves_the_process_as_it_found_it(tmp_path, capfd):
 
 
 # ------------------------------------------------------------------ sweeps without validation
-def without_validation() -> list[str]:
+@functools.cache
+def without_validation() -> tuple[str, ...]:
+    """The experiments whose data have no validation set (each experiment's data drawn once)."""
     names = []
     for name in EXPERIMENTS:
         cfg = make_cfg(Path(tempfile.gettempdir()), f"experiment={name}")
@@ -216,7 +219,7 @@ def without_validation() -> list[str]:
         if data.val is None:
             names.append(name)
     torch.set_default_dtype(torch.float32)
-    return names
+    return tuple(names)
 
 
 def test_the_experiments_without_validation_are_found():

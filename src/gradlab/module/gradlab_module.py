@@ -107,13 +107,11 @@ class GradLabModule(Evaluation, L.LightningModule):
         """Model, optimizer and scheduler from the stored configs: gradlab's own classes only."""
         from omegaconf import OmegaConf
 
-        from gradlab.pipeline.build import build
+        from gradlab.pipeline.build import build, build_model_shell
 
         hp = self.hparams
-        if net is None:
-            restarts = hp.restarts if hp.restarts > 1 else None
-            node = OmegaConf.create(hp.model_config)
-            net = build("model", node, False, generator=torch.Generator(), restarts=restarts)
+        if net is None:  # its weights come from the checkpoint's state_dict
+            net = build_model_shell(OmegaConf.create(hp.model_config), hp.restarts, False)
         optimizer = build("optim", OmegaConf.create(hp.optim_config), False)
         scheduler = hp.scheduler_config or None  # scheduler=none: an empty node
         if scheduler is not None:

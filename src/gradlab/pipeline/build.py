@@ -36,9 +36,10 @@ def build(group: str, node, trusted: bool = True, **kwargs):
 
 
 # ------------------------------------------------------------ trusted targets
-def _classes(module, base: type) -> dict[str, type]:
+def _classes(module, base: type) -> set[str]:
+    """The ``module.Name`` of every public class in ``module`` derived from ``base``."""
     return {
-        f"{module.__name__}.{name}": obj
+        f"{module.__name__}.{name}"
         for name, obj in vars(module).items()
         if inspect.isclass(obj) and issubclass(obj, base) and not name.startswith("_")
     }
@@ -52,13 +53,13 @@ def trusted_targets(group: str) -> set[str]:
     from gradlab.data.base import FullBatchDataModule
 
     if group == "data":
-        return set(_classes(data, FullBatchDataModule))
+        return _classes(data, FullBatchDataModule)
     if group == "model":
-        return set(_classes(models, nn.Module))
+        return _classes(models, nn.Module)
     if group == "optim":
-        return set(_classes(optim, object)) | set(_classes(torch.optim, torch.optim.Optimizer))
+        return _classes(optim, object) | _classes(torch.optim, torch.optim.Optimizer)
     if group == "scheduler":
-        return set(_classes(torch.optim.lr_scheduler, torch.optim.lr_scheduler.LRScheduler))
+        return _classes(torch.optim.lr_scheduler, torch.optim.lr_scheduler.LRScheduler)
     return set()
 
 
@@ -89,6 +90,16 @@ def build_model(cfg: DictConfig, generator: torch.Generator, trusted: bool = Tru
     restarts = cfg.get("restarts", 1)
     extra = {"restarts": restarts if restarts > 1 else None}
     return build("model", cfg.model, trusted, generator=generator, **extra)
+
+
+def build_model_shell(node, restarts: int, trusted: bool = True):
+    """A model whose weights are overwritten right after (a checkpoint's state, or runs drawn
+    by ``pipeline.run.draw`` stacked into it): built from a fixed generator, so nothing random
+    enters a run here."""
+    shell = torch.Generator().manual_seed(0)
+    return build(
+        "model", node, trusted, generator=shell, restarts=restarts if restarts > 1 else None
+    )
 
 
 def build_optimizer(cfg: DictConfig, trusted: bool = True) -> partial:
@@ -134,7 +145,7 @@ def updates_between_validations(cfg: DictConfig) -> int:
     return max(1, min(int(interval), steps))
 
 
-def build_trainer(cfg: DictConfig, data, label: str | None = None):
+def build_trainer(cfg: DictConfig, data):
     """The Trainer with the config's callbacks and loggers; every interval counts updates."""
     callbacks = []
     has_logger = bool(cfg.get("logger")) and not cfg.trainer.get("fast_dev_run")
@@ -150,19 +161,18 @@ def build_trainer(cfg: DictConfig, data, label: str | None = None):
         from gradlab.callbacks.search import TrialPruning
 
         callbacks.append(TrialPruning(cfg.search.storage, cfg.search.study, cfg.search.trial))
-    logger = (build_loggers(cfg, label) if has_logger else None) or False
+    logger = (build_loggers(cfg) if has_logger else None) or False
     overrides = {"val_check_interval": updates_between_validations(cfg)}
     if data.val is None:
         overrides["limit_val_batches"] = 0
     return build("trainer", cfg.trainer, callbacks=callbacks, logger=logger, **overrides)
 
 
-def build_loggers(cfg: DictConfig, label: str | None = None) -> list:
-    """The configured loggers; a sweep job's TensorBoard/CSV run is named ``label``."""
-    if label is None:
-        from gradlab.sweep.labels import run_label
+def build_loggers(cfg: DictConfig) -> list:
+    """The configured loggers; a sweep job's TensorBoard/CSV run is named by its swept values."""
+    from gradlab.sweep.labels import run_label
 
-        label = run_label()
+    label = run_label()
     loggers = []
     for name, node in (cfg.get("logger") or {}).items():
         if node is None or "_target_" not in node:

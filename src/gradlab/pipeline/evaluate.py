@@ -12,11 +12,12 @@ from pathlib import Path
 
 from omegaconf import DictConfig, OmegaConf
 
-from gradlab.errors import CheckpointError, ConfigError
+from gradlab.errors import CheckpointError
 from gradlab.pipeline import results
 from gradlab.pipeline.checkpoint_io import load_checkpoint
 from gradlab.pipeline.process_state import torch_settings
 from gradlab.pipeline.run import draw
+from gradlab.pipeline.validate import check_fresh_dir
 
 
 def stored_config(ckpt: dict, path) -> DictConfig:
@@ -40,8 +41,7 @@ def evaluate(cfg: DictConfig) -> dict:
 
     path = Path(cfg.ckpt_path)
     out = Path(cfg.paths.output_dir)
-    if (out / "metrics.json").exists() or (out / "checkpoints").exists():
-        raise ConfigError(f"hydra.run.dir: {out} holds a run's results; eval.py writes its own")
+    check_fresh_dir(out, "hydra.run.dir", files=("metrics.json", "checkpoints"))
     ckpt = load_checkpoint(path)
     run_cfg = stored_config(ckpt, path)
     with torch_settings(run_cfg):  # the run's dtype and threads, restored afterwards

@@ -18,15 +18,22 @@ import torch
 from omegaconf import DictConfig, OmegaConf
 
 from gradlab.errors import ConfigError, Interrupted, status_of
+from gradlab.models.restarts import copy_into_restart
 from gradlab.pipeline import results
-from gradlab.pipeline.build import build_data, build_model, build_module, build_trainer
+from gradlab.pipeline.build import (
+    build_data,
+    build_model,
+    build_model_shell,
+    build_module,
+    build_trainer,
+)
 from gradlab.pipeline.checkpoint_io import load_checkpoint, remove_stale_temporaries
 from gradlab.pipeline.process_state import torch_settings
 from gradlab.pipeline.run_lock import lock_run_dir, unlock_run_dir
 from gradlab.pipeline.validate import (
     RESULT_FILES,
+    check_fresh_dir,
     check_model_fits_data,
-    resumes_own_run,
     validate,
 )
 
@@ -39,7 +46,7 @@ class RunParts:
     out: Path
     data: object
     module: object
-    trainer: object = None
+    trainer: object
 
 
 @dataclass
@@ -61,6 +68,16 @@ def draw(cfg: DictConfig, trusted: bool = True):
     return data, model
 
 
+def draw_stacked(cfgs: list[DictConfig]):
+    """(data of each run, one model holding every run's weights along a leading run
+    dimension): each run drawn by ``draw`` exactly as its own run draws it."""
+    datas, models = zip(*(draw(c) for c in cfgs), strict=True)
+    stacked = build_model_shell(cfgs[0].model, restarts=len(cfgs))
+    for r, one in enumerate(models):
+        copy_into_restart(stacked, r, one)
+    return list(datas), stacked
+
+
 def config_as_data(cfg: DictConfig) -> dict:
     """The composed config without Hydra's node, as plain containers (for checkpoints)."""
     return {
@@ -70,20 +87,17 @@ def config_as_data(cfg: DictConfig) -> dict:
     }
 
 
-def assemble(cfg: DictConfig, label: str | None = None, model=None) -> RunParts:
-    """Check ``cfg`` and build its run (call inside ``torch_settings(cfg)``). ``model``: an
-    already drawn model to use instead (the batched launcher's stacked runs)."""
+def assemble(cfg: DictConfig) -> RunParts:
+    """Check ``cfg`` and build its run (call inside ``torch_settings(cfg)``)."""
     import lightning as L
 
     validate(cfg)
     L.seed_everything(cfg.seed, workers=True, verbose=False)
-    data, drawn = draw(cfg)
-    model = drawn if model is None else model
+    data, model = draw(cfg)
     module = build_module(cfg, model, data)
-    if model is drawn:  # before the trainer and logger start
-        check_model_fits_data(cfg, data, model, module.loss_fn)
+    check_model_fits_data(cfg, data, model, module.loss_fn)  # before the trainer and logger
     module.run_config = config_as_data(cfg)
-    trainer = build_trainer(cfg, data, label)
+    trainer = build_trainer(cfg, data)
     data.set_steps(cfg.trainer.max_steps)
     return RunParts(cfg, Path(cfg.paths.output_dir), data, module, trainer)
 
@@ -123,30 +137,23 @@ def fit(parts: RunParts) -> Outcome:
     return Outcome(metrics, error)
 
 
-def record(parts: RunParts, outcome: Outcome, summary: bool = True) -> None:
+def record(parts: RunParts, outcome: Outcome) -> None:
     """metrics.json, the loggers' hyperparameters and final values, the printed summary
     (rank 0 only: other DDP processes leave the writing to it)."""
-    if parts.trainer is not None and not parts.trainer.is_global_zero:
+    if not parts.trainer.is_global_zero:
         return
     results.write_metrics(parts.out, outcome.metrics)
-    loggers = parts.trainer.loggers if parts.trainer is not None else []
-    results.log_results(parts.cfg, loggers, outcome.metrics)
-    if summary:
-        results.print_summary(parts.module, outcome.metrics, parts.out)
+    results.log_results(parts.cfg, parts.trainer.loggers, outcome.metrics)
+    results.print_summary(parts.module, outcome.metrics, parts.out)
 
 
 def train(cfg: DictConfig) -> tuple[dict, RunParts | None]:
     """Assemble, fit and record one run into ``cfg.paths.output_dir``; a failure is also
     written to ``error.txt`` there, then raised. Returns (metrics, parts)."""
     out = Path(cfg.paths.output_dir)
-    found = [f for f in RESULT_FILES if (out / f).exists()]
-    worker = results.is_ddp_worker()  # DDP ranks > 0 write into rank 0's directory
-    if found and not worker and not resumes_own_run(out, cfg.get("ckpt_path")):
-        raise ConfigError(  # (.hydra/ is there already: Hydra wrote it for this run)
-            f"paths.output_dir: {out} holds another run's results ({', '.join(found)}); "
-            "choose a new directory"
-        )
-    if not worker:
+    if not results.is_ddp_worker():  # DDP ranks > 0 write into rank 0's directory
+        # (.hydra/ may be there already: Hydra wrote it for this run)
+        check_fresh_dir(out, "paths.output_dir", cfg.get("ckpt_path"), files=RESULT_FILES)
         lock_run_dir(out, "paths.output_dir")  # held already when train.py took it
     try:
         with torch_settings(cfg):

@@ -29,10 +29,14 @@ from gradlab.pipeline.run import train
 
 
 def sweep_metric(cfg: DictConfig, metrics: dict):
-    """The value handed to a sweeper: ``optimized_metric``; a run without that metric (no
-    validation set: no ``val/*``) hands ``fallback_metric`` instead, with a line saying so."""
+    """The value handed to a sweeper: ``optimized_metric`` of a finished run; a run without
+    that metric (no validation set: no ``val/*``) hands ``fallback_metric`` instead, with a
+    line saying so. A diverged run hands inf under ``on_divergence=inf``; others nothing."""
+    status = metrics.get("status", "ok")
+    if status == "diverged" and cfg.get("on_divergence") == "inf":
+        return math.inf
     metric = cfg.get("optimized_metric")
-    if not metric:
+    if not metric or status != "ok":
         return None
     if metric in metrics:
         return metrics[metric]
@@ -74,8 +78,7 @@ def run_task(cfg: DictConfig):
 
             summarize(HydraConfig.get().sweep.dir, plot=False)  # every job listed, this one too
         if multirun and not isinstance(e, KeyboardInterrupt):
-            diverged = status_of(e) == "diverged"
-            return math.inf if diverged and cfg.get("on_divergence") == "inf" else None
+            return sweep_metric(cfg, {"status": status_of(e)})
         raise SystemExit(exit_code(e)) from None
 
 
@@ -96,8 +99,6 @@ def run_job_in_own_process(cfg: DictConfig):
     if code == EXIT_CODES["interrupted"]:
         raise Interrupted(f"job {out.name} interrupted")
     metrics_file = out / "metrics.json"
-    metrics = json.loads(metrics_file.read_text()) if metrics_file.is_file() else {}
-    if metrics.get("status") == "diverged" and cfg.get("on_divergence") == "inf":
-        return math.inf
-    metric = cfg.get("optimized_metric")
-    return metrics.get(metric) if metric and code == 0 else None
+    if not metrics_file.is_file():  # refused before training: its line is printed
+        return None
+    return sweep_metric(cfg, json.loads(metrics_file.read_text()))

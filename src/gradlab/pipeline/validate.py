@@ -227,7 +227,7 @@ def resumes_own_run(path: Path, ckpt_path) -> bool:
     return Path(ckpt_path).resolve().parent == (Path(path) / "checkpoints").resolve()
 
 
-def check_fresh_dir(path: Path, key: str, ckpt_path=None) -> None:
+def check_fresh_dir(path: Path, key: str, ckpt_path=None, files=(*RESULT_FILES, ".hydra")) -> None:
     """Refuse a run directory that holds another run's results (nothing there changes);
     resuming a run in its own directory from its own checkpoint continues it."""
     path = Path(path)
@@ -235,7 +235,7 @@ def check_fresh_dir(path: Path, key: str, ckpt_path=None) -> None:
         raise ConfigError(f"{key}: {path} is a file, not a directory")
     if resumes_own_run(path, ckpt_path):
         return
-    found = [f for f in (*RESULT_FILES, ".hydra") if (path / f).exists()]
+    found = [f for f in files if (path / f).exists()]
     if found:
         raise ConfigError(
             f"{key}: {path} holds another run's results ({', '.join(found)}); "

@@ -20,17 +20,15 @@ from omegaconf import DictConfig, OmegaConf
 from gradlab.data.base import FullBatchDataModule
 from gradlab.errors import DivergenceError
 from gradlab.models.mlp import matmul_per_run
-from gradlab.models.restarts import copy_into_restart
 from gradlab.module.evaluation import test_metrics
 from gradlab.optim import is_minimizer
 from gradlab.pipeline.build import (
-    build,
     build_module,
     build_optimizer,
     updates_between_validations,
 )
 from gradlab.pipeline.process_state import torch_settings
-from gradlab.pipeline.run import draw
+from gradlab.pipeline.run import draw_stacked
 from gradlab.pipeline.validate import check_optimizer, check_values, validate
 from gradlab.sweep.per_run import PerRunLearningRates, RunByRun
 
@@ -129,8 +127,9 @@ def train_batched(cfgs: list[DictConfig], exact: bool = True) -> list[RunOutcome
     checked = {str(group_options(cfg))}
     for c in cfgs[1:]:
         check_values(c)
-        if str(group_options(c)) not in checked:  # torch's own checks of momentum, betas, ...
-            checked.add(str(group_options(c)))
+        options = str(group_options(c))
+        if options not in checked:  # torch's own checks of momentum, betas, ...
+            checked.add(options)
             check_optimizer(c)
     with torch_settings(cfg):
         return _train(cfgs, cfg, exact)
@@ -138,11 +137,8 @@ def train_batched(cfgs: list[DictConfig], exact: bool = True) -> list[RunOutcome
 
 def _train(cfgs: list[DictConfig], cfg: DictConfig, exact: bool) -> list[RunOutcome]:
     L.seed_everything(cfg.seed, workers=True, verbose=False)
-    datas, models = zip(*(draw(c) for c in cfgs), strict=True)  # each as its own run draws
+    datas, model = draw_stacked(cfgs)  # each run as its own run draws it
     runs = len(cfgs)
-    model = build("model", cfg.model, generator=torch.Generator().manual_seed(0), restarts=runs)
-    for r, one in enumerate(models):
-        copy_into_restart(model, r, one)
     if exact:
         model.matmul = matmul_per_run
     data = StackedData(datas)

@@ -2,7 +2,6 @@
 the pipeline's own writers (``gradlab.pipeline.results``) as its solo run writes them:
 history.csv, metrics.json, its logger runs, error.txt."""
 
-import math
 import sys
 from pathlib import Path
 
@@ -34,6 +33,4 @@ def write_batched_job(cfg: DictConfig, outcome):
                 if is_log_step(i, every, last) or i == len(losses) - 1:
                     logger.log_metrics({"train/loss": loss}, step=i)
         results.log_results(cfg, loggers, metrics)
-    if metrics["status"] == "diverged" and cfg.get("on_divergence") == "inf":
-        return math.inf
-    return sweep_metric(cfg, metrics) if metrics["status"] == "ok" else None
+    return sweep_metric(cfg, metrics)
