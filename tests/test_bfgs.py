@@ -20,11 +20,14 @@ def _minimize(f, x0, optimizer=BFGS, **options):
         loss.backward()
         return loss
 
+    steps = 0
     for _ in range(10_000):
         opt.step(closure)
+        steps += 1
         if opt.converged:
             break
     assert opt.converged
+    assert steps == opt.iterations  # one count: the steps taken
     return x.detach(), opt.state[x]
 
 
@@ -68,8 +71,9 @@ def test_lbfgs_in_single_iterations_equals_torchs_one_call():
         steps += 1
     theirs, torch_opt, torch_closure = setup(torch.optim.LBFGS)
     torch_opt.step(torch_closure)
-    assert opt.iterations == torch_opt.state[theirs]["n_iter"] > 20
-    assert steps == opt.iterations + 1  # the last step finds the stopping rule met
+    assert opt.torch_iterations() == torch_opt.state[theirs]["n_iter"] > 20
+    # one count: every step, the last (which finds the stopping rule met) included
+    assert steps == opt.iterations == opt.torch_iterations() + 1
     assert torch.equal(x.detach(), theirs.detach())
 
 

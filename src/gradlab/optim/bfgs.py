@@ -7,8 +7,13 @@ scipy: H_0 = I, the same first trial step, gtol on the largest gradient entry, a
 200 * n iterations by default. ``round_float32`` evaluates the loss at the point rounded to
 float32, as notebook 004's helper does (its model holds float32 parameters while scipy keeps x
 in float64): the search then loses precision and stops thousands of iterations earlier, at
-the minima the notebook reports. ``converged`` turns true at the step that finds a stopping
-rule met; that step evaluates the loss and leaves the parameters as they are.
+the minima the notebook reports.
+
+``iterations`` counts the steps that ran (one Lightning step each). Gradient below gtol and
+max_iter are checked right after an update, as scipy does, so ``converged`` turns true at the
+step that made the last update; a run that ends because the line search finds no decrease
+(scipy: "precision loss") spends one more step on that search, which moves nothing, and counts
+it: there ``iterations`` is scipy's ``nit`` + 1.
 """
 
 import torch
@@ -93,14 +98,13 @@ class BFGS(torch.optim.Optimizer):
             state["H"] = torch.eye(x.numel(), dtype=x.dtype, device=x.device)
         elif state["converged"]:
             return state["f"]
+        state["n_iter"] += 1
         x, f, g, H = state["x"], state["f"], state["g"], state["H"]
-        max_iter = group["max_iter"] or 200 * x.numel()
+        if g.abs().max() <= group["gtol"]:  # the starting point already meets gtol
+            return self._stop(state, x, f)
         d = -(H @ g)
         gtd = g.dot(d).item()
-        # stop: gradient small, iterations spent, or no descent direction left
-        if g.abs().max() <= group["gtol"] or state["n_iter"] >= max_iter:
-            return self._stop(state, x, f)
-        if gtd > -group["tolerance_change"]:
+        if gtd > -group["tolerance_change"]:  # no descent direction left
             return self._stop(state, x, f)
         t = min(1.0, 1.01 * 2 * (f - state["old_f"]) / gtd) * group["lr"]
         f_new, g_new, t, _ = strong_wolfe(
@@ -122,9 +126,17 @@ class BFGS(torch.optim.Optimizer):
             Hy = H @ y
             H += (sy + y.dot(Hy)) / sy**2 * torch.outer(s, s)
             H -= (torch.outer(Hy, s) + torch.outer(s, Hy)) / sy
-        state.update(x=x + s, old_f=f, f=f_new, g=g_new, n_iter=state["n_iter"] + 1)
+        state.update(x=x + s, old_f=f, f=f_new, g=g_new)
         self._set(state["x"])
+        if self._done(g_new):  # checked here, as scipy does: no step is spent on it
+            state["converged"] = True
         return f
+
+    def _done(self, g: torch.Tensor) -> bool:
+        """Gradient below gtol, or max_iter (default 200 x #params) iterations spent."""
+        group, state = self.param_groups[0], self.state[self.params[0]]
+        max_iter = group["max_iter"] or 200 * state["x"].numel()
+        return g.abs().max() <= group["gtol"] or state["n_iter"] >= max_iter
 
     def _stop(self, state: dict, x: torch.Tensor, f: float) -> float:
         state["converged"] = True
