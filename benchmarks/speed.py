@@ -77,11 +77,21 @@ class EmptyStep(L.LightningModule):
         return torch.optim.SGD([self.p], lr=0.1)
 
 
-def lightning_floor(*overrides: str) -> float:
-    """steps/s of ``EmptyStep`` under the product's Trainer (same config, logger and Lightning's
+class OneParameterStep(EmptyStep):
+    """Lightning's floor for one update: ``manual_backward`` and ``opt.step()`` (the public
+    API every manual-optimization step goes through) on a one-parameter loss."""
+
+    def training_step(self, batch, batch_idx):
+        self.manual_backward((self.p**2).sum())
+        self.optimizers().step()
+
+
+def lightning_floor(*overrides: str, module: type = EmptyStep) -> float:
+    """steps/s of ``module`` under the product's Trainer (same config, logger and Lightning's
     own callbacks; gradlab's callbacks need a GradLabModule and act only at the end of fit)."""
     with tempfile.TemporaryDirectory() as tmp:
-        # no optimizer step, so global_step stays 0: one epoch (max_steps batches) ends the run
+        # EmptyStep makes no optimizer step, so global_step stays 0: one epoch (max_steps
+        # batches) ends the run
         cfg = compose_config(Path(tmp), *overrides, "trainer.max_epochs=1")
         with torch_settings(cfg):
             parts = assemble(cfg)
@@ -91,8 +101,35 @@ def lightning_floor(*overrides: str) -> float:
             ]
             timer = LoopTimer()
             trainer.callbacks.append(timer)
-            trainer.fit(EmptyStep(), datamodule=data)
+            trainer.fit(module(), datamodule=data)
         return cfg.trainer.max_steps / (timer.end - timer.start)
+
+
+def hook_calls(*overrides: str) -> tuple[dict[str, float], dict[str, float]]:
+    """Lightning hook calls per update, by callback, and the microseconds per update of the
+    busiest actions, from Lightning's ``SimpleProfiler`` on one product run."""
+    with tempfile.TemporaryDirectory() as tmp:
+        profiler = [
+            "+trainer.profiler._target_=lightning.pytorch.profilers.SimpleProfiler",
+            f"+trainer.profiler.dirpath={tmp}",
+            "+trainer.profiler.filename=hooks",
+        ]
+        cfg = compose_config(Path(tmp), *overrides, *profiler)
+        with torch_settings(cfg):
+            parts = assemble(cfg)
+            parts.trainer.fit(parts.module, datamodule=parts.data)
+        n = parts.module.updates
+        calls: dict[str, float] = {}
+        for action, times in parts.trainer.profiler.recorded_durations.items():
+            if action.startswith("[Callback]") and len(times) >= n:  # called every update
+                owner = action.removeprefix("[Callback]").split(".")[0].split("{")[0]
+                calls[owner] = calls.get(owner, 0) + len(times) / n
+        per_update = {
+            action: 1e6 * sum(times) / n
+            for action, times in parts.trainer.profiler.recorded_durations.items()
+            if len(times) >= n and not action.startswith("[Callback]")
+        }
+        return calls, per_update
 
 
 # --------------------------------------------------------------------------- raw loops
@@ -188,32 +225,66 @@ def compare(name, rows, rounds, raw_fn, products, check_rel=1e-4):
 
 
 def workload_a(rows, rounds, device):
+    """sincos 2-3-4-1, 1000 updates: the raw loop, Lightning's floors, the product without
+    callbacks and loggers, and the product as ``train.py`` runs it, alternating round by
+    round; then where the product's time per update goes."""
     state = initial_state("experiment=sincos")
 
     def raw():
         params, loss = mlp_loss(state, device)
         return raw_loop(params, loss, lambda p: torch.optim.SGD(p, lr=0.1), 1000)
 
+    bare = ("callbacks=none", "logger=none")
     products = [
-        (grads, lambda g=grads: product("experiment=sincos", f"grads={g}", device=device))
-        for grads in ("autograd", "manual")
-    ]
+        (f"{g}{', callbacks=none logger=none' if extra else ''}",
+         lambda g=g, extra=extra: product("experiment=sincos", f"grads={g}", *extra, device=device))
+        for extra in ((), bare)
+        for g in ("autograd", "manual")
+    ]  # fmt: skip
     compare("A sincos 2-3-4-1", rows, rounds, raw, products)
-    if device == "cpu":  # Lightning's own floor: the same Trainer around an empty step
-        raw_sps, floor = [], []
-        for _ in range(rounds):
-            raw_sps.append(raw()[0])
-            floor.append(lightning_floor("experiment=sincos"))
-        ratios = [f / r for f, r in zip(floor, raw_sps, strict=True)]
+    if device != "cpu":
+        return
+    floors = {
+        "Lightning floor (empty step)": EmptyStep,
+        "Lightning floor (manual_backward + opt.step, 1 parameter)": OneParameterStep,
+    }
+    speeds = {name: [] for name in floors}
+    raw_sps = []
+    for _ in range(rounds):
+        raw_sps.append(raw()[0])
+        for name, module in floors.items():
+            speeds[name].append(lightning_floor("experiment=sincos", module=module))
+    for name, sps in speeds.items():
+        ratios = [f / r for f, r in zip(sps, raw_sps, strict=True)]
         rows.append(
-            (
-                "A sincos 2-3-4-1",
-                "Lightning floor (empty step)",
-                statistics.median(floor),
-                statistics.median(raw_sps),
-                *summarize(ratios),
-            )
-        )
+            ("A sincos 2-3-4-1", name, statistics.median(sps), statistics.median(raw_sps),
+             *summarize(ratios))
+        )  # fmt: skip
+
+
+def print_update_budget(rows) -> None:
+    """Workload A in microseconds per update: the product against floor + raw math."""
+    us = {mode: 1e6 / p for name, mode, p, *_ in rows if name.startswith("A ")}
+    raw = 1e6 / next(r for name, _, _, r, *_ in rows if name.startswith("A "))
+    floor = us["Lightning floor (manual_backward + opt.step, 1 parameter)"]
+    print("\nA, microseconds per update (overhead = product - floor with backward+step - raw)")
+    print("| mode | us/update | overhead us |")
+    print("| --- | ---: | ---: |")
+    print(f"| raw loop | {raw:.0f} | |")
+    for mode, t in us.items():
+        extra = "" if mode.startswith("Lightning") else f"{t - floor - raw:.0f}"
+        print(f"| {mode} | {t:.0f} | {extra} |")
+    calls, actions = hook_calls("experiment=sincos", "print_config=false")
+    print("\nA, Lightning callback hook calls per update (SimpleProfiler, experiment=sincos)")
+    print("| callback | calls/update |")
+    print("| --- | ---: |")
+    for owner, n in calls.items():
+        print(f"| {owner} | {n:.0f} |")
+    print(f"| total | {sum(calls.values()):.0f} |")
+    busiest = sorted(actions.items(), key=lambda kv: -kv[1])[:6]
+    print("\nA, busiest per-update actions (us/update under the profiler, which adds its own)")
+    for action, t in busiest:
+        print(f"  {t:7.1f}  {action}")
 
 
 def workload_b(rows, rounds, device, steps):
@@ -545,6 +616,8 @@ def main():
         f"CPU ({torch.get_num_threads()} threads), torch {torch.__version__}, "
         f"lightning {L.__version__}; steps/s unless noted",
     )
+    if "A" in only:
+        print_update_budget(rows)
     if torch.cuda.is_available():
         gpu = []
         workload_a(gpu, rounds, "cuda")

@@ -9,6 +9,8 @@ Runs go to logs/docs/<name>/; the printed report is also written to logs/docs/nu
 
 import csv
 import json
+import os
+import platform
 import shutil
 import subprocess
 import sys
@@ -19,19 +21,32 @@ OUT = ROOT / "logs" / "docs"
 WIDTHS = ["[1,1,1]", "[1,2,1]", "[1,3,1]", "[1,10,1]", "[1,50,1]", "[1,100,1]"]
 
 
-def python(*args: str) -> str:
+# BFGS runs are chaotic: the CPU's kernels (``ATEN_CPU_CAPABILITY``) change the last digits,
+# and with them the iterations and sometimes the minimum; the README gives ranges over these
+CAPABILITIES = ["default", "avx2", "native"]  # native: the best this CPU has
+SEEDS = ["1", "2", "3", "4", "5"]  # 1 is the default
+
+
+def python(*args: str, capability: str = "native") -> str:
     """``python ARGS`` in the project root (stderr shown); returns what it printed."""
-    print(f"$ python {' '.join(args)}", file=sys.stderr, flush=True)
+    env = dict(os.environ)
+    env.pop("ATEN_CPU_CAPABILITY", None)
+    if capability != "native":
+        env["ATEN_CPU_CAPABILITY"] = capability
+    shown = f"$ ATEN_CPU_CAPABILITY={capability} python {' '.join(args)}"
+    print(shown, file=sys.stderr, flush=True)
     cmd = [sys.executable, *args]
-    return subprocess.run(cmd, cwd=ROOT, check=True, stdout=subprocess.PIPE, text=True).stdout
+    out = subprocess.run(cmd, cwd=ROOT, env=env, check=True, stdout=subprocess.PIPE, text=True)
+    return out.stdout
 
 
-def train(name: str, *overrides: str, sweep: bool = False) -> Path:
+def train(name: str, *overrides: str, sweep: bool = False, capability: str = "native") -> Path:
     """``python train.py OVERRIDES`` into logs/docs/<name>; returns the run (or sweep) dir."""
     where = OUT / name
     shutil.rmtree(where, ignore_errors=True)
     key = "hydra.sweep.dir" if sweep else "hydra.run.dir"
-    python("train.py", *(["-m"] if sweep else []), *overrides, f"{key}={where}")
+    args = ["train.py", *(["-m"] if sweep else []), *overrides, f"{key}={where}"]
+    python(*args, capability=capability)
     return where
 
 
@@ -41,6 +56,39 @@ def figure(run: Path, plot: str, name: str) -> None:
 
 def metrics(run: Path) -> dict:
     return json.loads((run / "metrics.json").read_text())
+
+
+def jobs(sweep: Path) -> list[tuple[dict, dict]]:
+    """Each job of a sweep: (its overrides as a dict, its metrics)."""
+    out = []
+    for run in sorted(p for p in sweep.iterdir() if p.name.isdigit()):
+        lines = (run / ".hydra" / "overrides.yaml").read_text().splitlines()
+        pairs = [line.removeprefix("- ").split("=", 1) for line in lines]
+        out.append(({k: v.strip("'") for k, v in pairs}, metrics(run)))
+    return out
+
+
+def span(values: list[float], fmt: str = ".4g") -> str:
+    """``a`` when every value prints the same, else ``lo-hi``."""
+    lo, hi = format(min(values), fmt), format(max(values), fmt)
+    return lo if lo == hi else f"{lo}-{hi}"
+
+
+def where_measured() -> str:
+    cpu = next(
+        (line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
+         if line.startswith("model name")),
+        platform.processor() or "unknown CPU",
+    )  # fmt: skip
+    native = python("-c", "import torch; print(torch.backends.cpu.get_cpu_capability())")
+    return (
+        f"measured on {cpu} (native capability {native.strip()}), torch {torch_version()}, "
+        f"under ATEN_CPU_CAPABILITY={', '.join(CAPABILITIES)}"
+    )
+
+
+def torch_version() -> str:
+    return python("-c", "import torch; print(torch.__version__)").strip()
 
 
 def pictures() -> list[str]:
@@ -60,45 +108,61 @@ def pictures() -> list[str]:
     return [f"legendre: train/loss {m['train/loss']:.6g}"]
 
 
+def over_capabilities(name: str, *overrides: str) -> list[dict]:
+    """The same run under each capability (the native one last, its figures kept)."""
+    return [metrics(train(f"{name}_{cap}", *overrides, capability=cap)) for cap in CAPABILITIES]
+
+
 def wave1d() -> list[str]:
-    m = metrics(train("wave1d", "experiment=wave1d"))
+    ms = over_capabilities("wave1d", "experiment=wave1d", "logger=none")
     lines = [
-        f"experiment=wave1d: train {m['train/loss']:.6g}, test {m['test/mse']:.6g}, "
-        f"{m['optim/iterations']} iterations over 10 restarts"
+        where_measured(),
+        "",
+        f"experiment=wave1d: train {span([m['train/loss'] for m in ms], '.6g')}, "
+        f"test {span([m['test/mse'] for m in ms], '.6g')}, "
+        f"{span([m['optim/iterations'] for m in ms], 'd')} iterations over 10 restarts",
     ]
-    run = train("wave1d_width50", "experiment=wave1d", "restarts=1", "seed=5",
-                "model.sizes=[1,50,1]")  # fmt: skip
-    figure(run, "plots/fit.png", "wave1d_width50_overfit.png")
-    m = metrics(run)
-    lines.append(
-        f"width 50, seed 5: train {m['train/loss']:.4g}, test {m['test/mse']:.4g}, "
-        f"{m['optim/iterations']} iterations"
-    )
-    m = metrics(train("wave1d_strict_width50", "experiment=wave1d_strict", "restarts=1",
-                      "model.sizes=[1,50,1]", "logger=none", "callbacks=none"))  # fmt: skip
-    lines.append(
-        f"wave1d_strict width 50: train {m['train/loss']:.4g}, test {m['test/mse']:.4g}, "
-        f"{m['optim/iterations']} iterations"
-    )
+    ms = over_capabilities("wave1d_width50", "experiment=wave1d", "restarts=1", "seed=5",
+                           "model.sizes=[1,50,1]")  # fmt: skip
+    figure(OUT / "wave1d_width50_native", "plots/fit.png", "wave1d_width50_overfit.png")
+    lines.append(f"width 50, seed 5: {_one(ms)}")
+    ms = over_capabilities("wave1d_strict_width50", "experiment=wave1d_strict", "restarts=1",
+                           "model.sizes=[1,50,1]", "logger=none", "callbacks=none")  # fmt: skip
+    lines.append(f"wave1d_strict width 50: {_one(ms)}")
     return lines
+
+
+def _one(ms: list[dict]) -> str:
+    return (
+        f"train {span([m['train/loss'] for m in ms])}, test {span([m['test/mse'] for m in ms])}, "
+        f"{span([m['optim/iterations'] for m in ms], 'd')} iterations"
+    )
 
 
 def width() -> list[str]:
     sizes = "model.sizes=" + ",".join(WIDTHS)
-    tables = {}
-    for name, extra in [("best of 10", []), ("restarts=1", ["restarts=1"])]:
-        where = train(f"width_{len(extra)}", "experiment=wave1d", *extra, sizes, "logger=none",
-                      "callbacks=none", sweep=True)  # fmt: skip
-        tables[name] = [metrics(where / str(i)) for i in range(len(WIDTHS))]
+    best, one = {}, {}  # width -> the metrics of each run
+    for cap in CAPABILITIES:
+        common = ["experiment=wave1d", sizes, "logger=none", "callbacks=none"]
+        for table, extra in [(best, []), (one, ["restarts=1", "seed=" + ",".join(SEEDS)])]:
+            name = f"width_{'one' if extra else 'best'}_{cap}"
+            for over, m in jobs(train(name, *common, *extra, sweep=True, capability=cap)):
+                table.setdefault(over["model.sizes"], []).append(m)
     lines = [
+        where_measured(),
+        "(best of 10: the default seed 1 under each capability; restarts=1: seeds "
+        f"{', '.join(SEEDS)} under each capability)",
+        "",
         "| width | best of 10: train / test MSE | `restarts=1`: train / test MSE (iterations) |",
         "| --- | --- | --- |",
     ]
-    for i, size in enumerate(WIDTHS):
-        best, one = tables["best of 10"][i], tables["restarts=1"][i]
+    for size in WIDTHS:
+        b, o = best[size], one[size]
+        iterations = span([m["optim/iterations"] for m in o], "d")
         lines.append(
-            f"| {size.split(',')[1]} | {best['train/loss']:.4g} / {best['test/mse']:.4g} "
-            f"| {one['train/loss']:.4g} / {one['test/mse']:.4g} ({one['optim/iterations']}) |"
+            f"| {size.split(',')[1]} | {span([m['train/loss'] for m in b])} / "
+            f"{span([m['test/mse'] for m in b])} | {span([m['train/loss'] for m in o])} / "
+            f"{span([m['test/mse'] for m in o])} ({iterations}) |"
         )
     return lines
 

@@ -40,3 +40,45 @@ def test_input_grad_is_skipped_only_when_asked():
             pred = model(x)
             assert model.manual_backward(torch.ones_like(pred)) is not None
             assert model.manual_backward(torch.ones_like(pred), input_grad=False) is None
+
+
+# Lightning calls 5 hooks on every callback for every update (train batch start and end,
+# before and after backward, before the optimizer step): 6 default callbacks make 30 calls;
+# benchmarks/speed.py --only A prints the count and what the update costs.
+MAX_HOOK_CALLS_PER_UPDATE = 30
+
+
+def test_default_callbacks_make_few_hook_calls_per_update(tmp_path):
+    import gradlab
+
+    steps = 60
+    run = gradlab.run(
+        f"trainer.max_steps={steps}",
+        "+trainer.profiler._target_=lightning.pytorch.profilers.SimpleProfiler",
+        f"+trainer.profiler.dirpath={tmp_path}",
+        "+trainer.profiler.filename=hooks",
+        "callbacks.figures.plot_every_n_steps=null",
+        output_dir=tmp_path / "run",
+        quiet=True,
+    )
+    trainer = run.module.trainer
+    calls = {
+        action: len(times)
+        for action, times in trainer.profiler.recorded_durations.items()
+        if action.startswith("[Callback]") and len(times) >= steps  # called every update
+    }
+    assert len(trainer.callbacks) * 5 == sum(calls.values()) / steps
+    assert sum(calls.values()) / steps <= MAX_HOOK_CALLS_PER_UPDATE
+    # gradlab's default callbacks read the module's loss history at the end: no gradlab code
+    # runs in a per-update hook (Lightning's own progress bar and checkpoint code aside, and
+    # the figures' optional drawing during training)
+    per_update = ("on_train_batch_start", "on_train_batch_end", "on_before_backward",
+                  "on_after_backward", "on_before_optimizer_step")  # fmt: skip
+    mine = [c for c in trainer.callbacks if type(c).__module__.startswith("gradlab.callbacks")]
+    assert mine
+    for callback in mine:
+        for hook in per_update:
+            if type(callback).__name__ == "FigureLogger" and hook == "on_train_batch_end":
+                continue
+            where = getattr(type(callback), hook).__module__
+            assert where.startswith("lightning"), (callback, hook)
