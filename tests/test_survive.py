@@ -184,6 +184,43 @@ def test_resuming_a_finished_run_says_so(tmp_path):
     assert json.loads((tmp_path / "a" / "metrics.json").read_text())["status"] == "ok"
 
 
+def test_sigterm_after_the_last_update_finishes_the_run(tmp_path):
+    args = ["trainer.max_steps=40", *QUIET, "print_config=false"]
+    whole = run_train(tmp_path / "whole", *args)
+    metrics = run_train(
+        tmp_path / "term",
+        *args,
+        "+callbacks.stop._target_=helpers.SignalAtStep",
+        "+callbacks.stop.step=40",
+        "+callbacks.stop.signal=SIGTERM",
+    )
+    assert metrics["status"] == "ok" and metrics["test/mse"] == whole["test/mse"]
+    assert not (tmp_path / "term" / "error.txt").exists()
+
+
+def test_a_run_killed_before_its_results_is_completed_by_resuming_it(tmp_path):
+    args = ["trainer.max_steps=40", *QUIET, "print_config=false"]
+    whole = run_train(tmp_path / "whole", *args)
+    run = tmp_path / "killed"
+    r = subprocess.run(
+        [sys.executable, "train.py", *args, f"hydra.run.dir={run}",
+         "+callbacks.crash._target_=helpers.CrashAtFitEnd"],
+        cwd=ROOT, env=dict(os.environ, PYTHONPATH=str(ROOT / "tests")), capture_output=True,
+        text=True, timeout=300,
+    )  # fmt: skip
+    assert r.returncode == -9
+    ckpt = run / "checkpoints" / "last.ckpt"
+    assert torch.load(ckpt, weights_only=True)["global_step"] == 40
+    assert not (run / "metrics.json").exists()
+    # resuming it in its own directory, as a requeued job does, writes what was lost
+    metrics = run_train(run, *args, f"ckpt_path={ckpt}")
+    assert metrics["status"] == "ok" and metrics["step"] == 40
+    assert metrics["test/mse"] == whole["test/mse"]
+    assert read_metrics(run)["train/loss"] == whole["train/loss"]
+    with pytest.raises(Exception, match="already finished"):  # now it is
+        run_train(tmp_path / "again", *args, f"ckpt_path={ckpt}")
+
+
 KILLED_WHILE_SAVING = """
 import os, signal, sys, torch
 

@@ -10,6 +10,7 @@ the data, then the weights (as notebook 000 does), then the validation set (so n
 number moves): ``draw``.
 """
 
+import json
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -126,7 +127,9 @@ def fit(parts: RunParts) -> Outcome:
         except Exception as e:  # noqa: BLE001 - reported after the results are written
             error = e
     wall = time.perf_counter() - start
-    if stop.signal:
+    if stop.signal and module.updates >= trainer.max_steps:  # it came after the last update:
+        print(f"{stop.signal} after the last update: writing the run's results first")
+    elif stop.signal:
         resume = f"; resume with ckpt_path={last}" if last.is_file() else ""
         error = Interrupted(f"{stop.signal}: run interrupted at step {module.updates}{resume}")
     metrics = results.collect_metrics(trainer.callback_metrics)
@@ -186,8 +189,20 @@ def check_resumable(ckpt: dict, cfg: DictConfig, module) -> None:
                 f"{here} here); resume with the model that wrote it"
             )
     done = ckpt["gradlab"].get("updates", ckpt.get("global_step", 0))
-    if done >= cfg.trainer.max_steps:
+    if done >= cfg.trainer.max_steps and results_written(Path(cfg.ckpt_path)):
         raise ConfigError(
             f"ckpt_path: that run already finished ({done} updates, trainer.max_steps="
             f"{cfg.trainer.max_steps}); raise trainer.max_steps to train it further"
         )
+    if done >= cfg.trainer.max_steps:  # killed after its last update, before its results
+        print(f"ckpt_path: all {done} updates done, results not written: completing the run")
+
+
+def results_written(ckpt_path: Path) -> bool:
+    """Whether the run that wrote ``<run>/checkpoints/<name>.ckpt`` finished writing its
+    results (metrics.json with status ok, written after its final checkpoint)."""
+    metrics = ckpt_path.resolve().parent.parent / "metrics.json"
+    try:
+        return json.loads(metrics.read_text()).get("status") == "ok"
+    except (OSError, ValueError):
+        return False
