@@ -349,3 +349,31 @@ def test_a_second_writer_of_a_run_directory_is_refused(tmp_path, monkeypatch, ca
     finally:
         first.kill()
         first.wait()
+
+
+def test_a_sweep_directory_holds_one_sweep(tmp_path):
+    """A second sweep into a sweep directory with jobs is refused before it touches them
+    (Hydra would relabel them with its own overrides); one running sweep holds its lock."""
+    from gradlab.pipeline.run_lock import lock_run_dir, unlock_run_dir
+
+    sweep = tmp_path / "sweep"
+    common = ["train.py", "-m", "trainer.max_steps=5", "logger=none", "callbacks=none",
+              "print_config=false", f"hydra.sweep.dir={sweep}"]  # fmt: skip
+    assert cli(*common, "optim.lr=0.1,0.2").returncode == 0
+    r = cli(*common, "optim.lr=0.3,0.4")
+    assert r.returncode == 2
+    assert r.stderr.strip().splitlines()[-1] == (
+        f"error: hydra.sweep.dir: {sweep} holds another sweep's jobs (2 runs); choose a new "
+        "directory (or leave it out for a fresh one)"
+    )
+    assert "optim.lr=0.1" in (sweep / "0" / ".hydra" / "overrides.yaml").read_text()
+    assert read_metrics(sweep / "1")["status"] == "ok"
+    busy = tmp_path / "busy"
+    lock_run_dir(busy, "test")  # as a sweep that is running holds it
+    try:
+        r = cli(*common[:-1], f"hydra.sweep.dir={busy}", "optim.lr=0.1,0.2")
+    finally:
+        unlock_run_dir(busy)
+    assert r.returncode == 2
+    assert f"is in use by another run (pid {os.getpid()})" in r.stderr.strip().splitlines()[-1]
+    assert not any(p.name.isdigit() for p in busy.iterdir())

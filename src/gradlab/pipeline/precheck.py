@@ -12,8 +12,8 @@ from omegaconf import DictConfig
 
 from gradlab.errors import ConfigError, reported_errors
 from gradlab.pipeline.results import is_ddp_worker
-from gradlab.pipeline.run_lock import lock_run_dir
-from gradlab.pipeline.validate import check_fresh_dir, check_name, validate
+from gradlab.pipeline.run_lock import lock_run_dir, unlock_run_dir
+from gradlab.pipeline.validate import RESULT_FILES, check_fresh_dir, check_name, validate
 
 
 def is_train_config(config: DictConfig) -> bool:
@@ -42,6 +42,29 @@ class ConfigCheck(Callback):
             with reported_errors():
                 validate(config, full=False)
                 check_name(config.hydra.job.name, "hydra.job.name")
+                sweep_dir = Path(config.hydra.sweep.dir)
+                # one sweep per directory, for its lifetime; an Optuna study continues in its own
+                continues = "optuna" in str(config.hydra.sweeper.get("_target_", "")).lower()
+                check = None if continues else (lambda: check_no_other_sweep(sweep_dir))
+                lock_run_dir(sweep_dir, "hydra.sweep.dir", check)
+
+    def on_multirun_end(self, config: DictConfig, **kwargs) -> None:
+        unlock_run_dir(Path(config.hydra.sweep.dir))
+
+
+def check_no_other_sweep(sweep_dir: Path) -> None:
+    """A sweep directory that holds another sweep's jobs is refused: Hydra would relabel them
+    with this sweep's overrides, and their results would be mixed with this sweep's."""
+    jobs = [
+        p
+        for p in (sweep_dir.iterdir() if sweep_dir.is_dir() else [])
+        if p.name.isdigit() and any((p / f).exists() for f in (".hydra", *RESULT_FILES))
+    ]
+    if jobs:
+        raise ConfigError(
+            f"hydra.sweep.dir: {sweep_dir} holds another sweep's jobs ({len(jobs)} runs); "
+            "choose a new directory (or leave it out for a fresh one)"
+        )
 
 
 def check_writable(run_dir: Path, ckpt_path=None) -> None:
