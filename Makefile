@@ -10,6 +10,9 @@ STAMP := $(VENV)/.installed
 TORCH_SPEC ?= torch==2.13.0+cpu
 TORCH_INDEX ?= https://download.pytorch.org/whl/cpu
 LINT_PATHS := src tests train.py eval.py benchmarks docs
+# pytest-xdist workers: the suite's runs are single-threaded, so two cores halve its time
+TEST_JOBS ?= 2
+PYTEST := $(BIN)/python -m pytest -q -n $(TEST_JOBS) --dist worksteal
 
 .PHONY: help install train test test-fast numerics lint bench bench-quick clean
 
@@ -31,14 +34,14 @@ train: install  ## python train.py $(ARGS)
 
 test: install  ## lint, the whole suite, then the numeric tests again under ATEN_CPU_CAPABILITY=default
 	$(BIN)/ruff check $(LINT_PATHS)
-	$(BIN)/python -m pytest -q --durations=10 $(PYTEST_ARGS)
-	ATEN_CPU_CAPABILITY=default $(BIN)/python -m pytest -q -m numerics $(PYTEST_ARGS)
+	$(PYTEST) --durations=10 $(PYTEST_ARGS)
+	ATEN_CPU_CAPABILITY=default $(PYTEST) -m numerics $(PYTEST_ARGS)
 
 test-fast: install  ## the suite without tests marked slow
-	$(BIN)/python -m pytest -q -m "not slow" $(PYTEST_ARGS)
+	$(PYTEST) -m "not slow" $(PYTEST_ARGS)
 
 numerics: install  ## the tests that compare numbers, under ATEN_CPU_CAPABILITY=$(CAP) (default: default)
-	ATEN_CPU_CAPABILITY=$(or $(CAP),default) $(BIN)/python -m pytest -q -m numerics $(PYTEST_ARGS)
+	ATEN_CPU_CAPABILITY=$(or $(CAP),default) $(PYTEST) -m numerics $(PYTEST_ARGS)
 
 bench: install  ## benchmarks/speed.py $(ARGS)
 	$(BIN)/python benchmarks/speed.py $(ARGS)
