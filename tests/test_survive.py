@@ -3,6 +3,7 @@ atomic checkpoints, launchers, concurrency."""
 
 import json
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -377,3 +378,36 @@ def test_a_sweep_directory_holds_one_sweep(tmp_path):
     assert r.returncode == 2
     assert f"is in use by another run (pid {os.getpid()})" in r.stderr.strip().splitlines()[-1]
     assert not any(p.name.isdigit() for p in busy.iterdir())
+
+
+def test_sigterm_stops_a_batched_sweep_and_keeps_every_job(tmp_path):
+    """SIGTERM during a vectorized sweep: every run stops between two updates, every job's
+    directory is written (status interrupted, its history so far), the summary lists them,
+    one error line, exit 130."""
+    sweep = tmp_path / "sweep"
+    proc = subprocess.Popen(
+        [sys.executable, "train.py", "-m", "sweep=batched", "seed=1,2,3",
+         "trainer.max_steps=1000000", "print_config=false", f"hydra.sweep.dir={sweep}"],
+        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    for line in proc.stderr:  # training starts right after this line
+        if "as one run of 3" in line:
+            break
+    time.sleep(3)
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130
+    last = err.strip().splitlines()[-1]
+    assert last.startswith("error: SIGTERM: sweep interrupted; 3 job(s) stopped at update")
+    steps = set()
+    for job in ("0", "1", "2"):
+        metrics = read_metrics(sweep / job)
+        assert metrics["status"] == "interrupted" and 0 < metrics["step"] < 1000000
+        assert len(history(sweep / job)) == metrics["step"]
+        assert (sweep / job / "error.txt").read_text().startswith("interrupted: SIGTERM")
+        # its TensorBoard run named by its swept value, as a basic sweep's job is
+        assert any((sweep / job / "tensorboard" / f"seed={int(job) + 1}").glob("events.*"))
+        steps.add(metrics["step"])
+    assert len(steps) == 1  # one update of every run per step
+    rows = (sweep / "summary.csv").read_text().strip().splitlines()[1:]
+    assert len(rows) == 3 and all("interrupted" in row for row in rows)

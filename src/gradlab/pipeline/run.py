@@ -107,7 +107,7 @@ def fit(parts: RunParts) -> Outcome:
     """``trainer.fit`` (resuming from ``ckpt_path``), then ``trainer.test``; the failure is
     returned in the outcome so that the results get written. Ctrl-C and SIGTERM stop the run
     between two updates."""
-    from gradlab.pipeline.signals import stop_between_updates
+    from gradlab.pipeline.signals import fit_until_stopped
 
     cfg, trainer, module, data = parts.cfg, parts.trainer, parts.module, parts.data
     ckpt = cfg.get("ckpt_path")
@@ -115,23 +115,14 @@ def fit(parts: RunParts) -> Outcome:
         check_resumable(load_checkpoint(ckpt), cfg, module)  # bad, foreign or finished
         remove_stale_temporaries(Path(ckpt).parent)
     last = parts.out / "checkpoints" / "last.ckpt"
-    error = None
     start = time.perf_counter()
-    with stop_between_updates(trainer) as stop:
-        try:
-            trainer.fit(module, datamodule=data, ckpt_path=ckpt)
-        except SystemExit:  # Lightning ends Ctrl-C with sys.exit(1), SIGTERM with a SystemExit
-            if not trainer.interrupted:
-                raise
-            stop.signal = "SIGTERM" if trainer.received_sigterm else stop.signal or "SIGINT"
-        except Exception as e:  # noqa: BLE001 - reported after the results are written
-            error = e
+    stopped_by, error = fit_until_stopped(trainer, module, data, ckpt)
     wall = time.perf_counter() - start
-    if stop.signal and module.updates >= trainer.max_steps:  # it came after the last update:
-        print(f"{stop.signal} after the last update: writing the run's results first")
-    elif stop.signal:
+    if stopped_by and module.updates >= trainer.max_steps:  # it came after the last update:
+        print(f"{stopped_by} after the last update: writing the run's results first")
+    elif stopped_by:
         resume = f"; resume with ckpt_path={last}" if last.is_file() else ""
-        error = Interrupted(f"{stop.signal}: run interrupted at step {module.updates}{resume}")
+        error = Interrupted(f"{stopped_by}: run interrupted at step {module.updates}{resume}")
     metrics = results.collect_metrics(trainer.callback_metrics)
     if error is None and data.test is not None and cfg.get("test", True):
         tested = trainer.test(module, datamodule=data, verbose=False)

@@ -27,3 +27,20 @@ def stop_between_updates(trainer):
     finally:
         for s, h in previous.items():
             signal.signal(s, h)
+
+
+def fit_until_stopped(trainer, module, data, ckpt_path=None):
+    """``trainer.fit`` that Ctrl-C and SIGTERM stop between two updates. Returns (the name of
+    the signal that stopped it or None, the exception training raised or None): the caller
+    writes what the run computed before it reports either."""
+    error = None
+    with stop_between_updates(trainer) as stop:
+        try:
+            trainer.fit(module, datamodule=data, ckpt_path=ckpt_path)
+        except SystemExit:  # Lightning ends Ctrl-C with sys.exit(1), SIGTERM with a SystemExit
+            if not trainer.interrupted:
+                raise
+            stop.signal = "SIGTERM" if trainer.received_sigterm else stop.signal or "SIGINT"
+        except Exception as e:  # noqa: BLE001 - reported after the results are written
+            error = e
+    return stop.signal, error

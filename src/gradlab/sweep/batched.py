@@ -7,7 +7,6 @@ through ``gradlab.sweep.per_run``: ``RunByRun`` (exact: each run's slice stepped
 run steps it) or ``PerRunLearningRates``. Each run's results come back separately.
 """
 
-import contextlib
 import math
 import time
 from dataclasses import dataclass, field
@@ -29,6 +28,7 @@ from gradlab.pipeline.build import (
 )
 from gradlab.pipeline.process_state import torch_settings
 from gradlab.pipeline.run import draw_stacked
+from gradlab.pipeline.signals import fit_until_stopped
 from gradlab.pipeline.validate import check_optimizer, check_values, validate
 from gradlab.sweep.per_run import PerRunLearningRates, RunByRun
 
@@ -171,13 +171,15 @@ def _train(cfgs: list[DictConfig], cfg: DictConfig, exact: bool) -> list[RunOutc
     )
     data.set_steps(steps)
     start = time.perf_counter()
-    with contextlib.suppress(DivergenceError):  # every run diverged: each is recorded below
-        trainer.fit(module, datamodule=data)
+    # Ctrl-C and SIGTERM stop every run between two updates, as they stop a solo run
+    stopped_by, error = fit_until_stopped(trainer, module, data)
+    if error is not None and not isinstance(error, DivergenceError):
+        raise error  # (every run diverged: each is recorded below)
     wall = (time.perf_counter() - start) / runs
     history = module.history().cpu()
     outcomes = []
     tests = {}
-    if data.test is not None and cfg.get("test", True):
+    if data.test is not None and cfg.get("test", True) and not stopped_by:
         x, y = (t.to(module.device) for t in data.test)
         with torch.no_grad():
             pred = module.model(x)
@@ -199,6 +201,9 @@ def _train(cfgs: list[DictConfig], cfg: DictConfig, exact: bool) -> list[RunOutc
                 m["val/loss"] = float(validation.last[r])
                 m["val/loss_best"] = float(validation.best[r])
             m.update({f"test/{k}": v for k, v in tests.get(r, {}).items()})
+            if stopped_by:
+                m["status"] = "interrupted"
+                m["error"] = f"{stopped_by}: run interrupted at step {len(column)}"
         outcomes.append(RunOutcome(history=column.unsqueeze(1), metrics=m))
     return outcomes
 

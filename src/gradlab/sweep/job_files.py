@@ -23,7 +23,8 @@ def write_batched_job(cfg: DictConfig, outcome):
     results.write_metrics(out, metrics)
     if metrics["status"] != "ok":
         (out / "error.txt").write_text(f"{metrics['status']}: {metrics['error']}\n")
-        print(f"error: {metrics['error']}", file=sys.stderr)
+        if metrics["status"] != "interrupted":  # the sweep says that once, at its end
+            print(f"error: {metrics['error']}", file=sys.stderr)
     if cfg.get("logger"):
         loggers = build_loggers(cfg)
         losses = outcome.history[:, 0].tolist()

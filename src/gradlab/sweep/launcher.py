@@ -132,7 +132,25 @@ class BatchedLauncher(Launcher):
                 outcomes = train_batched([job_config(cfg) for _, _, cfg in chunk], self.exact)
                 for (idx, overrides, cfg), outcome in zip(chunk, outcomes, strict=True):
                     returns[idx] = self.run(idx, overrides, cfg, write_job(outcome))
+                stopped = [o for o in outcomes if o.metrics["status"] == "interrupted"]
+                if stopped:  # every job of the chunk is written: end the sweep as a run ends
+                    self.interrupted(stopped[0].metrics["error"], len(stopped))
         return [returns[idx] for idx, _, _ in jobs]
+
+    def interrupted(self, why: str, jobs: int) -> None:
+        """The sweep's summary lists every job (the ones not started too); one ``error:``
+        line, exit code 130."""
+        from gradlab.errors import EXIT_CODES
+        from gradlab.sweep.summarize import summarize
+
+        sweep = self.config.hydra.sweep.dir
+        summarize(sweep, plot=False)
+        print(
+            f"error: {why.split(':', 1)[0]}: sweep interrupted; {jobs} job(s) stopped at "
+            f"update {why.rsplit(' ', 1)[-1]} with their history so far ({sweep}/summary.md)",
+            file=sys.stderr,
+        )
+        raise SystemExit(EXIT_CODES["interrupted"])
 
     def compose(self, overrides, idx: int) -> DictConfig:
         cfg = self.hydra_context.config_loader.load_sweep_config(self.config, list(overrides))

@@ -209,7 +209,7 @@ class SweepSummary(Callback):
     def on_multirun_start(self, config, **kwargs) -> None:
         global LAST_SWEEP_FAILED
         LAST_SWEEP_FAILED = None
-        if not str(config.hydra.sweeper["_target_"]).endswith("BasicSweeper"):
+        if not str(config.hydra.sweeper["_target_"]).endswith(("BasicSweeper", "GridSweeper")):
             return  # a search decides its trials as it goes
         try:
             sweep = Path(config.hydra.sweep.dir)
