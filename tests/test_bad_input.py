@@ -100,6 +100,26 @@ CASES = [
     (["task_name=../../x"], 2, "task_name: '../../x' is not a plain name"),
     (["task_name=/tmp/x"], 2, "task_name: '/tmp/x' is not a plain name"),
     (["hydra.job.name=../../jobx"], 2, "hydra.job.name: '../../jobx' is not a plain name"),
+    # ranges, checked before the Trainer starts (pipeline/ranges.py)
+    (["scheduler=step", "scheduler.step_size=0"], 2, "scheduler.step_size: must be an integer"),
+    (["scheduler=step", "scheduler.gamma=-1"], 2, "scheduler.gamma: must be a number > 0"),
+    (["scheduler=cosine", "scheduler.T_max=0"], 2, "scheduler.T_max: must be an integer >= 1"),
+    (["data.low=2", "data.high=-2"], 2, "data.low: must be below data.high"),
+    (["data=wave1d", "data.noise=-0.1"], 2, "data.noise: must be a number >= 0"),
+    (["module.grad_clip=-1"], 2, "module.grad_clip: must be a number > 0"),
+    (["module.stop_tol=-1"], 2, "module.stop_tol: must be a number >= 0"),
+    (["grads=check", "grads.every_n_steps=0"], 2, "grads.every_n_steps: must be an integer"),
+    (["grads=check", "grads.tol=-1"], 2, "grads.tol: must be a number > 0"),
+    (["trainer.val_check_interval=0"], 2, "trainer.val_check_interval: must be a number > 0"),
+    (
+        ["callbacks=dynamics", "callbacks.sharpness.every_n_steps=0"],
+        2,
+        "callbacks.sharpness.every_n_steps: must be an integer >= 1",
+    ),  # fmt: skip
+    (["optim=bfgs", "optim.gtol=-1"], 2, "optim.gtol: must be a number >= 0"),
+    (["grads=manual", "+trainer.precision=16-mixed"], 2, "trainer.precision: 16-mixed with grads"),
+    (["model.sizes=[2,100000,100000,1]"], 2, "model.sizes: 10,000,500,001 parameters x 1"),
+    (["restarts=100000000"], 2, "model.sizes: 30 parameters x 100000000 restart(s) need about"),
 ]
 
 

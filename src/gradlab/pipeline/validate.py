@@ -11,6 +11,7 @@ from pathlib import Path
 from omegaconf import DictConfig, OmegaConf
 
 from gradlab.errors import ConfigError, did_you_mean
+from gradlab.pipeline.ranges import check_ranges
 from gradlab.pipeline.schema import TOP_LEVEL_KEYS
 
 GRADS_KEYS = {"mode", "every_n_steps", "tol"}
@@ -47,6 +48,7 @@ def check_values(cfg: DictConfig) -> None:
             f"trainer.strategy: {strategy} is not supported (its processes' results do not come "
             "back to the main process); use trainer=ddp"
         )
+    check_ranges(cfg)
 
 
 NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.=,+-]{0,99}")
