@@ -94,14 +94,22 @@ class PerRunValidation(L.Callback):
 
     def __init__(self, every: int, val, loss_fn):
         self.every, self.val, self.loss_fn = every, val, loss_fn
-        self.last = self.best = None
+        self.last = self.best = self.last_pred = None
 
     def evaluate(self, pl_module) -> None:
         x, y = (t.to(pl_module.device) for t in self.val)
         with torch.no_grad():
-            loss = self.loss_fn(pl_module.model(x), y).nan_to_num(nan=math.inf)
-        self.last = loss
+            pred = pl_module.model(x)
+            loss = self.loss_fn(pred, y).nan_to_num(nan=math.inf)
+        self.last, self.last_pred = loss, pred
         self.best = loss if self.best is None else torch.minimum(self.best, loss)
+
+    def metrics(self, task: str, run: int) -> dict[str, float]:
+        """Run ``run``'s metrics at the last validation (val/mse, val/r2 or val/acc), as its
+        own run's module computes them."""
+        y = self.val[1][run].to(self.last_pred.device)
+        out = test_metrics(task, self.loss_fn, self.last_pred[run], y)
+        return {f"val/{k}": v for k, v in out.items() if k != "loss"}
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
         n = pl_module.updates
@@ -200,6 +208,7 @@ def _train(cfgs: list[DictConfig], cfg: DictConfig, exact: bool) -> list[RunOutc
             if validation.best is not None:
                 m["val/loss"] = float(validation.last[r])
                 m["val/loss_best"] = float(validation.best[r])
+                m.update(validation.metrics(data.task, r))
             m.update({f"test/{k}": v for k, v in tests.get(r, {}).items()})
             if stopped_by:
                 m["status"] = "interrupted"
