@@ -153,3 +153,31 @@ def test_loss_plot_shows_the_validation_curve(tmp_path):
     lines = {line.get_label(): line for line in run.figures()["loss"].axes[0].get_lines()}
     assert list(lines["validation"].get_xdata()) == steps
     assert (tmp_path / "plots" / "loss.png").stat().st_size > 10_000
+
+
+def scalars(tensorboard_dir) -> dict[str, list[tuple[int, float]]]:
+    """Every scalar of a TensorBoard run directory (all its event files): tag -> (step, value)."""
+    out: dict[str, set] = {}
+    for events in sorted({e.parent for e in tensorboard_dir.rglob("events.*")}):
+        acc = EventAccumulator(str(events))
+        acc.Reload()
+        for tag in acc.Tags()["scalars"]:
+            out.setdefault(tag, set()).update((e.step, e.value) for e in acc.Scalars(tag))
+    return {tag: sorted(points) for tag, points in out.items()}
+
+
+def test_a_batched_job_logs_what_its_solo_run_logs(tmp_path):
+    """Same scalar tags at the same steps, the same values (the training and validation
+    curves, test metrics, learning rate), in a run named by the swept value."""
+    common = ["trainer.max_steps=300", "print_config=false", "callbacks.figures=null"]
+    assert cli("train.py", *common, "seed=1", f"hydra.run.dir={tmp_path / 'solo'}").returncode == 0
+    r = cli("train.py", "-m", "sweep=batched", "seed=1,2", *common,
+            f"hydra.sweep.dir={tmp_path / 'sweep'}")  # fmt: skip
+    assert r.returncode == 0, r.stderr[-2000:]
+    solo = scalars(tmp_path / "solo" / "tensorboard")
+    batched = scalars(tmp_path / "sweep" / "0" / "tensorboard" / "seed=1")
+    skip = {"hparam/wall_time_s", "hparam/lr-SGD"}  # the job's share of the group's time
+    assert {t: v for t, v in batched.items() if t not in skip} == {
+        t: v for t, v in solo.items() if t not in skip
+    }
+    assert [s for s, _ in batched["val/mse"]] == [100, 200, 300]

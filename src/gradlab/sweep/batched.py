@@ -92,9 +92,11 @@ class StackedData(FullBatchDataModule):
 class PerRunValidation(L.Callback):
     """Each run's validation loss every ``every`` updates and at the end; the best so far."""
 
-    def __init__(self, every: int, val, loss_fn):
-        self.every, self.val, self.loss_fn = every, val, loss_fn
+    def __init__(self, every: int, val, loss_fn, task: str, logged: bool):
+        self.every, self.val, self.loss_fn, self.task = every, val, loss_fn, task
         self.last = self.best = self.last_pred = None
+        self.logged = logged  # the jobs have loggers: keep every validation's metrics
+        self.history: list[tuple[int, list[dict]]] = []  # (updates done, each run's metrics)
 
     def evaluate(self, pl_module) -> None:
         x, y = (t.to(pl_module.device) for t in self.val)
@@ -103,6 +105,13 @@ class PerRunValidation(L.Callback):
             loss = self.loss_fn(pred, y).nan_to_num(nan=math.inf)
         self.last, self.last_pred = loss, pred
         self.best = loss if self.best is None else torch.minimum(self.best, loss)
+        if self.logged:  # what a solo run logs at each validation
+            runs = [
+                {"val/loss": float(loss[r]), **self.metrics(self.task, r),
+                 "val/loss_best": float(self.best[r])}
+                for r in range(len(loss))
+            ]  # fmt: skip
+            self.history.append((pl_module.updates, runs))
 
     def metrics(self, task: str, run: int) -> dict[str, float]:
         """Run ``run``'s metrics at the last validation (val/mse, val/r2 or val/acc), as its
@@ -123,6 +132,7 @@ class RunOutcome:
 
     history: torch.Tensor
     metrics: dict = field(default_factory=dict)
+    validations: list[tuple[int, dict]] = field(default_factory=list)  # (updates, val/*)
 
 
 def train_batched(cfgs: list[DictConfig], exact: bool = True) -> list[RunOutcome]:
@@ -162,7 +172,9 @@ def _train(cfgs: list[DictConfig], cfg: DictConfig, exact: bool) -> list[RunOutc
             PerRunLearningRates, optimizer=build_optimizer(cfg), lrs=lrs
         )
     steps = cfg.trainer.max_steps
-    validation = PerRunValidation(updates_between_validations(cfg), data.val, module.loss_fn)
+    every = updates_between_validations(cfg)
+    logged = bool(cfg.get("logger"))
+    validation = PerRunValidation(every, data.val, module.loss_fn, data.task, logged)
     trainer = L.Trainer(
         accelerator=cfg.trainer.get("accelerator", "auto"),
         devices=1,
@@ -213,7 +225,8 @@ def _train(cfgs: list[DictConfig], cfg: DictConfig, exact: bool) -> list[RunOutc
             if stopped_by:
                 m["status"] = "interrupted"
                 m["error"] = f"{stopped_by}: run interrupted at step {len(column)}"
-        outcomes.append(RunOutcome(history=column.unsqueeze(1), metrics=m))
+        validations = [(n, runs[r]) for n, runs in validation.history if n <= len(column)]
+        outcomes.append(RunOutcome(column.unsqueeze(1), m, validations))
     return outcomes
 
 

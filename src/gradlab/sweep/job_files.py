@@ -9,7 +9,7 @@ from omegaconf import DictConfig
 
 from gradlab.module.loss_history import is_log_step
 from gradlab.pipeline import results
-from gradlab.pipeline.build import build_loggers
+from gradlab.pipeline.build import build_loggers, build_optimizer
 
 
 def write_batched_job(cfg: DictConfig, outcome):
@@ -26,12 +26,28 @@ def write_batched_job(cfg: DictConfig, outcome):
         if metrics["status"] != "interrupted":  # the sweep says that once, at its end
             print(f"error: {metrics['error']}", file=sys.stderr)
     if cfg.get("logger"):
-        loggers = build_loggers(cfg)
-        losses = outcome.history[:, 0].tolist()
-        every, last = cfg.trainer.log_every_n_steps, cfg.trainer.max_steps
-        for logger in loggers:
-            for i, loss in enumerate(losses):
-                if is_log_step(i, every, last) or i == len(losses) - 1:
-                    logger.log_metrics({"train/loss": loss}, step=i)
-        results.log_results(cfg, loggers, metrics)
+        log_curves(cfg, outcome, metrics)
     return sweep_metric(cfg, metrics)
+
+
+def log_curves(cfg: DictConfig, outcome, metrics: dict) -> None:
+    """The scalars a solo run logs, at the same steps: train/loss at log steps, the learning
+    rate as Lightning's LearningRateMonitor logs it, val/* at each validation, test/* at
+    the end; then the hyperparameters and final values."""
+    loggers = build_loggers(cfg)
+    losses = outcome.history[:, 0].tolist()
+    every, last = cfg.trainer.log_every_n_steps, cfg.trainer.max_steps
+    lr_name = f"lr-{build_optimizer(cfg).func.__name__}"
+    constant_lr = not cfg.get("scheduler")  # a scheduled one is not recorded per run
+    tests = {k: v for k, v in metrics.items() if k.startswith("test/")}
+    for logger in loggers:
+        for i, loss in enumerate(losses):
+            if is_log_step(i, every, last) or i == len(losses) - 1:
+                logger.log_metrics({"train/loss": loss}, step=i)
+            if constant_lr and (i + 1) % every == 0:
+                logger.log_metrics({lr_name: float(cfg.optim.lr)}, step=i)
+        for n, values in outcome.validations:
+            logger.log_metrics(values, step=n)
+        if tests:
+            logger.log_metrics({**tests, "epoch": 1}, step=metrics["step"])  # as Lightning
+    results.log_results(cfg, loggers, metrics)
