@@ -91,3 +91,27 @@ def test_sweep_runs_are_named_summarized_over_seeds_and_drawn(tmp_path, monkeypa
     assert "Over seeds" in (tmp_path / "summary.md").read_text()
     for name in ("summary.png", "curves.png"):
         assert (tmp_path / name).stat().st_size > 10_000
+
+
+def test_sweep_tables_leave_out_what_says_nothing(tmp_path):
+    """sd is blank for a group of one job; test/loss, equal to test/mse under an MSE loss,
+    is not a second column; two learning rates are drawn as two categories."""
+    import csv
+    import json
+
+    from gradlab.sweep.summarize import summarize
+
+    for job, (lr, seed, loss) in enumerate([(0.1, 1, 0.2), (0.1, 2, 0.4), (0.2, 1, 0.3)]):
+        (tmp_path / str(job) / ".hydra").mkdir(parents=True)
+        (tmp_path / str(job) / ".hydra" / "overrides.yaml").write_text(
+            f"- optim.lr={lr}\n- seed={seed}\n"
+        )
+        metrics = {"status": "ok", "train/loss": loss, "test/mse": loss, "test/loss": loss}
+        (tmp_path / str(job) / "metrics.json").write_text(json.dumps({**metrics, "step": 5}))
+    table = summarize(tmp_path)
+    assert "test/loss" not in table[0] and table[0]["test/mse"] == 0.2
+    with open(tmp_path / "summary_groups.csv") as f:
+        groups = {row["optim.lr"]: row for row in csv.DictReader(f)}
+    assert float(groups["0.1"]["train/loss/sd"]) > 0
+    assert groups["0.2"]["n"] == "1" and groups["0.2"]["train/loss/sd"] == ""
+    assert (tmp_path / "summary.png").stat().st_size > 10_000

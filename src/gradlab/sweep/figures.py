@@ -30,6 +30,9 @@ def plot_sweep(table: list[dict], groups: list[dict], keys: list[str], path: Pat
     )
     for col, key in enumerate(x_keys):
         others = [k for k in keys if k != key]
+        # fewer than three values: categories side by side, no line or band between them
+        distinct = sorted({_as_number(g.get(key)) for g in groups}) if key else []
+        categorical = key is not None and len(distinct) < 3
         lines: dict[tuple, list[dict]] = {}
         for g in groups:
             lines.setdefault(tuple(g.get(k) for k in others), []).append(g)
@@ -49,10 +52,17 @@ def plot_sweep(table: list[dict], groups: list[dict], keys: list[str], path: Pat
                 else:
                     gs = sorted(gs, key=lambda g: _as_number(g.get(key)))
                     xs = [_as_number(g.get(key)) for g in gs]
+                    if categorical:
+                        xs = [distinct.index(x) for x in xs]
                 mean = [g.get(f"{m}/mean") for g in gs]
                 ok = [i for i, v in enumerate(mean) if v is not None]
                 name = ", ".join(f"{k}={v}" for k, v in zip(others, label, strict=True)) or m
-                if ok:
+                if ok and categorical:  # mean with a min-max bar
+                    low = [mean[i] - gs[i][f"{m}/min"] for i in ok]
+                    high = [gs[i][f"{m}/max"] - mean[i] for i in ok]
+                    ax.errorbar([xs[i] for i in ok], [mean[i] for i in ok], yerr=[low, high],
+                                fmt="o", capsize=4, label=name)  # fmt: skip
+                elif ok:
                     line = ax.plot(
                         [xs[i] for i in ok], [mean[i] for i in ok], marker="o", label=name
                     )[0]
@@ -73,7 +83,11 @@ def plot_sweep(table: list[dict], groups: list[dict], keys: list[str], path: Pat
                         transform=ax.get_xaxis_transform(),
                         clip_on=False,
                     )
-            if key is not None:
+            if categorical:
+                ax.set_xticks(range(len(distinct)), [f"{v:g}" for v in distinct])
+                ax.set_xlim(-0.5, len(distinct) - 0.5)
+                ax.set_xlabel(key)
+            elif key is not None:
                 values = [v for g in groups if (v := _as_number(g.get(key))) is not None]
                 if values and min(values) > 0 and max(values) / min(values) > 10:
                     ax.set_xscale("log")
@@ -102,8 +116,10 @@ def plot_sweep_curves(table: list[dict], curves: dict, keys: list[str], path: Pa
         if key
         else ["all"]
     )
-    cmap = plt.get_cmap("viridis")
-    colours = {v: cmap(i / max(len(values) - 1, 1)) for i, v in enumerate(values)}
+    cmap = plt.get_cmap("viridis")  # perceptually uniform; its pale yellow end left out
+    colours = {v: cmap(0.85 * i / max(len(values) - 1, 1)) for i, v in enumerate(values)}
+    seeds = sorted({str(r.get("seed")) for r in table}, key=lambda v: (_as_number(v) or 0, v))
+    styles = ["-", "--", ":", "-."]  # seeds told apart by line style
     fig, ax = plt.subplots(figsize=(7, 4.5))
     labelled = set()
     for r in table:
@@ -116,11 +132,16 @@ def plot_sweep_curves(table: list[dict], curves: dict, keys: list[str], path: Pa
             range(len(finite)),
             finite,
             color=colours[v],
+            ls=styles[seeds.index(str(r.get("seed"))) % len(styles)],
             lw=1,
             alpha=0.8,
             label=f"{key}={v}" if key and v not in labelled else None,
         )
         labelled.add(v)
+    if 1 < len(seeds) <= len(styles):  # one legend entry per seed's line style
+        for i, seed in enumerate(seeds):
+            ax.plot([], [], color="grey", ls=styles[i], label=f"seed={seed}")
+        labelled.add("seeds")
     ax.set(xlabel="update", ylabel="training loss", title=f"sweep {path.parent.name}: loss curves")
     ax.set_yscale("log")
     starts = [c[0] for c in curves.values() if c and c[0] == c[0] and c[0] < float("inf")]

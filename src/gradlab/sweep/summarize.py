@@ -110,6 +110,8 @@ def summarize(sweep_dir: str | Path, plot: bool = True) -> list[dict]:
     keys = {k for r in rows for k in r["_params"] if not k.startswith("search.")}
     swept = sorted(keys - _constant_keys(rows))
     columns = ["job", *swept, "status"] + [m for m in METRICS if any(m in r for r in rows)]
+    if all(r.get("test/loss") == r.get("test/mse") for r in rows):  # an MSE loss: the same
+        columns = [c for c in columns if c != "test/loss"]
     columns += ["step", "wall_time_s", "error", "overrides"]
     table = [{c: (r["_params"].get(c) if c in swept else r.get(c)) for c in columns} for r in rows]
     with open(sweep_dir / "summary.csv", "w", newline="") as f:
@@ -149,7 +151,7 @@ def seed_groups(table: list[dict], swept: list[str]) -> tuple[list[dict], list[s
     import statistics
 
     keys = [k for k in swept if k != "seed"]
-    metrics = [m for m in METRICS if any(r.get(m) is not None for r in table)]
+    metrics = [m for m in METRICS if any(r.get(m) is not None for r in table) and m in table[0]]
     by_key: dict[tuple, list[dict]] = {}
     for r in table:
         by_key.setdefault(tuple(r.get(k) for k in keys), []).append(r)
@@ -165,7 +167,7 @@ def seed_groups(table: list[dict], swept: list[str]) -> tuple[list[dict], list[s
             xs = [x for r in rows if r["status"] == "ok" and (x := _number(r.get(m))) is not None]
             if xs:
                 g[f"{m}/mean"] = statistics.fmean(xs)
-                g[f"{m}/sd"] = statistics.stdev(xs) if len(xs) > 1 else 0.0
+                g[f"{m}/sd"] = statistics.stdev(xs) if len(xs) > 1 else None  # blank for one
                 g[f"{m}/min"], g[f"{m}/max"] = min(xs), max(xs)
         groups.append(g)
     return groups, columns
