@@ -118,8 +118,8 @@ CASES = [
     ),  # fmt: skip
     (["optim=bfgs", "optim.gtol=-1"], 2, "optim.gtol: must be a number >= 0"),
     (["grads=manual", "+trainer.precision=16-mixed"], 2, "trainer.precision: 16-mixed with grads"),
-    (["model.sizes=[2,100000,100000,1]"], 2, "model.sizes: 10,000,500,001 parameters x 1"),
-    (["restarts=100000000"], 2, "model.sizes: 30 parameters x 100000000 restart(s) need about"),
+    (["model.sizes=[2,100000,100000,1]"], 2, "model.sizes x restarts: 10,000,500,001 parameters"),
+    (["restarts=100000000"], 2, "model.sizes x restarts: 30 parameters x 100000000"),
 ]
 
 

@@ -87,7 +87,7 @@ def check_memory(cfg: DictConfig) -> None:
     have = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
     if need > have:
         raise ConfigError(
-            f"model.sizes: {params:,} parameters x {restarts} restart(s) need about "
+            f"model.sizes x restarts: {params:,} parameters x {restarts} restart(s) need about "
             f"{need / 2**30:.1f} GiB (weights, gradients, optimizer state, activations); this "
             f"machine has {have / 2**30:.1f} GiB"
         )
