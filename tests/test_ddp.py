@@ -34,6 +34,10 @@ def test_ddp_matches_single_process(tmp_path, experiment, grads):
         )
         assert r.returncode == 0, r.stderr[-2000:]
         runs[trainer] = losses(out)
+        # one line says what two devices on a CPU are, once (rank 0), and no warning follows
+        said = "trainer.devices=2: 2 CPU processes (DDP over gloo)"
+        assert r.stdout.count(said) == (trainer == "ddp")
+        assert "sync_dist" not in r.stderr
     assert len(runs["ddp"]) == len(runs["cpu"]) == 100
     for a, b in zip(runs["ddp"], runs["cpu"], strict=True):
         assert a == pytest.approx(b, rel=1e-5)

@@ -54,7 +54,8 @@ class Evaluation:
     def _evaluate(self, batch, stage: str) -> None:
         x, y = batch
         pred = self.predict_best(x)
-        self.log(f"{stage}/loss", self.loss_fn(pred, y))
+        # every DDP process evaluates the whole set: the same value, synced as such
+        self.log(f"{stage}/loss", self.loss_fn(pred, y), sync_dist=self.trainer.world_size > 1)
         if self.task == "regression":
             mse, r2 = getattr(self, f"{stage}_mse"), getattr(self, f"{stage}_r2")
             mse(pred.flatten(), y.flatten())
@@ -74,9 +75,10 @@ class Evaluation:
         if loss is not None and not self.trainer.sanity_checking:
             self.val_best(loss)
             self.val_history.append((self.progress.updates, float(loss)))  # for loss.png
-            self.log("val/loss_best", self.val_best.compute())
+            sync = self.trainer.world_size > 1
+            self.log("val/loss_best", self.val_best.compute(), sync_dist=sync)
             # logged at the number of updates done (Lightning would use the last batch index)
-            self.log("step", float(self.progress.updates))
+            self.log("step", float(self.progress.updates), sync_dist=sync)
 
     def test_step(self, batch, batch_idx):
         self._evaluate(batch, "test")

@@ -33,6 +33,7 @@ from gradlab.pipeline.process_state import torch_settings
 from gradlab.pipeline.run_lock import lock_run_dir, unlock_run_dir
 from gradlab.pipeline.validate import (
     RESULT_FILES,
+    announce,
     check_fresh_dir,
     check_model_fits_data,
     validate,
@@ -98,6 +99,8 @@ def assemble(cfg: DictConfig) -> RunParts:
     module = build_module(cfg, model, data)
     check_model_fits_data(cfg, data, model, module.loss_fn)  # before the trainer and logger
     module.run_config = config_as_data(cfg)
+    if not results.is_ddp_worker():
+        announce(cfg)
     trainer = build_trainer(cfg, data)
     data.set_steps(cfg.trainer.max_steps)
     return RunParts(cfg, Path(cfg.paths.output_dir), data, module, trainer)

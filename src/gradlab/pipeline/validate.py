@@ -243,3 +243,17 @@ def check_fresh_dir(path: Path, key: str, ckpt_path=None, files=(*RESULT_FILES, 
             f"{key}: {path} holds another run's results ({', '.join(found)}); "
             "choose a new directory (or leave it out for a fresh one)"
         )
+
+
+def announce(cfg: DictConfig) -> None:
+    """One line for an option that is legal but does more than it says: several devices on
+    a machine without a GPU are several CPU processes."""
+    import torch
+
+    devices, accelerator = cfg.trainer.get("devices", 1), str(cfg.trainer.get("accelerator"))
+    on_cpu = accelerator == "cpu" or (accelerator == "auto" and not torch.cuda.is_available())
+    if on_cpu and isinstance(devices, int) and devices > 1:
+        print(
+            f"trainer.devices={devices}: {devices} CPU processes (DDP over gloo), each training on "
+            "its share of the data; the results are rank 0's"
+        )
