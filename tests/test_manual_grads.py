@@ -219,6 +219,9 @@ def test_gradcheck_cli_prints_table():
     r = cli("-m", "gradlab", "gradcheck", "model=polynomial", "data=sine", "loss=sse")
     assert r.returncode == 0, r.stderr[-1500:]
     assert "coeffs" in r.stdout and "input" in r.stdout and "max rel diff" in r.stdout
+    r = cli("-m", "gradlab", "gradcheck", "grads.tol=-1")  # a range, checked before the work
+    assert r.returncode == 2 and "max rel diff" not in r.stdout
+    assert r.stderr.strip().splitlines()[-1] == "error: grads.tol: must be a number > 0, got -1"
 
 
 def test_a_registered_activation_trains_and_checks(tmp_path):

@@ -115,3 +115,20 @@ def test_sweep_tables_leave_out_what_says_nothing(tmp_path):
     assert float(groups["0.1"]["train/loss/sd"]) > 0
     assert groups["0.2"]["n"] == "1" and groups["0.2"]["train/loss/sd"] == ""
     assert (tmp_path / "summary.png").stat().st_size > 10_000
+
+
+def test_a_corrupt_job_is_listed_not_a_crash(tmp_path):
+    """One job's unreadable metrics.json: the summary lists it (status unreadable, the file
+    named) and summarizes the others."""
+    import json
+
+    from gradlab.sweep.summarize import summarize
+
+    for job in ("0", "1"):
+        (tmp_path / job / ".hydra").mkdir(parents=True)
+        (tmp_path / job / ".hydra" / "overrides.yaml").write_text(f"- seed={int(job) + 1}\n")
+    (tmp_path / "0" / "metrics.json").write_text(json.dumps({"status": "ok", "train/loss": 0.5}))
+    (tmp_path / "1" / "metrics.json").write_text("{half a file")
+    table = summarize(tmp_path, plot=False)
+    assert [r["status"] for r in table] == ["ok", "unreadable"]
+    assert table[1]["error"] == f"{tmp_path / '1' / 'metrics.json'}: not readable JSON"

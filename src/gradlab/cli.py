@@ -68,6 +68,9 @@ def gradcheck() -> None:
     from gradlab.pipeline.run import draw
 
     def task(cfg):
+        from gradlab.pipeline.ranges import check_ranges
+
+        check_ranges(cfg)  # grads.tol, data and model options: before any work
         with torch_settings(cfg):
             data, model = draw(cfg)
             rows, _ = compare_gradients(model, get_loss(cfg.loss.name), *data.train)

@@ -28,8 +28,13 @@ def read_job(job: Path) -> dict:
     row = {"job": job.name, "overrides": " ".join(overrides or [])}
     row["_params"] = dict(o.split("=", 1) for o in overrides or [] if "=" in o)
     metrics_file, error_file = job / "metrics.json", job / "error.txt"
-    if metrics_file.is_file():
-        metrics = json.loads(metrics_file.read_text())
+    try:
+        metrics = json.loads(metrics_file.read_text()) if metrics_file.is_file() else None
+    except (OSError, ValueError):  # one unreadable job must not hide the others
+        metrics = None
+        row.update(status="unreadable", error=f"{metrics_file}: not readable JSON")
+        return row
+    if metrics is not None:
         row["status"] = metrics.get("status", "ok")
         row.update({k: metrics.get(k) for k in METRICS if k in metrics})
         row["step"] = metrics.get("step")
