@@ -82,11 +82,31 @@ def log_results(cfg: DictConfig, loggers: list, metrics: dict) -> None:
     numbers = {f"hparam/{k}": v for k, v in metrics.items() if isinstance(v, float)}
     for logger in loggers:
         if isinstance(logger, TensorBoardLogger):  # the HPARAMS tab: parameters and results
-            logger.log_hyperparams(hparams, numbers)
+            logger.log_hyperparams(hparams, {})  # hparams.yaml (no scalars written)
+            hparams_session(logger, hparams, metrics)
         else:
             logger.log_hyperparams(hparams)
             logger.log_metrics(numbers, step=metrics["step"])
         logger.finalize("success" if metrics["status"] == "ok" else "failed")
+
+
+def hparams_session(logger, hparams: dict, metrics: dict) -> None:
+    """TensorBoard's HPARAMS entry for the run: its hyperparameters, and as its metrics the
+    curves the run logged (train/*, val/*, test/*: the tab shows their last values), so no
+    ``hparam/*`` copies appear as cards of their own. Written to an event file of its own
+    in the run's directory (TensorBoard reads them as one run)."""
+    from torch.utils.tensorboard import SummaryWriter
+    from torch.utils.tensorboard.summary import hparams as hparams_summary
+
+    values = {k: v if isinstance(v, int | float | str | bool) else str(v)
+              for k, v in hparams.items()}  # fmt: skip
+    curves = {
+        k: v for k, v in metrics.items()
+        if isinstance(v, float) and k.startswith(("train/", "val/", "test/"))
+    }  # fmt: skip
+    with SummaryWriter(log_dir=logger.log_dir) as writer:
+        for summary in hparams_summary(values, curves):
+            writer.file_writer.add_summary(summary)
 
 
 def print_start(cfg: DictConfig, module) -> None:
