@@ -95,6 +95,7 @@ class PerRunValidation(L.Callback):
     def __init__(self, every: int, val, loss_fn, task: str, logged: bool):
         self.every, self.val, self.loss_fn, self.task = every, val, loss_fn, task
         self.last = self.best = self.last_pred = None
+        self.last_metrics: dict[int, dict] = {}
         self.logged = logged  # the jobs have loggers: keep every validation's metrics
         self.history: list[tuple[int, list[dict]]] = []  # (updates done, each run's metrics)
 
@@ -103,22 +104,24 @@ class PerRunValidation(L.Callback):
         with torch.no_grad():
             pred = pl_module.model(x)
             loss = self.loss_fn(pred, y).nan_to_num(nan=math.inf)
-        self.last, self.last_pred = loss, pred
+        self.last, self.last_pred, self.last_metrics = loss, pred, {}
         self.best = loss if self.best is None else torch.minimum(self.best, loss)
         if self.logged:  # what a solo run logs at each validation
             runs = [
-                {"val/loss": float(loss[r]), **self.metrics(self.task, r),
+                {"val/loss": float(loss[r]), **self.metrics(r),
                  "val/loss_best": float(self.best[r])}
                 for r in range(len(loss))
             ]  # fmt: skip
             self.history.append((pl_module.updates, runs))
 
-    def metrics(self, task: str, run: int) -> dict[str, float]:
+    def metrics(self, run: int) -> dict[str, float]:
         """Run ``run``'s metrics at the last validation (val/mse, val/r2 or val/acc), as its
-        own run's module computes them."""
-        y = self.val[1][run].to(self.last_pred.device)
-        out = test_metrics(task, self.loss_fn, self.last_pred[run], y)
-        return {f"val/{k}": v for k, v in out.items() if k != "loss"}
+        own run's module computes them (once per validation)."""
+        if run not in self.last_metrics:
+            y = self.val[1][run].to(self.last_pred.device)
+            out = test_metrics(self.task, self.loss_fn, self.last_pred[run], y)
+            self.last_metrics[run] = {f"val/{k}": v for k, v in out.items() if k != "loss"}
+        return self.last_metrics[run]
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
         n = pl_module.updates
@@ -220,7 +223,7 @@ def _train(cfgs: list[DictConfig], cfg: DictConfig, exact: bool) -> list[RunOutc
             if validation.best is not None:
                 m["val/loss"] = float(validation.last[r])
                 m["val/loss_best"] = float(validation.best[r])
-                m.update(validation.metrics(data.task, r))
+                m.update(validation.metrics(r))
             m.update({f"test/{k}": v for k, v in tests.get(r, {}).items()})
             if stopped_by:
                 m["status"] = "interrupted"
