@@ -14,7 +14,9 @@ NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
 
 
 def execute(name: str, tmp_path) -> tuple[str, int]:
-    """Run a notebook in a fresh kernel; return what its cells printed and how many images."""
+    """Run a notebook in a fresh kernel; return what its cells printed and how many images.
+    Every notebook is quiet (only what it prints itself) and logs its runs for TensorBoard
+    under logs/notebooks/ (here: of ``tmp_path``, the kernel's working directory)."""
     nb = nbformat.read(NOTEBOOKS / name, as_version=4)
     client = nbclient.NotebookClient(
         nb, timeout=600, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}}
@@ -33,6 +35,10 @@ def execute(name: str, tmp_path) -> tuple[str, int]:
         for o in c.outputs
         if o.get("output_type") == "stream"
     )
+    for noise in ("Trainer.fit", "Summary\n", "GPU available", "run directory"):
+        assert noise not in text, noise  # quiet=True: no Lightning lines, no summary
+    runs = tmp_path / "logs" / "notebooks" / Path(name).stem
+    assert list(runs.glob("*/*/tensorboard/events.out.tfevents.*")), "no TensorBoard runs"
     return text, images
 
 
@@ -80,17 +86,26 @@ def test_003_prints_the_pairs_the_gate_and_the_dying_relu(tmp_path):
     text, images = execute("003_neurons.ipynb", tmp_path)
     assert "step 0: loss 36\n  x          5   grad 12" in text
     assert "  x          3.8   grad 9.6000004" in text  # the notebook's first x after a step
+    # the 50-step loop: x after, y before, dy/dx before, as the seed prints them
+    assert "\n2.84 23.039999 9.600000381469727\n" in text
+    assert "\n-0.99991435 0.0 0.00021409988403320312\n" in text
+    difference = _numbers_after(text, "largest difference from the hand-written steps:")[0]
+    assert difference < 1e-6  # torch.optim.SGD: the same path up to one rounding per step
     assert "  0_weight   2.8265495" in text and "  0_bias     1.3553205" in text
+    # the seed's nn.Linear gate with its broadcasting bug: stuck at 0.25, outputs 0.5
+    assert "iteration 299: mean loss 0.250000" in text
+    assert "outputs on x = 0, 1: [0.5, 0.5]" in text
+    assert _numbers_after(text, "test/mse:")[0] < 0.01  # gradlab's shapes: the gate is learned
     assert "losses: [90.7, 1067.5, 100.0, 100.0, 100.0, 100.0]" in text
     assert "dead ReLU units: layer 0" in text
-    assert images == 1
+    assert images == 2  # the parabola with the 50 steps, the dying net's loss
 
 
 def test_figures_show_whatever_mplbackend_the_shell_sets(tmp_path, monkeypatch):
     """Many CI systems set MPLBACKEND=Agg; the kernel inherits it, and still shows figures."""
     monkeypatch.setenv("MPLBACKEND", "Agg")
     _, images = execute("003_neurons.ipynb", tmp_path)
-    assert images == 1
+    assert images == 2
 
 
 def _numbers_after(text: str, prefix: str) -> list[float]:
@@ -126,7 +141,9 @@ def test_002_cubic_and_legendre_fits(tmp_path):
     assert _numbers_after(text, "loss at update 2000:")[0] == pytest.approx(8.94364, rel=1e-5)
     b, d = _numbers_after(text, "b =")[0], float(text.split(" d = ", 1)[1].split()[0])
     assert b == pytest.approx(-2.20853, rel=1e-5) and d == pytest.approx(0.255486, rel=1e-5)
-    assert "y = a + b x + c x^2 + d x^3" in text
+    for name in ("poly_manual", "poly"):  # the cubic's final loss and its coefficients
+        assert 8.8 <= _numbers_after(text, f"{name} final loss")[0] <= 18
+    assert text.count("Result: y = a + b x + c x^2 + d x^3:  y = ") == 2
     assert images == 1
 
 
@@ -136,6 +153,9 @@ def test_004_checks_the_mlp_fits_the_wave_and_backpropagates_by_hand(tmp_path):
     assert "one input: tensor([[ 0.8315, -3.6792]])" in text
     assert "[ 4.8448, -6.8813]]" in text
     assert _numbers_after(text, "Training error:")[0] == pytest.approx(0.0796, abs=2e-4)
+    # "repeat five times": BFGS from five draws lands in the good minimum and a poor one
+    repeats = [_numbers_after(text, f"seed {s}: Training error")[0] for s in range(1, 6)]
+    assert min(repeats) == pytest.approx(0.0796, abs=2e-4) and max(repeats) > 0.25
     table = text.split("width  train MSE   test MSE   BFGS iterations\n", 1)[1]
     rows = {  # the table's rows, between the runs' own summaries
         int(m[1]): (float(m[2]), float(m[3]), int(m[4]))
@@ -145,6 +165,8 @@ def test_004_checks_the_mlp_fits_the_wave_and_backpropagates_by_hand(tmp_path):
     assert rows[50][0] < 0.01 and rows[50][1] > 10 * rows[50][0]  # wide nets overfit
     assert rows[1][0] > 0.3 and rows[100][2] <= 10000  # the helper's iteration cap
     # the hand backward pass agrees with autograd, the input gradient included
-    for name in ("1_bias", "1_weight", "0_bias", "0_weight", "x"):
-        assert _numbers_after(text, f"{name}, squared error=")[0] < 1e-20
-    assert images == 4  # 2b fit, hidden units raw and scaled, depth fit
+    for name in ("y", "yhat", "b2", "W2", "b1", "W1", "x"):  # 3b written delta by delta
+        assert _numbers_after(text, f"\n{name}, squared error=")[0] < 1e-20
+    for name in ("1_bias", "1_weight", "0_bias", "0_weight", "x"):  # gradlab's backward
+        assert _numbers_after(text, f"gradlab {name}, squared error=")[0] < 1e-20
+    assert images == 6  # data, 2b fit, five repeats, hidden units raw and scaled, depth fit

@@ -67,7 +67,8 @@ class Run:
 def run(*overrides: str, output_dir: str | Path | None = None, quiet: bool = False) -> Run:
     """Train one run as ``python train.py OVERRIDES...`` would and return it. Bad input raises
     ``gradlab.errors.ConfigError`` with the same one-line message the command prints.
-    ``quiet=True`` prints nothing (errors are raised, not printed)."""
+    ``quiet=True`` prints only what the run was asked to print (the ``trace`` callback's
+    lines): no Lightning lines, warnings or summary; errors are raised, not printed."""
     from hydra.errors import HydraException
 
     from gradlab.pipeline.compose import compose_config
@@ -85,17 +86,32 @@ def run(*overrides: str, output_dir: str | Path | None = None, quiet: bool = Fal
         except HydraException as e:
             raise ConfigError(error_line(e)) from None
         cfg.print_config = False
+        cfg.print_summary = not quiet
         metrics, parts = train(cfg)
     return Run(metrics=metrics, config=cfg, dir=output_dir, module=parts.module, data=parts.data)
 
 
 @contextlib.contextmanager
 def _silenced(quiet: bool, sink):
-    """Standard output, standard error and library logging into ``sink`` when ``quiet``."""
+    """Standard error (warnings) and library logging into ``sink`` when ``quiet``; standard
+    output stays: it carries what the run's own callbacks were asked to print."""
     if not quiet:
         yield
         return
     for name in ("lightning", "lightning.pytorch", "lightning.fabric"):  # restored afterwards
         logging.getLogger(name).setLevel(logging.ERROR)
-    with contextlib.redirect_stdout(sink), contextlib.redirect_stderr(sink):
+    with contextlib.redirect_stderr(sink):
         yield
+
+
+def notebook_dir(name: str) -> Path:
+    """A fresh directory for one notebook's runs, ``<project>/logs/notebooks/NAME/<time>``:
+    ``tensorboard --logdir logs/notebooks`` shows them. The project is the nearest folder
+    at or above the working directory holding ``logs/`` and ``conf/`` (a notebook runs in
+    ``notebooks/``); elsewhere ``./logs``."""
+    here = Path.cwd().resolve()
+    root = next(
+        (d for d in (here, *here.parents) if (d / "logs").is_dir() and (d / "conf").is_dir()), here
+    )
+    stamp = datetime.now().strftime("%Y-%m-%d_%H-%M-%S-%f")
+    return root / "logs" / "notebooks" / name / stamp

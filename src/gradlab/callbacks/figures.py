@@ -107,6 +107,12 @@ def model_figures(pl_module, data, dense_points: int = 500) -> dict:
             figures["decision_regions"] = plots.plot_decision_regions(
                 x, y, lambda g: model(g).argmax(-1), f"{name} decision regions at step {step}"
             )
+    path = pl_module.trajectory(with_start=True)
+    if path is not None and sum(p.numel() for p in model.parameters()) in (1, 2):
+        from gradlab.callbacks.landscape import exact_loss_surface
+
+        with torch.no_grad():  # the loss over the parameters, the optimizer's path on it
+            figures["loss_surface"] = exact_loss_surface(model, pl_module.loss_fn, x, y, path.cpu())
     if pl_module.gradients.worst:
         figures["gradcheck"] = plots.plot_gradcheck(
             list(pl_module.gradients.worst.values()), pl_module.check_tol

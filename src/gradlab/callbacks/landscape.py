@@ -55,38 +55,51 @@ class LossLandscape(L.Callback):
             ]
         )
         figures = {"landscape": plots.plot_landscape(alphas, torch.tensor(line), surface)}
-        n = sum(p.numel() for p in params)
-        trajectory = pl_module.trajectory(with_start=True)
-        if n in (1, 2):
-            names = [name for name, _ in model.named_parameters()]
-            figures["loss_surface"] = self._exact_surface(base, loss_at, trajectory, names, plots)
         loss_at([torch.zeros_like(b) for b in base])  # restore the final weights
+        path = pl_module.trajectory(with_start=True)
+        if sum(p.numel() for p in params) in (1, 2):
+            figures["loss_surface"] = exact_loss_surface(model, loss_fn, x, y, path, self.points)
         for key, fig in figures.items():
             publish(trainer, fig, key, f"landscape/{key}", pl_module.updates)
 
-    def _exact_surface(self, base, loss_at, path, names, plots):
-        flat = torch.cat([b.reshape(-1) for b in base]).cpu()
-        pts = torch.cat([flat.unsqueeze(0), path]) if path is not None else flat.unsqueeze(0)
-        lo, hi = pts.min(0).values, pts.max(0).values
-        pad = (hi - lo).clamp_min(1.0) * 0.3
-        axes = [
-            torch.linspace(float(lo[i] - pad[i]), float(hi[i] + pad[i]), self.points)
-            for i in range(len(flat))
-        ]
 
-        def at(values):
-            shift, k = [], 0
-            for b in base:
-                m = b.numel()
-                shift.append(
-                    torch.tensor(values[k : k + m], dtype=b.dtype).reshape(b.shape).to(b.device) - b
+def exact_loss_surface(model, loss_fn, x, y, path: torch.Tensor | None, points: int = 41):
+    """The exact loss of a one- or two-parameter model over a box around its parameters and
+    its ``path`` (every update's parameters), with the path drawn on it; the model is left
+    as it was."""
+    from gradlab.analysis import plots
+
+    params = list(model.parameters())
+    names = [name for name, _ in model.named_parameters()]
+    base = [p.detach().clone() for p in params]
+    flat = torch.cat([b.reshape(-1) for b in base]).cpu()
+    pts = torch.cat([flat.unsqueeze(0), path]) if path is not None else flat.unsqueeze(0)
+    lo, hi = pts.min(0).values, pts.max(0).values
+    pad = (hi - lo).clamp_min(1.0) * 0.3
+    axes = [
+        torch.linspace(float(lo[i] - pad[i]), float(hi[i] + pad[i]), points)
+        for i in range(len(flat))
+    ]
+
+    def at(values) -> float:
+        with torch.no_grad():
+            k = 0
+            for p in params:
+                m = p.numel()
+                p.copy_(
+                    torch.tensor(values[k : k + m], dtype=p.dtype).reshape(p.shape).to(p.device)
                 )
                 k += m
-            return loss_at(shift)
+            return float(loss_fn(model(x), y).sum())
 
+    try:
         if len(flat) == 1:
             values = torch.tensor([at([float(a)]) for a in axes[0]])
             path_losses = None if path is None else [at([float(v)]) for v in path[:, 0]]
             return plots.plot_exact_surface_1d(axes[0], values, path, path_losses, names[0])
         grid = torch.tensor([[at([float(a), float(b)]) for b in axes[1]] for a in axes[0]])
         return plots.plot_exact_surface_2d(axes[0], axes[1], grid, path, names)
+    finally:
+        with torch.no_grad():
+            for p, b in zip(params, base, strict=True):
+                p.copy_(b)

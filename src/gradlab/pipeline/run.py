@@ -141,7 +141,8 @@ def record(parts: RunParts, outcome: Outcome) -> None:
         return
     results.write_metrics(parts.out, outcome.metrics)
     results.log_results(parts.cfg, parts.trainer.loggers, outcome.metrics)
-    results.print_summary(parts.module, outcome.metrics, parts.out)
+    if parts.cfg.get("print_summary", True):
+        results.print_summary(parts.module, outcome.metrics, parts.out)
 
 
 def train(cfg: DictConfig) -> tuple[dict, RunParts | None]:

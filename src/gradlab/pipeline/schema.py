@@ -39,6 +39,7 @@ class RunConfig:
     threads: int | None = 1
     ckpt_path: str | None = None
     print_config: bool = True
+    print_summary: bool = True  # the end-of-run summary on the console
     test: bool = True
     optimized_metric: str | None = "val/loss_best"
     fallback_metric: str | None = "train/loss"
