@@ -26,17 +26,70 @@ def test_tensorboard_and_csv_loggers_together(tmp_path):
     assert OmegaConf.load(tmp_path / "csv" / "hparams.yaml")["optim/lr"] == 0.1
 
 
-def test_mlflow_logger_writes_a_local_store(tmp_path):
+def test_mlflow_runs_share_one_store(tmp_path):
+    """logger=mlflow: every run of the project in one store (paths.tracking_dir), each run
+    named by its directory, so one ``mlflow ui`` compares them."""
     mlflow = pytest.importorskip("mlflow")
-    metrics = run_train(tmp_path, "logger=mlflow", "trainer.max_steps=100", *QUIET)
+    store = f"paths.tracking_dir={tmp_path}"
+    metrics = {}
+    for lr in (0.1, 0.2):
+        out = tmp_path / f"run_lr{lr}"
+        cfg = (out, "logger=mlflow", store, f"optim.lr={lr}", "trainer.max_steps=100", *QUIET)
+        metrics[lr] = run_train(*cfg)
+        assert not (out / "mlflow.db").exists()
     client = mlflow.tracking.MlflowClient(tracking_uri=f"sqlite:///{tmp_path}/mlflow.db")
     (experiment,) = client.search_experiments(filter_string="name = 'train'")
-    (run,) = client.search_runs([experiment.experiment_id])
+    assert experiment.artifact_location.endswith(f"{tmp_path.name}/mlruns")
+    runs = {r.info.run_name: r for r in client.search_runs([experiment.experiment_id])}
+    assert sorted(runs) == ["run_lr0.1", "run_lr0.2"]
+    run = runs["run_lr0.1"]
     history = client.get_metric_history(run.info.run_id, "train/loss")
     assert [m.step for m in history] == [0, 49, 99]
-    assert history[-1].value == pytest.approx(metrics["train/loss"])
+    assert history[-1].value == pytest.approx(metrics[0.1]["train/loss"])
     assert run.data.params["optim/lr"] == "0.1"
-    assert run.data.metrics["hparam/test/mse"] == pytest.approx(metrics["test/mse"])
+    assert run.data.metrics["hparam/test/mse"] == pytest.approx(metrics[0.1]["test/mse"])
+
+
+def test_mlflow_ui_serves_the_shared_store(tmp_path):
+    """The README's ``mlflow ui`` command on the store: it starts, and its API lists the run
+    over loopback."""
+    import json
+    import socket
+    import subprocess
+    import time
+    import urllib.request
+    from pathlib import Path
+
+    pytest.importorskip("mlflow.server")
+    run_train(tmp_path / "run", "logger=mlflow", f"paths.tracking_dir={tmp_path}",
+              "trainer.max_steps=20", *QUIET)  # fmt: skip
+    with socket.socket() as s:  # a free port
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    mlflow_cli = Path(sys.executable).parent / "mlflow"
+    store = f"sqlite:///{tmp_path}/mlflow.db"
+    cmd = [str(mlflow_cli), "ui", "--backend-store-uri", store, "--host", "127.0.0.1"]
+    server = subprocess.Popen(
+        [*cmd, "--port", str(port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    try:
+        url = f"http://127.0.0.1:{port}/ajax-api/2.0/mlflow/runs/search"
+        body = json.dumps({"experiment_ids": ["1"]}).encode()
+        deadline, runs = time.monotonic() + 90, None
+        while runs is None and time.monotonic() < deadline:
+            try:
+                request = urllib.request.Request(url, body, {"Content-Type": "application/json"})
+                with urllib.request.urlopen(request, timeout=5) as answer:
+                    runs = json.loads(answer.read())["runs"]
+            except OSError:
+                assert server.poll() is None, "mlflow ui exited"
+                time.sleep(0.5)
+        assert runs and runs[0]["info"]["run_name"] == "run"
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=5) as page:
+            assert page.status == 200  # the runs page
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
 
 
 def tb_hparams(log_dir) -> dict:
@@ -73,9 +126,9 @@ def test_sweep_runs_are_named_summarized_over_seeds_and_drawn(tmp_path, monkeypa
         ],
     )
     commands.train()  # lr 3 diverges: a result, not a failure
-    assert (tmp_path / "0" / "tensorboard" / "optim.lr=0.05,seed=1").is_dir()
-    assert (tmp_path / "5" / "tensorboard" / "optim.lr=3,seed=2").is_dir()
-    hparams = OmegaConf.load(tmp_path / "0" / "csv" / "optim.lr=0.05,seed=1" / "hparams.yaml")
+    assert (tmp_path / "0" / "tensorboard" / "lr=0.05,seed=1").is_dir()  # short keys
+    assert (tmp_path / "5" / "tensorboard" / "lr=3,seed=2").is_dir()
+    hparams = OmegaConf.load(tmp_path / "0" / "csv" / "lr=0.05,seed=1" / "hparams.yaml")
     assert list(hparams)[:2] == ["optim/lr", "seed"]  # the swept keys first
     assert tb_hparams(tmp_path / "0" / "tensorboard")["optim/lr"] == 0.05
     assert not (tmp_path / "0" / "plots").exists()  # jobs draw nothing; the sweep draws

@@ -105,13 +105,10 @@ def _silenced(quiet: bool, sink):
 
 
 def notebook_dir(name: str) -> Path:
-    """A fresh directory for one notebook's runs, ``<project>/logs/notebooks/NAME/<time>``:
-    ``tensorboard --logdir logs/notebooks`` shows them. The project is the nearest folder
-    at or above the working directory holding ``logs/`` and ``conf/`` (a notebook runs in
-    ``notebooks/``); elsewhere ``./logs``."""
-    here = Path.cwd().resolve()
-    root = next(
-        (d for d in (here, *here.parents) if (d / "logs").is_dir() and (d / "conf").is_dir()), here
-    )
+    """A fresh directory for one notebook's runs, ``<project>/logs/notebooks/NAME/<time>``
+    (``gradlab.pipeline.compose.project_logs``): ``tensorboard --logdir logs/notebooks``
+    shows them."""
+    from gradlab.pipeline.compose import project_logs
+
     stamp = datetime.now().strftime("%Y-%m-%d_%H-%M-%S-%f")
-    return root / "logs" / "notebooks" / name / stamp
+    return project_logs() / "notebooks" / name / stamp

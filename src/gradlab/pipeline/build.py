@@ -8,6 +8,7 @@ optimizer classes (and torch's optimizers and schedulers), looked up by name; an
 import inspect
 import re
 from functools import partial
+from pathlib import Path
 
 import torch
 from hydra.errors import InstantiationException
@@ -178,5 +179,7 @@ def build_loggers(cfg: DictConfig) -> list:
         if node is None or "_target_" not in node:
             continue
         extra = {"version": label} if label and "version" in node else {}
+        if "run_name" in node and node.run_name is None:  # MLflow: one store, named runs
+            extra = {"run_name": label or Path(cfg.paths.output_dir).name}
         loggers.append(build(f"logger.{name}", node, **extra))
     return loggers

@@ -44,7 +44,8 @@ def compose_config(output_dir, *overrides: str, config_name: str = "config") -> 
     with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base="1.3"):
         cfg = compose(config_name=config_name, overrides=list(overrides), return_hydra_config=True)
     with open_dict(cfg):
-        cfg.paths.output_dir = cfg.paths.log_dir = str(output_dir)
+        cfg.paths.output_dir = str(output_dir)
+        cfg.paths.log_dir = str(project_logs())  # shared stores (paths.tracking_dir) go there
         cfg.paths.root_dir = str(Path.cwd())
         cfg.hydra.runtime.output_dir = str(output_dir)
         cfg.print_config = False
@@ -52,6 +53,16 @@ def compose_config(output_dir, *overrides: str, config_name: str = "config") -> 
             cfg.callbacks.progress_bar.refresh_rate = 0
     HydraConfig().set_config(cfg)
     return cfg
+
+
+def project_logs() -> Path:
+    """The project's ``logs/``: in the nearest folder at or above the working directory that
+    holds ``logs/`` and ``conf/`` (a notebook runs in ``notebooks/``), else ``./logs``."""
+    here = Path.cwd().resolve()
+    parents = (here, *here.parents)
+    return (
+        next((d for d in parents if (d / "logs").is_dir() and (d / "conf").is_dir()), here) / "logs"
+    )
 
 
 def _mkdir(path: str) -> str:

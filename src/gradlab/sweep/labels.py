@@ -35,7 +35,9 @@ def swept_keys() -> list[str]:
 
 
 def run_label() -> str | None:
-    """A sweep job's name from its swept values, e.g. ``optim.lr=0.1,seed=2`` (None outside)."""
+    """A sweep job's name from its swept values, short enough for a dashboard's run list:
+    each key by its last part unless two keys share it, e.g. ``lr=0.1,seed=2`` for
+    ``optim.lr`` and ``seed`` (None outside a sweep)."""
     from hydra.core.hydra_config import HydraConfig
 
     keys = swept_keys()
@@ -45,4 +47,6 @@ def run_label() -> str | None:
     for o in HydraConfig.get().overrides.task:
         key, _, value = o.partition("=")
         mine[key.lstrip("+~")] = value
-    return ",".join(f"{k}={mine[k]}" for k in keys if k in mine) or None
+    last = [k.rsplit(".", 1)[-1] for k in keys]
+    short = {k: s if last.count(s) == 1 else k for k, s in zip(keys, last, strict=True)}
+    return ",".join(f"{short[k]}={mine[k]}" for k in keys if k in mine) or None
