@@ -73,6 +73,8 @@ def test_hparams_written(tmp_path):
     shown = {m.name.tag for m in experiment.metric_infos}
     assert {"train/loss", "val/loss_best", "test/mse"} <= shown <= set(acc.Tags()["scalars"])
     assert not [t for t in acc.Tags()["scalars"] if t.startswith("hparam/")]
+    assert "epoch" not in acc.Tags()["scalars"]  # one batch per update: epochs mean nothing
+    assert [e.step for e in acc.Scalars("test/mse")] == [20]  # at the updates done
 
 
 def test_plot_every_n_steps(tmp_path):
@@ -185,3 +187,4 @@ def test_a_batched_job_logs_what_its_solo_run_logs(tmp_path):
     batched = scalars(tmp_path / "sweep" / "0" / "tensorboard" / "seed=1")
     assert batched == solo
     assert [s for s, _ in batched["val/mse"]] == [100, 200, 300]
+    assert "epoch" not in solo

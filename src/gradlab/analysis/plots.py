@@ -88,15 +88,17 @@ def _plane_image(ax, x_grid, z, shape, **kwargs):
 
 
 def plot_surface_2d(x_grid, y_true, y_pred, shape, x_train, title_model: str, step: int):
-    """True function / prediction / error over the input plane, training points marked."""
-    fig, axes = plt.subplots(1, 3, figsize=(15, 4.4))
+    """True function / prediction / error over the input plane, training points marked, and
+    prediction against truth; a 2x2 grid that stays readable in a TensorBoard card."""
+    fig, grid = plt.subplots(2, 2, figsize=(9, 7.4))
+    axes = grid.flatten()
     panels = [
         ("true function", y_true, "viridis"),
         (f"{title_model} at step {step}", y_pred, "viridis"),
         ("error (prediction - true)", y_pred - y_true, "RdBu_r"),
     ]
     vmin, vmax = float(y_true.min()), float(y_true.max())
-    for ax, (title, z, cmap) in zip(axes, panels, strict=True):
+    for ax, (title, z, cmap) in zip(axes, panels, strict=False):
         if cmap == "RdBu_r":
             lim = max(float(z.abs().max()), 1e-12)
             vmin, vmax = -lim, lim
@@ -105,7 +107,13 @@ def plot_surface_2d(x_grid, y_true, y_pred, shape, x_train, title_model: str, st
         ax.scatter(x_train[:, 0], x_train[:, 1], s=10, c="k", marker="x", label="train points")
         ax.set(title=title, xlabel="$x_1$", ylabel="$x_2$")
     axes[0].legend(loc="upper right", fontsize=8)
-    fig.subplots_adjust(left=0.05, right=0.98, bottom=0.12, top=0.9, wspace=0.25)
+    truth, pred = y_true.flatten(), y_pred.flatten()
+    axes[3].scatter(truth, pred, s=2, alpha=0.4)
+    lo, hi = float(truth.min()), float(truth.max())
+    axes[3].plot([lo, hi], [lo, hi], "k--", lw=1, label="prediction = true")
+    axes[3].set(title="prediction against true (test grid)", xlabel="true", ylabel="prediction")
+    axes[3].legend(fontsize=8)
+    fig.tight_layout()
     return fig
 
 
@@ -268,7 +276,7 @@ def plot_dynamics(records: list[tuple[int, dict[str, float]]]):
         ("dynamics/update_ratio_log10/", "log10 |update| / |weight|", False),
         ("dynamics/", "fraction of units", False),
     ]
-    fig, axes = plt.subplots(1, 3, figsize=(15, 4))
+    fig, axes = plt.subplots(3, 1, figsize=(7, 9), sharex=True)  # readable in a card
     for ax, (prefix, label, log) in zip(axes, panels, strict=True):
         if prefix == "dynamics/":
             chosen = [k for k in keys if k.startswith(("dynamics/saturated/", "dynamics/dead/"))]
@@ -280,7 +288,7 @@ def plot_dynamics(records: list[tuple[int, dict[str, float]]]):
             ax.axhline(-3, color="k", ls="--", lw=1, label="1e-3 reference")
         if log:
             ax.set_yscale("log")
-        ax.set(xlabel="step", ylabel=label)
+        ax.set(ylabel=label)
         ax.grid(alpha=0.3)
         if chosen:
             ax.legend(fontsize=7)
@@ -289,5 +297,6 @@ def plot_dynamics(records: list[tuple[int, dict[str, float]]]):
     axes[0].set_title("gradient norms")
     axes[1].set_title("update-to-weight ratio")
     axes[2].set_title("saturated (tanh/sigmoid) or dead (ReLU) units")
-    fig.subplots_adjust(left=0.05, right=0.98, bottom=0.13, top=0.9, wspace=0.25)
+    axes[2].set_xlabel("step")
+    fig.tight_layout()
     return fig

@@ -77,11 +77,17 @@ class Evaluation:
             self.val_history.append((self.progress.updates, float(loss)))  # for loss.png
             sync = self.trainer.world_size > 1
             self.log("val/loss_best", self.val_best.compute(), sync_dist=sync)
-            # logged at the number of updates done (Lightning would use the last batch index)
+            # logged at the number of updates done (Lightning would use the last batch index
+            # and add an "epoch" scalar)
             self.log("step", float(self.progress.updates), sync_dist=sync)
 
     def test_step(self, batch, batch_idx):
         self._evaluate(batch, "test")
+
+    def on_test_epoch_end(self) -> None:
+        # at the number of updates done; a logged "step" also keeps Lightning from adding an
+        # "epoch" scalar (epochs mean nothing here: one full batch is one update)
+        self.log("step", float(self.progress.updates), sync_dist=self.trainer.world_size > 1)
 
     def restart_summary(self) -> dict[str, float]:
         """Best, median and worst final loss over restarts, and how many diverged."""

@@ -49,5 +49,5 @@ def log_curves(cfg: DictConfig, outcome, metrics: dict) -> None:
         for n, values in outcome.validations:
             logger.log_metrics(values, step=n)
         if tests:
-            logger.log_metrics({**tests, "epoch": 1}, step=metrics["step"])  # as Lightning
+            logger.log_metrics(tests, step=metrics["step"])  # as the solo run's test
     results.log_results(cfg, loggers, metrics)
