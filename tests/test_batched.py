@@ -146,7 +146,7 @@ def test_a_job_directory_is_written_as_its_own_run_writes_it(tmp_path, monkeypat
     for job in ("0", "1"):
         assert (tmp_path / job / ".hydra" / "overrides.yaml").is_file()
         assert (tmp_path / job / "history.csv").is_file()
-    assert (tmp_path / "0" / "tensorboard" / "optim.lr=0.1").is_dir()
+    assert (tmp_path / "0" / "tensorboard" / "lr=0.1").is_dir()
     diverged = json.loads((tmp_path / "1" / "metrics.json").read_text())
     assert diverged["status"] == "diverged" and "diverged at step" in diverged["error"]
     assert len(history(tmp_path / "1")) == diverged["step"]

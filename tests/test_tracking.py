@@ -136,6 +136,7 @@ def test_sweep_runs_are_named_summarized_over_seeds_and_drawn(tmp_path, monkeypa
         groups = {g["optim.lr"]: g for g in csv.DictReader(f)}
     with open(tmp_path / "summary.csv") as f:
         jobs = list(csv.DictReader(f))
+    assert {j["tags"] for j in jobs} == {"dev"}  # the runs' tags (config.yaml's default)
     losses = [float(j["train/loss"]) for j in jobs if j["optim.lr"] == "0.1"]
     assert groups["0.1"]["n"] == "2" and groups["0.1"]["n_ok"] == "2"
     assert float(groups["0.1"]["train/loss/mean"]) == pytest.approx(sum(losses) / 2)

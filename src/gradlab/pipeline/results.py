@@ -42,6 +42,11 @@ def final_metrics(module, wall: float, error: BaseException | None) -> dict:
     return out
 
 
+def run_tags(cfg: DictConfig) -> dict:
+    """The run's ``tags`` as a metrics.json entry (summaries show them)."""
+    return {"tags": [str(t) for t in cfg.tags]} if cfg.get("tags") else {}
+
+
 def write_metrics(out: Path, metrics: dict) -> None:
     """metrics.json as strict JSON: a non-finite value is ``null`` (its ``status`` and
     ``error`` say why: a diverged run, diverged restarts)."""

@@ -131,6 +131,7 @@ def fit(parts: RunParts) -> Outcome:
         tested = trainer.test(module, datamodule=data, verbose=False)
         metrics.update(results.collect_metrics(tested[0] if tested else {}))
     metrics.update(results.final_metrics(module, wall, error))
+    metrics.update(results.run_tags(cfg))
     return Outcome(metrics, error)
 
 

@@ -19,7 +19,7 @@ def write_batched_job(cfg: DictConfig, outcome):
     out = Path(cfg.paths.output_dir)
     out.mkdir(parents=True, exist_ok=True)
     results.write_history(out / "history.csv", outcome.history)
-    metrics = dict(outcome.metrics)
+    metrics = {**outcome.metrics, **results.run_tags(cfg)}
     results.write_metrics(out, metrics)
     if metrics["status"] != "ok":
         (out / "error.txt").write_text(f"{metrics['status']}: {metrics['error']}\n")

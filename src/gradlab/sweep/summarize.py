@@ -36,6 +36,8 @@ def read_job(job: Path) -> dict:
         return row
     if metrics is not None:
         row["status"] = metrics.get("status", "ok")
+        if metrics.get("tags"):
+            row["tags"] = ",".join(str(t) for t in metrics["tags"])
         row.update({k: metrics.get(k) for k in METRICS if k in metrics})
         row["step"] = metrics.get("step")
         row["wall_time_s"] = metrics.get("wall_time_s")
@@ -115,6 +117,8 @@ def summarize(sweep_dir: str | Path, plot: bool = True) -> list[dict]:
     keys = {k for r in rows for k in r["_params"] if not k.startswith("search.")}
     swept = sorted(keys - _constant_keys(rows))
     columns = ["job", *swept, "status"] + [m for m in METRICS if any(m in r for r in rows)]
+    if any(r.get("tags") for r in rows):
+        columns.insert(columns.index("status") + 1, "tags")
     if all(r.get("test/loss") == r.get("test/mse") for r in rows):  # an MSE loss: the same
         columns = [c for c in columns if c != "test/loss"]
     columns += ["step", "wall_time_s", "error", "overrides"]
