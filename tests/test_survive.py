@@ -411,3 +411,64 @@ def test_sigterm_stops_a_batched_sweep_and_keeps_every_job(tmp_path):
     assert len(steps) == 1  # one update of every run per step
     rows = (sweep / "summary.csv").read_text().strip().splitlines()[1:]
     assert len(rows) == 3 and all("interrupted" in row for row in rows)
+
+
+def _last_line(stderr: str) -> str:
+    return stderr.strip().splitlines()[-1]
+
+
+def test_a_full_disk_ends_in_one_line_naming_the_run_directory(tmp_path):
+    """Files that cannot be written (here a file-size limit: EFBIG, as ENOSPC on a full disk)
+    end in one ``error:`` line naming the directory and its key, no traceback, and what fit
+    is kept (history.csv, metrics.json with status failed)."""
+    import resource
+
+    def small_files():
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a write past the limit fails instead
+        resource.setrlimit(resource.RLIMIT_FSIZE, (20_000, 20_000))
+
+    out = tmp_path / "run"
+    cmd = [sys.executable, "train.py", "trainer.max_steps=300", "print_config=false",
+           f"hydra.run.dir={out}"]  # fmt: skip
+    r = subprocess.run(
+        cmd, cwd=ROOT, capture_output=True, text=True, timeout=300, preexec_fn=small_files
+    )
+    assert r.returncode == 1, r.stderr[-2000:]
+    assert "Traceback" not in r.stderr
+    line = _last_line(r.stderr)
+    assert line.startswith(f"error: {out}") and "File too large" in line, line
+    assert "paths.output_dir" in line
+    assert read_metrics(out)["status"] == "failed"
+    assert len(history(out)) == 300
+
+
+def test_a_removed_run_directory_ends_in_one_line(tmp_path):
+    """The run directory deleted while training: one line naming the file the run could not
+    write and the key that chose the directory; no traceback from a library thread."""
+    import shutil
+
+    out = tmp_path / "run"
+    cmd = [sys.executable, "train.py", "trainer.max_steps=200000", "print_config=false",
+           "trainer.log_every_n_steps=10", f"hydra.run.dir={out}"]  # fmt: skip
+    proc = subprocess.Popen(
+        cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True
+    )
+    deadline = time.monotonic() + 120
+    while not (out / "tensorboard").is_dir() and time.monotonic() < deadline:
+        time.sleep(0.2)
+    time.sleep(1.0)  # training
+    shutil.rmtree(out)
+    _, stderr = proc.communicate(timeout=300)
+    assert proc.returncode == 1, stderr[-2000:]
+    assert "Traceback" not in stderr
+    line = _last_line(stderr)
+    assert line.startswith(f"error: {out}") and "paths.output_dir" in line, line
+
+
+def test_a_run_directory_under_a_file_is_one_line(tmp_path):
+    (tmp_path / "file").write_text("not a directory")
+    r = cli("train.py", "trainer.max_steps=5", f"hydra.run.dir={tmp_path / 'file' / 'run'}")
+    assert r.returncode != 0
+    assert "Traceback" not in r.stderr
+    line = _last_line(r.stderr)
+    assert line.startswith("error: ") and str(tmp_path / "file") in line, line

@@ -38,6 +38,21 @@ class CheckpointError(ConfigError):
     """A missing, corrupt or foreign checkpoint file."""
 
 
+class OutputError(GradlabError, OSError):
+    """The run's files could not be written: a full disk, a read-only or removed directory."""
+
+    @classmethod
+    def of(cls, e: OSError, out, key: str = "paths.output_dir") -> "OutputError":
+        """``e`` as one line naming the file (or the run directory when the OS names none)
+        and the key that chose the directory."""
+        reason = e.strerror or str(e)
+        if not e.filename:
+            return cls(f"{out}: {reason} while writing the run's files (chosen by {key})")
+        return cls(
+            f"{os.fsdecode(e.filename)}: {reason} (the run directory {out}, chosen by {key})"
+        )
+
+
 class DivergenceError(GradlabError, RuntimeError):
     """The training loss became non-finite."""
 
@@ -136,6 +151,8 @@ def error_line(e: BaseException) -> str:
             return message
     if isinstance(e, KeyboardInterrupt):
         return str(e) or "interrupted"
+    if isinstance(e, OSError) and not isinstance(e, GradlabError) and e.filename:
+        return f"{os.fsdecode(e.filename)}: {e.strerror or type(e).__name__}"
     text = str(e).strip()
     first = text.splitlines()[0] if text else type(e).__name__
     return first if isinstance(e, GradlabError) else f"{type(e).__name__}: {first}"
@@ -161,9 +178,22 @@ def hydra_errors_raise() -> None:
         os.environ["GRADLAB_SET_HYDRA_FULL_ERROR"] = "1"
 
 
+def report_thread_failure(args) -> None:
+    """``threading.excepthook`` for the entry points: a failing library thread (TensorBoard's
+    event writer on a full disk, say) gets one ``warning:`` line instead of a traceback; the
+    main thread meets the same fault and ends with the ``error:`` line."""
+    if show_traceback():
+        traceback.print_exception(args.exc_type, args.exc_value, args.exc_traceback)
+    name = args.thread.name if args.thread is not None else "a thread"
+    print(f"warning: {name} stopped: {error_line(args.exc_value)}", file=sys.stderr)
+
+
 @contextmanager
 def reported_errors():
     """Turn any failure into its one ``error:`` line and exit code (tracebacks on request)."""
+    import threading
+
+    threading.excepthook = report_thread_failure
     try:
         yield
     except SystemExit:

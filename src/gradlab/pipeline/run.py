@@ -18,7 +18,7 @@ from pathlib import Path
 import torch
 from omegaconf import DictConfig, OmegaConf
 
-from gradlab.errors import ConfigError, Interrupted, status_of
+from gradlab.errors import ConfigError, GradlabError, Interrupted, OutputError, status_of
 from gradlab.models.restarts import copy_into_restart
 from gradlab.pipeline import results
 from gradlab.pipeline.build import (
@@ -121,6 +121,8 @@ def fit(parts: RunParts) -> Outcome:
     start = time.perf_counter()
     stopped_by, error = fit_until_stopped(trainer, module, data, ckpt)
     wall = time.perf_counter() - start
+    if isinstance(error, OSError) and not isinstance(error, GradlabError):
+        error = OutputError.of(error, parts.out)  # a full disk or a removed directory
     if stopped_by and module.updates >= trainer.max_steps:  # it came after the last update:
         print(f"{stopped_by} after the last update: writing the run's results first")
     elif stopped_by:
@@ -162,6 +164,10 @@ def train(cfg: DictConfig) -> tuple[dict, RunParts | None]:
                 results.print_start(cfg, parts.module)
             outcome = fit(parts)
             record(parts, outcome)
+    except OSError as e:  # a full disk, a read-only or removed directory: name the file
+        error = e if isinstance(e, GradlabError) else OutputError.of(e, out)
+        results.record_failure(out, error)
+        raise error from e
     except BaseException as e:
         if not isinstance(e, SystemExit) and status_of(e) != "pruned":
             results.record_failure(out, e)
