@@ -93,6 +93,21 @@ CASES = [
         2,
         "ckpt_path: that run already finished",
     ),
+    (  # resuming with another optimizer, other data or another seed: not the same run
+        ["ckpt_path={root}/run/checkpoints/last.ckpt", "trainer.max_steps=40", "optim=adam"],
+        2,
+        "optim._target_: the checkpoint was written with torch.optim.SGD",
+    ),
+    (
+        ["ckpt_path={root}/run/checkpoints/last.ckpt", "trainer.max_steps=40", "data.n_train=40"],
+        2,
+        "data.n_train: the checkpoint was written with 50, this run has 40",
+    ),
+    (
+        ["ckpt_path={root}/run/checkpoints/last.ckpt", "trainer.max_steps=40", "seed=2"],
+        2,
+        "seed: the checkpoint was written with 1, this run has 2",
+    ),
     (["hydra.run.dir={root}/text.ckpt"], 2, "hydra.run.dir:"),
     (["hydra.run.dir=/proc/gradlab"], 2, "hydra.run.dir: cannot create"),
     (["hydra.run.dir={root}/run"], 2, "holds another run's results"),

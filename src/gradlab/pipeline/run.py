@@ -190,6 +190,7 @@ def check_resumable(ckpt: dict, cfg: DictConfig, module) -> None:
                 f"ckpt_path: written by another model ({name}: {tuple(value.shape)} there, "
                 f"{here} here); resume with the model that wrote it"
             )
+    check_same_run(ckpt["gradlab"].get("config") or {}, cfg)
     done = ckpt["gradlab"].get("updates", ckpt.get("global_step", 0))
     if done >= cfg.trainer.max_steps and results_written(Path(cfg.ckpt_path)):
         raise ConfigError(
@@ -198,6 +199,38 @@ def check_resumable(ckpt: dict, cfg: DictConfig, module) -> None:
         )
     if done >= cfg.trainer.max_steps:  # killed after its last update, before its results
         print(f"ckpt_path: all {done} updates done, results not written: completing the run")
+
+
+RESUME_KEYS = ("seed", "restarts", "dtype", "data", "loss", "optim", "grads")
+"""What a resumed run must share with the run that wrote the checkpoint: its data (drawn
+from ``seed``), its loss, its optimizer and its options (the checkpoint's optimizer state
+holds them: Lightning restores them over the config's) and gradients."""
+
+
+def check_same_run(saved: dict, cfg: DictConfig) -> None:
+    """The checkpoint's config (data only, compared as plain values) agrees with this run's
+    on ``RESUME_KEYS``; ``trainer`` and ``callbacks`` may change (more updates, say)."""
+    theirs = _flat({k: saved[k] for k in RESUME_KEYS if k in saved})
+    mine = _flat({k: OmegaConf.to_container(cfg[k], resolve=True) if OmegaConf.is_config(cfg[k])
+                  else cfg.get(k) for k in RESUME_KEYS if k in saved})  # fmt: skip
+    for key in sorted(set(theirs) | set(mine)):
+        there, here = theirs.get(key), mine.get(key)
+        if there == here:
+            continue
+        raise ConfigError(
+            f"{key}: the checkpoint was written with {there}, this run has {here}; resume with "
+            f"{key.split('.')[0]} as it was (ckpt_path={cfg.ckpt_path}), or start a new run"
+        )
+
+
+def _flat(tree, prefix: str = "") -> dict:
+    """{"optim": {"lr": 0.1}} -> {"optim.lr": 0.1}."""
+    if not isinstance(tree, dict):
+        return {prefix: tree}
+    out = {}
+    for k, v in tree.items():
+        out.update(_flat(v, f"{prefix}.{k}" if prefix else str(k)))
+    return out
 
 
 def results_written(ckpt_path: Path) -> bool:
