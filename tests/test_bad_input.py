@@ -208,3 +208,32 @@ def test_a_diverged_sweep_job_is_a_result(tmp_path, monkeypatch, capsys):
     summary = (tmp_path / "summary.csv").read_text()
     assert ",ok," in summary and ",diverged," in summary
     assert torch.load(tmp_path / "1" / "checkpoints" / "last.ckpt", weights_only=True)
+
+
+@pytest.mark.parametrize("sweep", [[], ["sweep=batched"]], ids=["basic", "batched"])
+def test_a_sweep_of_no_jobs_is_refused(tmp_path, monkeypatch, capsys, sweep):
+    code, err = call(
+        cli.train, monkeypatch, capsys, "-m", "optim.lr=range(0,0)", *sweep,
+        f"hydra.sweep.dir={tmp_path / 'sweep'}",
+    )  # fmt: skip
+    assert code == 2 and "Traceback" not in err
+    last = err.strip().splitlines()[-1]
+    assert (
+        last
+        == "error: optim.lr=range(0,0): expands to no jobs; give every swept key at least one value"
+    )
+    assert not (tmp_path / "sweep").exists()  # refused before anything is written
+
+
+def test_a_corrupt_study_file_is_one_line(tmp_path, monkeypatch, capsys):
+    pytest.importorskip("optuna")
+    (tmp_path / "optuna.db").write_text("not a database")
+    code, err = call(
+        cli.train, monkeypatch, capsys, "hparams_search=sincos_optuna",
+        "hydra.sweeper.n_trials=1", "trainer.max_steps=5", f"hydra.sweep.dir={tmp_path}",
+    )  # fmt: skip
+    assert code == 2 and "Traceback" not in err
+    last = err.strip().splitlines()[-1]
+    assert last.startswith("error: hydra.sweeper.storage: cannot open the study 'sincos_mlp'")
+    assert "file is not a database" in last
+    assert (tmp_path / "optuna.db").read_text() == "not a database"  # left as it was

@@ -42,6 +42,7 @@ class ConfigCheck(Callback):
             with reported_errors():
                 validate(config, full=False)
                 check_name(config.hydra.job.name, "hydra.job.name")
+                check_some_jobs(config)
                 sweep_dir = Path(config.hydra.sweep.dir)
                 # one sweep per directory, for its lifetime; an Optuna study continues in its own
                 continues = "optuna" in str(config.hydra.sweeper.get("_target_", "")).lower()
@@ -50,6 +51,20 @@ class ConfigCheck(Callback):
 
     def on_multirun_end(self, config: DictConfig, **kwargs) -> None:
         unlock_run_dir(Path(config.hydra.sweep.dir))
+
+
+def check_some_jobs(config: DictConfig) -> None:
+    """A grid sweep whose overrides expand to no job (``optim.lr=range(0,0)``) is refused:
+    Hydra would launch nothing and exit 0."""
+    from gradlab.sweep.summarize import plan_jobs
+
+    sweeper = str(config.hydra.sweeper.get("_target_", ""))
+    if sweeper.endswith(("BasicSweeper", "GridSweeper")) and not plan_jobs(config):
+        swept = [o for o in config.hydra.overrides.task if "," in o or "(" in o]
+        raise ConfigError(
+            f"{' '.join(swept) or 'the sweep'}: expands to no jobs; give every swept key at "
+            "least one value"
+        )
 
 
 def check_no_other_sweep(sweep_dir: Path) -> None:

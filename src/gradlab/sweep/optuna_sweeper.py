@@ -23,6 +23,8 @@ from hydra.types import HydraContext, TaskFunction
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
+from gradlab.errors import ConfigError
+
 
 @dataclass
 class OptunaSearchConf:
@@ -110,14 +112,21 @@ class OptunaSearch(Sweeper):
 
         self.sweep_dir.mkdir(parents=True, exist_ok=True)
         storage = self.storage or f"sqlite:///{self.sweep_dir.resolve() / 'optuna.db'}"
-        study = optuna.create_study(
-            study_name=self.study_name,
-            storage=storage,
-            sampler=build(self.sampler_conf),
-            pruner=build(self.pruner_conf) or optuna.pruners.NopPruner(),  # null: no pruning
-            direction=self.direction,
-            load_if_exists=True,  # the same command continues the study
-        )
+        try:
+            study = optuna.create_study(
+                study_name=self.study_name,
+                storage=storage,
+                sampler=build(self.sampler_conf),
+                pruner=build(self.pruner_conf) or optuna.pruners.NopPruner(),  # null: no pruning
+                direction=self.direction,
+                load_if_exists=True,  # the same command continues the study
+            )
+        except Exception as e:  # noqa: BLE001 - a corrupt, locked or foreign study file
+            reason = (str(e).strip().splitlines() or [type(e).__name__])[0]
+            raise ConfigError(
+                f"hydra.sweeper.storage: cannot open the study {self.study_name!r} in {storage} "
+                f"({reason}); move the file away or choose another hydra.sweep.dir"
+            ) from e
         texts = [f"{k}={v}" for k, v in self.params.items()] + list(arguments)
         space, fixed = {}, {}
         for o in OverridesParser.create().parse_overrides(texts):

@@ -222,10 +222,11 @@ class SweepSummary(Callback):
         LAST_SWEEP_FAILED = None
         if not str(config.hydra.sweeper["_target_"]).endswith(("BasicSweeper", "GridSweeper")):
             return  # a search decides its trials as it goes
+        plan = plan_jobs(config)  # not empty: gradlab.pipeline.precheck refused that
         try:
             sweep = Path(config.hydra.sweep.dir)
             sweep.mkdir(parents=True, exist_ok=True)
-            (sweep / PLAN).write_text(json.dumps(plan_jobs(config)))
+            (sweep / PLAN).write_text(json.dumps(plan))
         except Exception as e:  # noqa: BLE001 - a plan must never stop the sweep
             print(f"warning: sweep plan not written: {e}", file=sys.stderr)
 
