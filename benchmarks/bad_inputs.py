@@ -90,7 +90,16 @@ CASES = [  # (args, token the last line must name)
     (["optim=adam", "optim.eps=-1"], "optim.eps"),
     (["optim=bfgs", "optim.gtol=-1"], "optim.gtol"),
     (["data.n_train=0"], "data.n_train"),
-]
+    # resuming another run's checkpoint with another optimizer, other data, another seed
+    (["ckpt_path={root}/run/checkpoints/last.ckpt", "trainer.max_steps=40", "optim=adam"],
+     "optim._target_"),
+    (["ckpt_path={root}/run/checkpoints/last.ckpt", "trainer.max_steps=40", "data.n_train=40"],
+     "data.n_train"),
+    (["ckpt_path={root}/run/checkpoints/last.ckpt", "trainer.max_steps=40", "seed=2"], "seed"),
+    (["-m", "optim.lr=range(0,0)"], "optim.lr"),  # a sweep of no jobs
+    (["hparams_search=sincos_optuna", "hydra.sweeper.n_trials=1", "trainer.max_steps=5",
+      "hydra.sweep.dir={root}/corrupt_study"], "hydra.sweeper.storage"),
+]  # fmt: skip
 counts = {"clear": 0, "unclear": 0, "silent": 0}
 for args, token in CASES:
     tmp = tempfile.mkdtemp()

@@ -12,8 +12,9 @@ from gradlab import cli
 
 
 def write_fixtures(root):
-    """A finished 20-update run (2-3-4-1), one of another size (2-10-1), and a text file, a
-    truncated and a byte-flipped copy of the first run's checkpoint."""
+    """A finished 20-update run (2-3-4-1), one of another size (2-10-1), a text file, a
+    truncated and a byte-flipped copy of the first run's checkpoint, and a sweep directory
+    whose Optuna study file is not a database."""
     quiet = ["trainer.max_steps=20", "print_config=false", "logger=none"]
     run_train(root / "run", *quiet)
     run_train(root / "wide", *quiet, "model.sizes=[2,10,1]")
@@ -24,6 +25,8 @@ def write_fixtures(root):
     for i in range(100, len(flipped), 97):
         flipped[i] ^= 0xFF
     (root / "flipped.ckpt").write_bytes(bytes(flipped))
+    (root / "corrupt_study").mkdir()
+    (root / "corrupt_study" / "optuna.db").write_text("not a database")
     return root
 
 
