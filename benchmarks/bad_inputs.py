@@ -97,6 +97,8 @@ CASES = [  # (args, token the last line must name)
      "data.n_train"),
     (["ckpt_path={root}/run/checkpoints/last.ckpt", "trainer.max_steps=40", "seed=2"], "seed"),
     (["-m", "optim.lr=range(0,0)"], "optim.lr"),  # a sweep of no jobs
+    (["+trainer.precision=64"], "trainer.precision"),  # converts the model, not the data
+    (["+trainer.precision=bf16-true"], "trainer.precision"),
     (["hparams_search=sincos_optuna", "hydra.sweeper.n_trials=1", "trainer.max_steps=5",
       "hydra.sweep.dir={root}/corrupt_study"], "hydra.sweeper.storage"),
 ]  # fmt: skip

@@ -111,6 +111,8 @@ CASES = [
         2,
         "seed: the checkpoint was written with 1, this run has 2",
     ),
+    (["+trainer.precision=64"], 2, "trainer.precision: 64 converts the model but not the data"),
+    (["+trainer.precision=bf16-true"], 2, "use bf16-mixed (autocast) or dtype=float32"),
     (["hydra.run.dir={root}/text.ckpt"], 2, "hydra.run.dir:"),
     (["hydra.run.dir=/proc/gradlab"], 2, "hydra.run.dir: cannot create"),
     (["hydra.run.dir={root}/run"], 2, "holds another run's results"),
@@ -240,3 +242,14 @@ def test_a_corrupt_study_file_is_one_line(tmp_path, monkeypatch, capsys):
     assert last.startswith("error: hydra.sweeper.storage: cannot open the study 'sincos_mlp'")
     assert "file is not a database" in last
     assert (tmp_path / "optuna.db").read_text() == "not a database"  # left as it was
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="a CPU-only rewrite")
+def test_a_precision_lightning_rewrites_is_announced(tmp_path, capsys):
+    """16-mixed on a CPU: one line of gradlab's says what Lightning will run instead, in
+    place of Lightning's warnings."""
+    run_train(tmp_path, "+trainer.precision=16-mixed", "trainer.max_steps=2", "logger=none",
+              "callbacks.figures=null", "print_config=false")  # fmt: skip
+    out, err = capsys.readouterr()
+    assert "trainer.precision=16-mixed: a CPU has no float16 autocast; Lightning runs " in out
+    assert "AMP with fp16 is not supported" not in out + err

@@ -27,6 +27,11 @@ LIBRARY_WARNINGS = [
     # gradlab refuses a directory that holds another run's results before training starts;
     # a run resuming in its own directory (a requeued job) finds its own checkpoints there
     (UserWarning, r"Checkpoint directory .* exists and is not empty"),
+    # the precision Lightning rewrites (16-mixed on a CPU: bf16-mixed) is announced in one
+    # line of gradlab's before training (gradlab.pipeline.validate.announce), and the
+    # historical spellings (16, bf16) mean the -mixed ones
+    (UserWarning, r"You passed `Trainer\(accelerator='cpu', precision='16-mixed'\)` but AMP"),
+    (UserWarning, r"`precision=(16|bf16)` is supported for historical reasons"),
     # mlflow's SQL store (logger=mlflow) uses a SQLAlchemy loader that SQLAlchemy 2.1 deprecates;
     # mlflow's to change, and the store works
     (Warning, re.escape("The ``noload`` loader strategy is deprecated")),

@@ -38,7 +38,14 @@ CALLBACK_RANGES = {
     "points": (True, 2, True),
     "span": (False, 0, False),
 }
-MIXED_PRECISION = ("16", "bf16", "16-mixed", "bf16-mixed", "16-true", "bf16-true")
+MIXED_PRECISION = ("16", "bf16", "16-mixed", "bf16-mixed")
+# Lightning's "-true" precisions: gradlab chooses the dtype of data and model together
+TRUE_PRECISION = {
+    "64": "use dtype=float64 (data and model in float64)",
+    "64-true": "use dtype=float64 (data and model in float64)",
+    "16-true": "use 16-mixed (autocast) or dtype=float32",
+    "bf16-true": "use bf16-mixed (autocast) or dtype=float32",
+}
 
 
 def check_ranges(cfg: DictConfig) -> None:
@@ -52,6 +59,11 @@ def check_ranges(cfg: DictConfig) -> None:
     if low is not None and high is not None and not low < high:
         raise ConfigError(f"data.low: must be below data.high, got low={low}, high={high}")
     precision = str(OmegaConf.select(cfg, "trainer.precision", default=None))
+    if precision in TRUE_PRECISION:  # the model converted, the data left as they were
+        raise ConfigError(
+            f"trainer.precision: {precision} converts the model but not the data; "
+            + TRUE_PRECISION[precision]
+        )
     if cfg.grads.mode != "autograd" and precision in MIXED_PRECISION:
         raise ConfigError(
             f"trainer.precision: {precision} with grads={cfg.grads.mode}: hand-derived gradients "

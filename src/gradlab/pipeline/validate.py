@@ -252,6 +252,12 @@ def announce(cfg: DictConfig) -> None:
 
     devices, accelerator = cfg.trainer.get("devices", 1), str(cfg.trainer.get("accelerator"))
     on_cpu = accelerator == "cpu" or (accelerator == "auto" and not torch.cuda.is_available())
+    precision = str(cfg.trainer.get("precision"))
+    if on_cpu and precision in ("16", "16-mixed"):
+        print(
+            f"trainer.precision={precision}: a CPU has no float16 autocast; Lightning runs "
+            "bf16-mixed (bfloat16 autocast) instead"
+        )
     if on_cpu and isinstance(devices, int) and devices > 1:
         print(
             f"trainer.devices={devices}: {devices} CPU processes (DDP over gloo), each training on "
