@@ -166,7 +166,13 @@ class GradLabModule(Evaluation, L.LightningModule):
 
     def on_fit_start(self) -> None:
         self.gradients.world_size = self.trainer.world_size
-        self.gradients.backward = self.manual_backward  # Lightning's hooks and precision
+        # autograd's backward: through Lightning's manual_backward where it does something
+        # (loss scaling under mixed precision, gradient sync under DDP); in float32/float64
+        # on one device it would only add two rounds of on_before/after_backward hooks over
+        # every callback (~250 us of a ~1.6 ms update, benchmarks/speed.py workload A), hooks
+        # no gradlab callback uses and the hand-gradient path skips too
+        plain = self.trainer.world_size == 1 and self.trainer.precision in ("32-true", "64-true")
+        self.gradients.backward = torch.Tensor.backward if plain else self.manual_backward
         self.loss_history.to(self.device)
         self.progress.last_losses = self.progress.last_losses.to(self.device)
         self.loss_history.start(self.model)
