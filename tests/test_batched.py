@@ -152,16 +152,37 @@ def test_a_job_directory_is_written_as_its_own_run_writes_it(tmp_path, monkeypat
     assert len(history(tmp_path / "1")) == diverged["step"]
 
 
-@pytest.mark.parametrize(
-    "option, reason",
-    [
-        ("module.stop_tol=1e-4", "module.stop_tol: each run stops on its own loss"),
-        ("+trainer.max_time=00:00:01:00", "trainer.max_time: a budget per run"),
-    ],
-)
-def test_per_run_stopping_runs_alone_and_says_why(tmp_path, monkeypatch, capsys, option, reason):
-    """Options a stacked run cannot honour per run are not batched: the jobs run alone and
-    equal their solo runs."""
-    rows = sweep(monkeypatch, tmp_path, "seed=1,2", option, *STEPS)
-    assert f"one at a time: {reason}" in capsys.readouterr().err
+def test_stop_tol_stops_each_run_on_its_own_loss(tmp_path, monkeypatch):
+    """module.stop_tol in a batched group: each run stops where its solo run stops (its
+    parameters frozen, its history ended, validated there); metrics.json and history.csv
+    equal the solo run's, and the group ends when the last run stops."""
+    from test_dashboards import scalars
+
+    args = ["module.stop_tol=2e-5", "trainer.max_steps=3000", "trainer.val_check_interval=100",
+            "print_config=false", "logger=tensorboard", "callbacks.figures=null"]  # fmt: skip
+    rows = sweep(monkeypatch, tmp_path / "sweep", "seed=1,2", "optim.lr=0.05,0.1", *args)
+    steps = set()
+    for job, row in enumerate(rows):
+        lr, seed = row["optim.lr"], row["seed"]
+        batched = tmp_path / "sweep" / str(job)
+        solo = tmp_path / f"solo{job}"
+        run_alone(solo, f"seed={seed}", f"optim.lr={lr}", *args)
+        mine, theirs = (json.loads((d / "metrics.json").read_text()) for d in (batched, solo))
+        mine.pop("wall_time_s"), theirs.pop("wall_time_s")
+        assert mine == theirs, job
+        assert history(batched) == history(solo)
+        # the same curves at the same steps, the stop included
+        label = f"seed={seed},lr={lr}"
+        assert scalars(batched / "tensorboard" / label) == scalars(solo / "tensorboard"), job
+        steps.add(theirs["step"])
+    assert len(steps) > 1 and max(steps) < 3000  # the runs stopped at their own updates
+
+
+def test_max_time_bounds_the_group(tmp_path, monkeypatch):
+    """trainer.max_time holds for the batched group: every run stops at the same update,
+    well before max_steps, and is written as a finished run."""
+    rows = sweep(monkeypatch, tmp_path, "seed=1,2", "+trainer.max_time=00:00:00:02",
+                 "trainer.max_steps=10000000", "print_config=false", "logger=none")  # fmt: skip
     assert [r["status"] for r in rows] == ["ok", "ok"]
+    steps = {int(r["step"]) for r in rows}
+    assert len(steps) == 1 and 0 < steps.pop() < 10000000

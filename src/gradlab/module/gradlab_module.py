@@ -235,12 +235,7 @@ class GradLabModule(Evaluation, L.LightningModule):
         self.progress.updates = i + 1
         log = is_log_step(i, self.log_every_n_steps, self.max_steps)
         if log:
-            best = self.loss_history.best(i)
-            self.log("train/loss", best, prog_bar=True, logger=False)
-            if self.loggers:
-                value = best.item()
-                for logger in self.loggers:
-                    logger.log_metrics({"train/loss": value}, step=i)
+            self._log_loss(i)
         if not self.check_at_log_steps:  # CPU: this update's loss, one host read
             row = self.loss_history.best(i).item()
             if not math.isfinite(row):
@@ -252,7 +247,18 @@ class GradLabModule(Evaluation, L.LightningModule):
             value = self.loss_history.best(i).item()
             if abs(self.progress.previous_loss - value) < self.stop_tol:
                 self.trainer.should_stop = True
+                if not log:  # the curve ends at the run's last update
+                    self._log_loss(i)
             self.progress.previous_loss = value
+
+    def _log_loss(self, i: int) -> None:
+        """``train/loss`` of update ``i`` (the best restart's) to the bar and the loggers."""
+        best = self.loss_history.best(i)
+        self.log("train/loss", best, prog_bar=True, logger=False)
+        if self.loggers:
+            value = best.item()
+            for logger in self.loggers:
+                logger.log_metrics({"train/loss": value}, step=i)
 
     def _check_finite(self, first: int) -> None:
         """Fail at the first update since ``first`` whose best loss is not finite."""

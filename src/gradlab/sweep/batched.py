@@ -64,10 +64,6 @@ def why_not_batchable(cfg: DictConfig) -> str | None:
         return "trainer: several processes"
     if cfg.model["_target_"] != "gradlab.models.MLP":
         return f"model: {cfg.model['_target_']} (batched over runs: MLP)"
-    if cfg.module.get("stop_tol") is not None:  # would stop every run when the first meets it
-        return "module.stop_tol: each run stops on its own loss"
-    if cfg.trainer.get("max_time") is not None:
-        return "trainer.max_time: a budget per run"
     return None
 
 
@@ -94,7 +90,7 @@ class PerRunValidation(L.Callback):
 
     def __init__(self, every: int, val, loss_fn, task: str, logged: bool):
         self.every, self.val, self.loss_fn, self.task = every, val, loss_fn, task
-        self.last = self.best = self.last_pred = None
+        self.last = self.best = self.last_pred = self.evaluated_at = None
         self.last_metrics: dict[int, dict] = {}
         self.logged = logged  # the jobs have loggers: keep every validation's metrics
         self.history: list[tuple[int, list[dict]]] = []  # (updates done, each run's metrics)
@@ -105,6 +101,7 @@ class PerRunValidation(L.Callback):
             pred = pl_module.model(x)
             loss = self.loss_fn(pred, y).nan_to_num(nan=math.inf)
         self.last, self.last_pred, self.last_metrics = loss, pred, {}
+        self.evaluated_at = pl_module.updates
         self.best = loss if self.best is None else torch.minimum(self.best, loss)
         if self.logged:  # what a solo run logs at each validation
             runs = [
@@ -127,6 +124,52 @@ class PerRunValidation(L.Callback):
         n = pl_module.updates
         if n % self.every == 0 or n == trainer.max_steps:
             self.evaluate(pl_module)
+
+    def on_train_end(self, trainer, pl_module) -> None:
+        # the group stopped early (every run met stop_tol, or trainer.max_time): validate
+        # where it stopped, as a solo run validates where it stops
+        if self.evaluated_at != pl_module.updates:
+            self.evaluate(pl_module)
+
+    def of_run(self, run: int, stop: int) -> list[tuple[int, dict]]:
+        """Run ``run``'s logged validations up to its last update ``stop``: a run that
+        stopped early (its parameters frozen since) is validated at ``stop`` as its solo
+        run is, with the values of the first validation after it."""
+        mine = [(n, runs[run]) for n, runs in self.history if n <= stop]
+        later = [runs[run] for n, runs in self.history if n > stop]
+        if later and (not mine or mine[-1][0] != stop):
+            mine.append((stop, later[0]))
+        return mine
+
+
+class PerRunStop(L.Callback):
+    """``module.stop_tol`` per run: a run whose loss changes by less than the tolerance in
+    one update stops there, as its solo run does: its parameters are frozen from then on
+    (put back after every later update of the group) and its history ends; the group stops
+    when every run has."""
+
+    def __init__(self, tol: float, runs: int):
+        self.tol = tol
+        self.previous = [math.inf] * runs
+        self.stopped: dict[int, int] = {}  # run -> updates done when it stopped
+        self.frozen: dict[int, list[torch.Tensor]] = {}
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
+        params = list(pl_module.model.parameters())
+        with torch.no_grad():
+            for r, values in self.frozen.items():  # the update just made moved them
+                for p, v in zip(params, values, strict=True):
+                    p[r].copy_(v)
+        losses = pl_module.progress.last_losses.tolist()
+        for r, value in enumerate(losses):
+            if r in self.stopped:
+                continue
+            if abs(self.previous[r] - value) < self.tol:  # the solo run's rule
+                self.stopped[r] = pl_module.updates
+                self.frozen[r] = [p[r].detach().clone() for p in params]
+            self.previous[r] = value
+        if len(self.stopped) == len(losses):
+            trainer.should_stop = True
 
 
 @dataclass
@@ -165,6 +208,8 @@ def _train(cfgs: list[DictConfig], cfg: DictConfig, exact: bool) -> list[RunOutc
     data = StackedData(datas)
     lrs = [float(c.optim.lr) for c in cfgs]
     module = build_module(cfg, model, data)
+    stop_tol, module.stop_tol = module.stop_tol, None  # per run: PerRunStop
+    stopping = PerRunStop(stop_tol, runs) if stop_tol is not None else None
     if exact:
         options = [group_options(c) for c in cfgs]
         module.optimizer_factory = partial(
@@ -189,7 +234,8 @@ def _train(cfgs: list[DictConfig], cfg: DictConfig, exact: bool) -> list[RunOutc
         enable_model_summary=False,
         limit_val_batches=0,
         num_sanity_val_steps=0,
-        callbacks=[validation] if data.val is not None else [],
+        max_time=cfg.trainer.get("max_time"),  # for the group
+        callbacks=[c for c in (stopping, validation if data.val is not None else None) if c],
         default_root_dir=None,
     )
     data.set_steps(steps)
@@ -210,6 +256,8 @@ def _train(cfgs: list[DictConfig], cfg: DictConfig, exact: bool) -> list[RunOutc
                 tests[r] = test_metrics(data.task, module.loss_fn, pred[r], y[r])
     for r in range(runs):
         column = history[:, r]
+        if stopping is not None and r in stopping.stopped:  # its own last update
+            column = column[: stopping.stopped[r]]
         bad = (~torch.isfinite(column)).nonzero()
         m = {"step": len(column), "wall_time_s": wall, "status": "ok"}
         if len(bad):
@@ -228,7 +276,7 @@ def _train(cfgs: list[DictConfig], cfg: DictConfig, exact: bool) -> list[RunOutc
             if stopped_by:
                 m["status"] = "interrupted"
                 m["error"] = f"{stopped_by}: run interrupted at step {len(column)}"
-        validations = [(n, runs[r]) for n, runs in validation.history if n <= len(column)]
+        validations = validation.of_run(r, len(column))
         outcomes.append(RunOutcome(column.unsqueeze(1), m, validations))
     return outcomes
 

@@ -5,6 +5,7 @@ history.csv, metrics.json, its logger runs, error.txt."""
 import sys
 from pathlib import Path
 
+import torch
 from omegaconf import DictConfig
 
 from gradlab.module.loss_history import is_log_step
@@ -19,7 +20,7 @@ def write_batched_job(cfg: DictConfig, outcome):
     out = Path(cfg.paths.output_dir)
     out.mkdir(parents=True, exist_ok=True)
     results.write_history(out / "history.csv", outcome.history)
-    metrics = {**outcome.metrics, **results.run_tags(cfg)}
+    metrics = {**outcome.metrics, **learning_rate(cfg), **results.run_tags(cfg)}
     results.write_metrics(out, metrics)
     if metrics["status"] != "ok":
         (out / "error.txt").write_text(f"{metrics['status']}: {metrics['error']}\n")
@@ -28,6 +29,21 @@ def write_batched_job(cfg: DictConfig, outcome):
     if cfg.get("logger"):
         log_curves(cfg, outcome, metrics)
     return sweep_metric(cfg, metrics)
+
+
+def learning_rate(cfg: DictConfig) -> dict:
+    """``{"lr-<Optimizer>": lr}`` as a solo run's metrics.json holds it (Lightning's
+    LearningRateMonitor, there when the run has a logger: a tensor of the run's dtype); none
+    under a scheduler (not recorded per run)."""
+    if (
+        not cfg.get("logger")
+        or cfg.get("scheduler")
+        or not (cfg.get("callbacks") or {}).get("lr_monitor")
+    ):
+        return {}
+    dtype = torch.float64 if cfg.get("dtype") == "float64" else torch.float32
+    name = f"lr-{build_optimizer(cfg).func.__name__}"
+    return {name: float(torch.tensor(float(cfg.optim.lr), dtype=dtype))}
 
 
 def log_curves(cfg: DictConfig, outcome, metrics: dict) -> None:
