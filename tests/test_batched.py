@@ -186,3 +186,29 @@ def test_max_time_bounds_the_group(tmp_path, monkeypatch):
     assert [r["status"] for r in rows] == ["ok", "ok"]
     steps = {int(r["step"]) for r in rows}
     assert len(steps) == 1 and 0 < steps.pop() < 10000000
+
+
+def test_a_batched_jobs_checkpoint_is_its_solo_runs(tmp_path, monkeypatch):
+    """Every batched job writes checkpoints/last.ckpt as its solo run would: eval.py gives the
+    solo run's test metrics, and ckpt_path= resumes it to equal an uninterrupted solo run."""
+    common = ["optim=adam", "optim.lr=0.01", "trainer.val_check_interval=100",
+              "print_config=false", "logger=none"]  # fmt: skip
+    rows = sweep(monkeypatch, tmp_path / "sweep", "seed=1,2", "trainer.max_steps=300", *common)
+    for job, row in enumerate(rows):
+        ckpt = tmp_path / "sweep" / str(job) / "checkpoints" / "last.ckpt"
+        solo = run_train(tmp_path / f"solo{job}", f"seed={row['seed']}", "trainer.max_steps=300",
+                         *common, "callbacks.figures=null")  # fmt: skip
+        monkeypatch.setattr(sys, "argv", ["eval.py", f"ckpt_path={ckpt}",
+                                          f"hydra.run.dir={tmp_path / f'eval{job}'}"])  # fmt: skip
+        commands.evaluate()
+        evaluated = json.loads((tmp_path / f"eval{job}" / "metrics.json").read_text())
+        for key in ("test/loss", "test/mse", "test/r2"):
+            assert evaluated[key] == solo[key], (job, key)
+    # resumed to 600 updates: the solo run of 600 updates, bit for bit
+    more = [f"seed={rows[1]['seed']}", "trainer.max_steps=600", *common, "callbacks.figures=null"]
+    ckpt = tmp_path / "sweep" / "1" / "checkpoints" / "last.ckpt"
+    resumed = run_train(tmp_path / "resumed", *more, f"ckpt_path={ckpt}")
+    uninterrupted = run_train(tmp_path / "uninterrupted", *more)
+    resumed.pop("wall_time_s"), uninterrupted.pop("wall_time_s")
+    assert resumed == uninterrupted
+    assert history(tmp_path / "resumed") == history(tmp_path / "uninterrupted")

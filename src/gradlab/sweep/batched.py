@@ -94,6 +94,7 @@ class PerRunValidation(L.Callback):
         self.last_metrics: dict[int, dict] = {}
         self.logged = logged  # the jobs have loggers: keep every validation's metrics
         self.history: list[tuple[int, list[dict]]] = []  # (updates done, each run's metrics)
+        self.losses: list[tuple[int, torch.Tensor]] = []  # (updates done, each run's loss)
 
     def evaluate(self, pl_module) -> None:
         x, y = (t.to(pl_module.device) for t in self.val)
@@ -102,6 +103,7 @@ class PerRunValidation(L.Callback):
             loss = self.loss_fn(pred, y).nan_to_num(nan=math.inf)
         self.last, self.last_pred, self.last_metrics = loss, pred, {}
         self.evaluated_at = pl_module.updates
+        self.losses.append((pl_module.updates, loss.cpu()))
         self.best = loss if self.best is None else torch.minimum(self.best, loss)
         if self.logged:  # what a solo run logs at each validation
             runs = [
@@ -132,14 +134,23 @@ class PerRunValidation(L.Callback):
             self.evaluate(pl_module)
 
     def of_run(self, run: int, stop: int) -> list[tuple[int, dict]]:
-        """Run ``run``'s logged validations up to its last update ``stop``: a run that
-        stopped early (its parameters frozen since) is validated at ``stop`` as its solo
-        run is, with the values of the first validation after it."""
-        mine = [(n, runs[run]) for n, runs in self.history if n <= stop]
-        later = [runs[run] for n, runs in self.history if n > stop]
-        if later and (not mine or mine[-1][0] != stop):
-            mine.append((stop, later[0]))
-        return mine
+        """Run ``run``'s logged validations up to its last update ``stop``."""
+        return up_to(stop, [(n, runs[run]) for n, runs in self.history])
+
+    def losses_of_run(self, run: int, stop: int) -> list[tuple[int, float]]:
+        """Run ``run``'s (updates done, validation loss) up to ``stop`` (its val_history)."""
+        return up_to(stop, [(n, float(loss[run])) for n, loss in self.losses])
+
+
+def up_to(stop: int, series: list[tuple[int, object]]) -> list[tuple[int, object]]:
+    """A run's validations up to its last update ``stop``: a run that stopped early (its
+    parameters frozen since) is validated at ``stop`` as its solo run is, with the values of
+    the first validation after it."""
+    mine = [(n, v) for n, v in series if n <= stop]
+    later = [v for n, v in series if n > stop]
+    if later and (not mine or mine[-1][0] != stop):
+        mine.append((stop, later[0]))
+    return mine
 
 
 class PerRunStop(L.Callback):
@@ -179,6 +190,7 @@ class RunOutcome:
     history: torch.Tensor
     metrics: dict = field(default_factory=dict)
     validations: list[tuple[int, dict]] = field(default_factory=list)  # (updates, val/*)
+    checkpoint: dict | None = None  # its last.ckpt, as its solo run would write it
 
 
 def train_batched(cfgs: list[DictConfig], exact: bool = True) -> list[RunOutcome]:
@@ -246,6 +258,7 @@ def _train(cfgs: list[DictConfig], cfg: DictConfig, exact: bool) -> list[RunOutc
         raise error  # (every run diverged: each is recorded below)
     wall = (time.perf_counter() - start) / runs
     history = module.history().cpu()
+    group = group_checkpoint(trainer) if exact and not cfg.get("scheduler") else None
     outcomes = []
     tests = {}
     if data.test is not None and cfg.get("test", True) and not stopped_by:
@@ -277,8 +290,56 @@ def _train(cfgs: list[DictConfig], cfg: DictConfig, exact: bool) -> list[RunOutc
                 m["status"] = "interrupted"
                 m["error"] = f"{stopped_by}: run interrupted at step {len(column)}"
         validations = validation.of_run(r, len(column))
-        outcomes.append(RunOutcome(column.unsqueeze(1), m, validations))
+        ckpt = None
+        if group is not None and m["status"] != "diverged":
+            previous = stopping.previous[r] if stopping is not None else math.inf
+            val = validation.losses_of_run(r, len(column))
+            best = None if validation.best is None else validation.best[r]
+            ckpt = run_checkpoint(group, trainer, cfgs[r], r, column, val, best, previous)
+        outcomes.append(RunOutcome(column.unsqueeze(1), m, validations, ckpt))
     return outcomes
+
+
+def group_checkpoint(trainer: L.Trainer) -> dict:
+    """The group's checkpoint as Lightning writes it (its loop counters are every run's)."""
+    import tempfile
+    from pathlib import Path
+
+    with tempfile.TemporaryDirectory() as tmp:
+        trainer.save_checkpoint(Path(tmp) / "group.ckpt", weights_only=False)
+        return torch.load(Path(tmp) / "group.ckpt", map_location="cpu", weights_only=True)
+
+
+def run_checkpoint(group, trainer, cfg, r, column, val_history, best, previous) -> dict:  # noqa: PLR0913
+    """Run ``r``'s ``last.ckpt`` as its solo run writes it: its slice of the weights, its
+    optimizer state (``RunByRun.run_state_dict``), its loss history and config, the group's
+    loop counters; ``eval.py`` evaluates it and ``ckpt_path=`` resumes it as a solo run."""
+    ckpt = {k: v for k, v in group.items() if k not in ("state_dict", "optimizer_states")}
+    model = trainer.lightning_module.model
+    state = {f"model.{n}": p.detach()[r].cpu().clone() for n, p in model.named_parameters()}
+    for key, value in group["state_dict"].items():  # the module's own (val_best)
+        if not key.startswith("model."):
+            state[key] = value if best is None else best.to(value.dtype).reshape(value.shape)
+    ckpt["state_dict"] = state
+    ckpt["optimizer_states"] = [trainer.optimizers[0].run_state_dict(r)]
+    ckpt["callbacks"] = {}
+    hparams = dict(group.get("hyper_parameters") or {})
+    if "optim_config" in hparams:
+        hparams["optim_config"] = OmegaConf.to_container(cfg.optim, resolve=True)
+    ckpt["hyper_parameters"] = hparams
+    n = len(column)
+    history = {"length": n, "losses": column.unsqueeze(1).clone(), "params": None, "kept": 0,
+               "stride": 1, "initial_params": None}  # fmt: skip
+    ckpt["gradlab"] = {
+        "updates": n,
+        "restart": 0,
+        "history": history,
+        "last_losses": column[-1:].clone(),
+        "previous_loss": previous,
+        "val_history": val_history,
+        "config": None,  # the job's, resolved where its files are written (job_files)
+    }
+    return ckpt
 
 
 def job_config(cfg: DictConfig) -> DictConfig:

@@ -11,6 +11,7 @@ from omegaconf import DictConfig
 from gradlab.module.loss_history import is_log_step
 from gradlab.pipeline import results
 from gradlab.pipeline.build import build_loggers, build_optimizer
+from gradlab.pipeline.checkpoint_io import save_atomically
 
 
 def write_batched_job(cfg: DictConfig, outcome):
@@ -20,7 +21,14 @@ def write_batched_job(cfg: DictConfig, outcome):
     out = Path(cfg.paths.output_dir)
     out.mkdir(parents=True, exist_ok=True)
     results.write_history(out / "history.csv", outcome.history)
+    if outcome.checkpoint is not None:  # eval.py and ckpt_path= take it as a solo run's
+        from gradlab.pipeline.run import config_as_data
+
+        outcome.checkpoint["gradlab"]["config"] = config_as_data(cfg)
+        save_atomically(outcome.checkpoint, out / "checkpoints" / "last.ckpt")
     metrics = {**outcome.metrics, **learning_rate(cfg), **results.run_tags(cfg)}
+    if outcome.checkpoint is not None and metrics["status"] == "interrupted":
+        metrics["error"] += f"; resume with ckpt_path={out / 'checkpoints' / 'last.ckpt'}"
     results.write_metrics(out, metrics)
     if metrics["status"] != "ok":
         (out / "error.txt").write_text(f"{metrics['status']}: {metrics['error']}\n")

@@ -57,6 +57,7 @@ class RunByRun(torch.optim.Optimizer):
                 view.grad = grad[r]
                 views.append(view)
         self.inner = optimizer([{"params": v, **dict(key)} for key, v in groups.items()])
+        self.options = options
         super().__init__(self.params, dict(options[0]))
         self.param_groups = self.inner.param_groups  # schedulers and monitors see the runs'
         self.state = self.inner.state
@@ -83,3 +84,20 @@ class RunByRun(torch.optim.Optimizer):
 
     def load_state_dict(self, state_dict):
         self.inner.load_state_dict(state_dict)
+
+    def run_state_dict(self, run: int) -> dict:
+        """Run ``run``'s optimizer state as its own optimizer's ``state_dict()`` holds it
+        (parameters numbered 0..n-1, one group with the run's options), for its checkpoint."""
+        n = len(self.params)
+        key = tuple(sorted(self.options[run].items()))
+        keys = list(dict.fromkeys(tuple(sorted(o.items())) for o in self.options))
+        group = self.inner.param_groups[keys.index(key)]
+        j = sum(tuple(sorted(o.items())) == key for o in self.options[:run])
+        views = group["params"][j * n : (j + 1) * n]
+        state = {
+            i: {k: v.clone() if torch.is_tensor(v) else v for k, v in self.inner.state[v_].items()}
+            for i, v_ in enumerate(views)
+            if v_ in self.inner.state
+        }
+        options = {k: v for k, v in group.items() if k != "params"}
+        return {"state": state, "param_groups": [{**options, "params": list(range(n))}]}
