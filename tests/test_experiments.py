@@ -161,7 +161,10 @@ def test_wave1d_wide_network_overfits(tmp_path):
         "callbacks=none",
     )
     assert metrics["train/loss"] < 0.006
-    assert metrics["test/mse"] > 10 * metrics["train/loss"]
+    # how far the curve swings between the points depends on which minimum the chaotic BFGS
+    # path reaches, which the CPU's kernels decide: 44x on an Intel Xeon with avx2 or AVX-512,
+    # 5.4x under ATEN_CPU_CAPABILITY=default there; over 10x on an AMD EPYC
+    assert metrics["test/mse"] > 3 * metrics["train/loss"]
 
 
 def test_wave1d_adam(tmp_path):
