@@ -35,7 +35,7 @@ def execute(name: str, tmp_path) -> tuple[str, int]:
         for o in c.outputs
         if o.get("output_type") == "stream"
     )
-    for noise in ("Trainer.fit", "Summary\n", "GPU available", "run directory"):
+    for noise in ("Trainer.fit", "Summary\n", "GPU available", "run directory", "ipywidgets"):
         assert noise not in text, noise  # quiet=True: no Lightning lines, no summary
     runs = tmp_path / "logs" / "notebooks" / Path(name).stem
     assert list(runs.glob("*/*/tensorboard/events.out.tfevents.*")), "no TensorBoard runs"
