@@ -1,0 +1,47 @@
+"""A batched job's ``checkpoints/last.ckpt``, written as its solo run would write it."""
+
+import lightning as L
+import torch
+from omegaconf import OmegaConf
+
+
+def group_checkpoint(trainer: L.Trainer) -> dict:
+    """The group's checkpoint as Lightning writes it (its loop counters are every run's)."""
+    import tempfile
+    from pathlib import Path
+
+    with tempfile.TemporaryDirectory() as tmp:
+        trainer.save_checkpoint(Path(tmp) / "group.ckpt", weights_only=False)
+        return torch.load(Path(tmp) / "group.ckpt", map_location="cpu", weights_only=True)
+
+
+def run_checkpoint(group, trainer, cfg, r, column, val_history, best, previous) -> dict:  # noqa: PLR0913
+    """Run ``r``'s ``last.ckpt`` as its solo run writes it: its slice of the weights, its
+    optimizer state (``RunByRun.run_state_dict``), its loss history and config, the group's
+    loop counters; ``eval.py`` evaluates it and ``ckpt_path=`` resumes it as a solo run."""
+    ckpt = {k: v for k, v in group.items() if k not in ("state_dict", "optimizer_states")}
+    model = trainer.lightning_module.model
+    state = {f"model.{n}": p.detach()[r].cpu().clone() for n, p in model.named_parameters()}
+    for key, value in group["state_dict"].items():  # the module's own (val_best)
+        if not key.startswith("model."):
+            state[key] = value if best is None else best.to(value.dtype).reshape(value.shape)
+    ckpt["state_dict"] = state
+    ckpt["optimizer_states"] = [trainer.optimizers[0].run_state_dict(r)]
+    ckpt["callbacks"] = {}
+    hparams = dict(group.get("hyper_parameters") or {})
+    if "optim_config" in hparams:
+        hparams["optim_config"] = OmegaConf.to_container(cfg.optim, resolve=True)
+    ckpt["hyper_parameters"] = hparams
+    n = len(column)
+    history = {"length": n, "losses": column.unsqueeze(1).clone(), "params": None, "kept": 0,
+               "stride": 1, "initial_params": None}  # fmt: skip
+    ckpt["gradlab"] = {
+        "updates": n,
+        "restart": 0,
+        "history": history,
+        "last_losses": column[-1:].clone(),
+        "previous_loss": previous,
+        "val_history": val_history,
+        "config": None,  # the job's, resolved where its files are written (job_files)
+    }
+    return ckpt
