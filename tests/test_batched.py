@@ -212,3 +212,42 @@ def test_a_batched_jobs_checkpoint_is_its_solo_runs(tmp_path, monkeypatch):
     resumed.pop("wall_time_s"), uninterrupted.pop("wall_time_s")
     assert resumed == uninterrupted
     assert history(tmp_path / "resumed") == history(tmp_path / "uninterrupted")
+
+
+def test_a_batched_sweep_writes_the_basic_sweeps_job_directories(tmp_path, monkeypatch):
+    """The batched launcher writes each job's directory itself (not through Hydra's run_job)
+    and writes what the basic launcher's job writes: the same files, ``.hydra/config.yaml``
+    and ``overrides.yaml`` byte for byte, ``hydra.yaml`` but for the launcher, metrics.json
+    (``==`` but wall time), history.csv, the TensorBoard run's name and its scalars."""
+    import yaml
+    from test_dashboards import scalars
+
+    args = ["optim.lr=0.05,0.1", "seed=1,2", "trainer.max_steps=200", "print_config=false",
+            "trainer.val_check_interval=100", "logger=tensorboard"]  # fmt: skip
+    monkeypatch.setattr(sys, "argv", ["train.py", "-m", *args, f"hydra.sweep.dir={tmp_path}/a"])
+    commands.train()
+    sweep(monkeypatch, tmp_path / "b", *args)
+
+    def hydra_node(job, sweep_dir):
+        text = (job / ".hydra" / "hydra.yaml").read_text().replace(str(sweep_dir), "SWEEP")
+        node = yaml.safe_load(text)["hydra"]
+        del node["launcher"], node["runtime"]["choices"]["hydra/launcher"]
+        node["overrides"]["hydra"] = [o for o in node["overrides"]["hydra"] if "launcher" not in o]
+        return node
+
+    for job in ("0", "1", "2", "3"):
+        basic, batched = tmp_path / "a" / job, tmp_path / "b" / job
+        files = [sorted(p.relative_to(d).parts[:2] for p in d.rglob("*")
+                        if "events" not in p.name and p.name != ".gradlab.lock")
+                 for d in (basic, batched)]  # fmt: skip
+        assert files[0] == files[1], job
+        for name in (".hydra/config.yaml", ".hydra/overrides.yaml"):
+            assert (basic / name).read_bytes() == (batched / name).read_bytes(), name
+        assert hydra_node(basic, tmp_path / "a") == hydra_node(batched, tmp_path / "b")
+        mine, theirs = (json.loads((d / "metrics.json").read_text()) for d in (batched, basic))
+        mine.pop("wall_time_s"), theirs.pop("wall_time_s")
+        assert mine == theirs, job
+        assert history(batched) == history(basic)
+        (run,) = [p.name for p in (basic / "tensorboard").iterdir()]
+        assert [p.name for p in (batched / "tensorboard").iterdir()] == [run]
+        assert scalars(batched / "tensorboard") == scalars(basic / "tensorboard"), job

@@ -169,11 +169,12 @@ def build_trainer(cfg: DictConfig, data):
     return build("trainer", cfg.trainer, callbacks=callbacks, logger=logger, **overrides)
 
 
-def build_loggers(cfg: DictConfig) -> list:
-    """The configured loggers; a sweep job's TensorBoard/CSV run is named by its swept values."""
+def build_loggers(cfg: DictConfig, label: str | None = None) -> list:
+    """The configured loggers; a sweep job's TensorBoard/CSV run is named by its swept values
+    (``label``; by default the running Hydra job's: ``gradlab.sweep.labels.run_label``)."""
     from gradlab.sweep.labels import run_label
 
-    label = run_label()
+    label = label or run_label()
     loggers = []
     for name, node in (cfg.get("logger") or {}).items():
         if node is None or "_target_" not in node:

@@ -76,14 +76,15 @@ def write_history(path: Path, history: torch.Tensor, trajectory=None, names=()) 
     path.write_text("\n".join(rows) + "\n")
 
 
-def log_results(cfg: DictConfig, loggers: list, metrics: dict) -> None:
-    """Hyperparameters (the swept keys first) and final metrics to every logger."""
+def log_results(cfg: DictConfig, loggers: list, metrics: dict, first: list | None = None) -> None:
+    """Hyperparameters (the swept keys first: ``first``, by default the running sweep's) and
+    final metrics to every logger."""
     from lightning.pytorch.loggers import TensorBoardLogger
 
     from gradlab.pipeline.hparams import flat_hparams
     from gradlab.sweep.labels import swept_keys
 
-    hparams = flat_hparams(cfg, first=swept_keys())
+    hparams = flat_hparams(cfg, first=swept_keys() if first is None else first)
     numbers = {f"hparam/{k}": v for k, v in metrics.items() if isinstance(v, float)}
     for logger in loggers:
         if isinstance(logger, TensorBoardLogger):  # the HPARAMS tab: parameters and results

@@ -14,8 +14,9 @@ from gradlab.pipeline.build import build_loggers, build_optimizer
 from gradlab.pipeline.checkpoint_io import save_atomically
 
 
-def write_batched_job(cfg: DictConfig, outcome):
-    """Write one run's results into its job directory; return the sweep's metric."""
+def write_batched_job(cfg: DictConfig, outcome, label: str | None, swept: list[str]):
+    """Write one run's results into its job directory (its logger runs named ``label``, the
+    ``swept`` keys first among their hyperparameters); return the sweep's metric."""
     from gradlab.pipeline.task import sweep_metric
 
     out = Path(cfg.paths.output_dir)
@@ -35,7 +36,7 @@ def write_batched_job(cfg: DictConfig, outcome):
         if metrics["status"] != "interrupted":  # the sweep says that once, at its end
             print(f"error: {metrics['error']}", file=sys.stderr)
     if cfg.get("logger"):
-        log_curves(cfg, outcome, metrics)
+        log_curves(cfg, outcome, metrics, label, swept)
     return sweep_metric(cfg, metrics)
 
 
@@ -54,11 +55,11 @@ def learning_rate(cfg: DictConfig) -> dict:
     return {name: float(torch.tensor(float(cfg.optim.lr), dtype=dtype))}
 
 
-def log_curves(cfg: DictConfig, outcome, metrics: dict) -> None:
+def log_curves(cfg: DictConfig, outcome, metrics: dict, label, swept) -> None:
     """The scalars a solo run logs, at the same steps: train/loss at log steps, the learning
     rate as Lightning's LearningRateMonitor logs it, val/* at each validation, test/* at
     the end; then the hyperparameters and final values."""
-    loggers = build_loggers(cfg)
+    loggers = build_loggers(cfg, label)
     losses = outcome.history[:, 0].tolist()
     every, last = cfg.trainer.log_every_n_steps, cfg.trainer.max_steps
     lr_name = f"lr-{build_optimizer(cfg).func.__name__}"
@@ -74,4 +75,4 @@ def log_curves(cfg: DictConfig, outcome, metrics: dict) -> None:
             logger.log_metrics(values, step=n)
         if tests:
             logger.log_metrics(tests, step=metrics["step"])  # as the solo run's test
-    results.log_results(cfg, loggers, metrics)
+    results.log_results(cfg, loggers, metrics, first=swept)

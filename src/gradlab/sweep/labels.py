@@ -15,14 +15,16 @@ def in_sweep() -> bool:
     return HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN
 
 
-def swept_keys() -> list[str]:
-    """The keys the running sweep varies (empty outside a sweep): from the basic sweeper's
-    plan, or a search's parameters."""
+def swept_keys(hydra_cfg=None) -> list[str]:
+    """The keys a sweep varies: from the basic sweeper's plan, or a search's parameters;
+    ``hydra_cfg``: the sweep's Hydra node (by default the running job's; empty outside a
+    sweep)."""
     from hydra.core.hydra_config import HydraConfig
 
-    if not in_sweep():
-        return []
-    hydra_cfg = HydraConfig.get()
+    if hydra_cfg is None:
+        if not in_sweep():
+            return []
+        hydra_cfg = HydraConfig.get()
     plan = Path(hydra_cfg.sweep.dir) / PLAN
     if not plan.is_file():
         return [str(k) for k in (hydra_cfg.sweeper.get("params") or {})]
@@ -35,16 +37,19 @@ def swept_keys() -> list[str]:
 
 
 def run_label() -> str | None:
-    """A sweep job's name from its swept values, short enough for a dashboard's run list:
-    each key by its last part unless two keys share it, e.g. ``lr=0.1,seed=2`` for
-    ``optim.lr`` and ``seed`` (None outside a sweep)."""
+    """The running sweep job's name from its swept values (None outside a sweep)."""
     from hydra.core.hydra_config import HydraConfig
 
     keys = swept_keys()
-    if not keys:
-        return None
+    return label_of(HydraConfig.get().overrides.task, keys) if keys else None
+
+
+def label_of(overrides, keys: list[str]) -> str | None:
+    """A sweep job's name from its values of the swept ``keys``, short enough for a
+    dashboard's run list: each key by its last part unless two keys share it, e.g.
+    ``lr=0.1,seed=2`` for ``optim.lr`` and ``seed``."""
     mine = {}
-    for o in HydraConfig.get().overrides.task:
+    for o in overrides:
         key, _, value = o.partition("=")
         mine[key.lstrip("+~")] = value
     last = [k.rsplit(".", 1)[-1] for k in keys]

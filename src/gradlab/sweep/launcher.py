@@ -5,17 +5,26 @@ directory as the basic launcher writes it (``.hydra/``, ``metrics.json``, ``hist
 TensorBoard run) and its summary row. Jobs that cannot be batched run one at a time, with a
 line saying why."""
 
-import copy
 import logging
+import os
 import sys
 from dataclasses import dataclass
 from pathlib import Path
 
 from hydra.core.config_store import ConfigStore
-from hydra.core.utils import JobReturn, configure_log, filter_overrides, run_job, setup_globals
+from hydra.core.utils import (
+    JobReturn,
+    JobStatus,
+    configure_log,
+    filter_overrides,
+    run_job,
+    setup_globals,
+)
 from hydra.plugins.launcher import Launcher
 from hydra.types import HydraContext, TaskFunction
 from omegaconf import DictConfig, OmegaConf, open_dict
+
+from gradlab.sweep.job_dirs import JobDirs
 
 log = logging.getLogger(__name__)
 
@@ -35,42 +44,17 @@ ConfigStore.instance().store(
 def split(overrides, batchable) -> tuple[tuple, dict]:
     """(the overrides other than the batchable keys, {batchable key: value}): jobs with equal
     first parts can train together, each with its own values."""
-    from hydra.core.override_parser.overrides_parser import OverridesParser
+    from gradlab.sweep.job_dirs import parsed
 
     rest, values = [], {}
-    for text, o in zip(overrides, OverridesParser.create().parse_overrides(overrides), strict=True):
+    for text in overrides:
+        o = parsed(text)
         plain = not o.is_delete()  # key=v, +key=v and ++key=v set a value
         if o.key_or_group in batchable and plain:
             values[o.key_or_group] = o.value()
         else:
             rest.append(text)
     return tuple(rest), values
-
-
-def override_dirname(cfg: DictConfig, overrides) -> str:
-    """``hydra.job.override_dirname`` as Hydra derives it from a job's overrides."""
-    from hydra.core.override_parser.overrides_parser import OverridesParser
-
-    conf = cfg.hydra.job.config.override_dirname
-    lines = sorted(
-        o.input_line
-        for o in OverridesParser.create().parse_overrides(list(overrides))
-        if o.key_or_group not in conf.exclude_keys
-    )
-    return conf.item_sep.join(lines).replace("=", conf.kv_sep)
-
-
-def job_from_template(template: DictConfig, overrides, values: dict, idx: int) -> DictConfig:
-    """A job's config from its group's composed one: only the batchable keys differ."""
-    cfg = copy.deepcopy(template)
-    with open_dict(cfg):
-        for key, value in values.items():
-            OmegaConf.update(cfg, key, value, merge=False)
-        cfg.hydra.overrides.task = list(overrides)
-        cfg.hydra.job.override_dirname = override_dirname(cfg, overrides)
-        cfg.hydra.job.id = idx
-        cfg.hydra.job.num = idx
-    return cfg
 
 
 class BatchedLauncher(Launcher):
@@ -83,59 +67,63 @@ class BatchedLauncher(Launcher):
         self.config, self.hydra_context, self.task_function = config, hydra_context, task_function
 
     def launch(self, job_overrides, initial_job_idx: int) -> list[JobReturn]:
-        from gradlab.sweep.batched import (
-            BATCHABLE,
-            BATCHABLE_INEXACT,
-            job_config,
-            train_batched,
-            why_not_batchable,
-        )
+        from gradlab.sweep.batched import BATCHABLE, BATCHABLE_INEXACT, job_config
+        from gradlab.sweep.batched import why_not_batchable as why_not
 
         setup_globals()
         configure_log(self.config.hydra.hydra_logging, self.config.hydra.verbose)
         Path(str(self.config.hydra.sweep.dir)).mkdir(parents=True, exist_ok=True)
-        groups: dict[tuple, list] = {}
+        groups: dict[tuple, list] = {}  # equal but for the values of the same batchable keys
         for i, overrides in enumerate(job_overrides):
             rest, values = split(list(overrides), BATCHABLE if self.exact else BATCHABLE_INEXACT)
-            groups.setdefault(rest, []).append((initial_job_idx + i, overrides, values))
-        jobs, batches = [], []
-        for members in groups.values():
-            template = self.compose(members[0][1], members[0][0])
-            configs = [template] + [
-                job_from_template(template, overrides, values, idx)
-                for idx, overrides, values in members[1:]
-            ]
-            batch = [
-                (idx, overrides, cfg)
-                for (idx, overrides, _), cfg in zip(members, configs, strict=True)
-            ]
-            jobs += batch
-            batches.append(batch)
+            key = (rest, tuple(sorted(values)))
+            groups.setdefault(key, []).append((initial_job_idx + i, list(overrides), values))
         returns: dict[int, JobReturn] = {}
-        for group in batches:
-            reason = why_not_batchable(job_config(group[0][2]))
+        for group in groups.values():
+            template = self.compose(group[0][1], group[0][0])
+            reason = why_not(job_config(template)) or why_not_written_directly(template)
             if reason or len(group) == 1:
                 why = reason or "no other job differs from it only in batchable keys"
                 names = ", ".join(f"#{idx}" for idx, _, _ in group)
                 print(f"batched launcher: {names} one at a time: {why}", file=sys.stderr)
                 for idx, overrides, _ in group:  # composed by Hydra, as the basic launcher does
-                    cfg = self.compose(overrides, idx)
-                    returns[idx] = self.run(idx, overrides, cfg, self.task_function)
+                    cfg = template if idx == group[0][0] else self.compose(overrides, idx)
+                    returns[idx] = self.run(idx, overrides, cfg)
                 continue
+            dirs = JobDirs(template, list(group[0][2]))
             for start in range(0, len(group), self.max_runs):
-                chunk = group[start : start + self.max_runs]
-                print(
-                    f"batched launcher: jobs #{chunk[0][0]}..#{chunk[-1][0]} as one run of "
-                    f"{len(chunk)}",
-                    file=sys.stderr,
-                )
-                outcomes = train_batched([job_config(cfg) for _, _, cfg in chunk], self.exact)
-                for (idx, overrides, cfg), outcome in zip(chunk, outcomes, strict=True):
-                    returns[idx] = self.run(idx, overrides, cfg, write_job(outcome))
-                stopped = [o for o in outcomes if o.metrics["status"] == "interrupted"]
-                if stopped:  # every job of the chunk is written: end the sweep as a run ends
-                    self.interrupted(stopped[0].metrics["error"], len(stopped))
-        return [returns[idx] for idx, _, _ in jobs]
+                returns.update(self.train_together(dirs, group[start : start + self.max_runs]))
+        return [returns[initial_job_idx + i] for i in range(len(job_overrides))]
+
+    def train_together(self, dirs, chunk) -> dict[int, JobReturn]:
+        """Train ``chunk``'s jobs as one vectorized run; write each job's directory."""
+        from gradlab.sweep.batched import train_batched
+        from gradlab.sweep.job_files import write_batched_job
+        from gradlab.sweep.labels import label_of, swept_keys
+
+        print(
+            f"batched launcher: jobs #{chunk[0][0]}..#{chunk[-1][0]} as one run of {len(chunk)}",
+            file=sys.stderr,
+        )
+        jobs = []
+        for idx, overrides, values in chunk:
+            log.info(f"\t#{idx} : {' '.join(filter_overrides(overrides))}")
+            jobs.append(dirs.job(idx, overrides, values))
+        outcomes = train_batched(jobs, self.exact)
+        keys, returns = swept_keys(self.config.hydra), {}
+        name = str(dirs.template.hydra.job.name)
+        for (idx, overrides, _), cfg, outcome in zip(chunk, jobs, outcomes, strict=True):
+            ret = JobReturn(overrides=overrides, cfg=cfg, working_dir=os.getcwd(), task_name=name)
+            try:
+                ret.return_value = write_batched_job(cfg, outcome, label_of(overrides, keys), keys)
+                ret.status = JobStatus.COMPLETED
+            except Exception as e:  # as run_job records a failed job
+                ret.return_value, ret.status = e, JobStatus.FAILED
+            returns[idx] = ret
+        stopped = [o for o in outcomes if o.metrics["status"] == "interrupted"]
+        if stopped:  # every job of the chunk is written: end the sweep as a run ends
+            self.interrupted(stopped[0].metrics["error"], len(stopped))
+        return returns
 
     def interrupted(self, why: str, jobs: int) -> None:
         """The sweep's summary lists every job (the ones not started too); one ``error:``
@@ -159,11 +147,12 @@ class BatchedLauncher(Launcher):
             cfg.hydra.job.num = idx
         return cfg
 
-    def run(self, idx, overrides, cfg, task) -> JobReturn:
+    def run(self, idx, overrides, cfg) -> JobReturn:
+        """One job through Hydra's run_job, as the basic launcher runs it."""
         log.info(f"\t#{idx} : {' '.join(filter_overrides(overrides))}")
         ret = run_job(
             hydra_context=self.hydra_context,
-            task_function=task,
+            task_function=self.task_function,
             config=cfg,
             job_dir_key="hydra.sweep.dir",
             job_subdir_key="hydra.sweep.subdir",
@@ -172,12 +161,13 @@ class BatchedLauncher(Launcher):
         return ret
 
 
-def write_job(outcome):
-    """The task function of one batched job: write its files as its own run would."""
-
-    def task(cfg: DictConfig):
-        from gradlab.sweep.job_files import write_batched_job
-
-        return write_batched_job(cfg, outcome)
-
-    return task
+def why_not_written_directly(template: DictConfig) -> str | None:
+    """Why Hydra's run_job must make each job (None: ``JobDirs`` writes what it would)."""
+    job = template.hydra.job
+    if job.chdir:
+        return "hydra.job.chdir: each job runs in its own working directory"
+    if job.env_set:
+        return "hydra.job.env_set: each job sets environment variables"
+    if "filename" in OmegaConf.to_yaml(template.hydra.job_logging):
+        return "hydra.job_logging: each job writes its own log file"
+    return None

@@ -1,0 +1,164 @@
+"""A batched group's job directories and configs, made as Hydra's ``run_job`` makes them but
+without running it once per job (it deep-copies the whole config several times and dumps
+three YAML files per job: about 0.1 s a job, most of a 1000-job sweep).
+
+The group's jobs differ only in batchable values, so one composed config (the template)
+serves them all: its ``.hydra/`` files are dumped once with a placeholder at each value that
+differs, and each job's files fill them in with that job's values (each value dumped by
+``OmegaConf.to_yaml`` as the whole file would dump it: the same bytes). A job's own config
+for training is the template's with its values set and every ``${hydra:...}`` replaced by the
+value Hydra's resolver gives that job (its ``runtime.output_dir``, ``job.num``, ...)."""
+
+import copy
+import functools
+import os
+import re
+from pathlib import Path
+
+from omegaconf import DictConfig, OmegaConf, open_dict, read_write
+
+# the fields of Hydra's node that differ between the jobs of one sweep (run_job sets them)
+JOB_FIELDS = ("job.num", "job.id", "job.override_dirname", "overrides.task", "runtime.output_dir")
+HYDRA_RESOLVER = re.compile(r"\$\{hydra:\s*([\w.]+)\s*\}")
+HOLE = "GRADLABHOLE{}END"
+
+
+class Holes:
+    """A YAML file dumped once with placeholders at ``paths``; ``fill`` gives it with values."""
+
+    def __init__(self, container: dict, paths: list[tuple[str, ...]]):
+        container = copy.deepcopy(container)
+        for i, path in enumerate(paths):
+            node = container
+            for key in path[:-1]:
+                node = node[key]
+            node[path[-1]] = HOLE.format(i)
+        self.keys = [path[-1] for path in paths]
+        self.parts: list[str | tuple[int, str]] = []  # text, or (value index, indentation)
+        for line in OmegaConf.to_yaml(container).splitlines(keepends=True):
+            hole = re.search(r"GRADLABHOLE(\d+)END", line)
+            if hole:
+                self.parts.append((int(hole.group(1)), line[: len(line) - len(line.lstrip())]))
+            elif self.parts and isinstance(self.parts[-1], str):
+                self.parts[-1] += line
+            else:
+                self.parts.append(line)
+        self.cache: dict = {}
+
+    def fill(self, values: list) -> str:
+        return "".join(p if isinstance(p, str) else self.entry(p, values[p[0]]) for p in self.parts)
+
+    def entry(self, hole: tuple[int, str], value) -> str:
+        """``key: value`` as OmegaConf dumps it, indented as the placeholder was."""
+        i, indent = hole
+        key = (i, repr(value))
+        if key not in self.cache:
+            text = OmegaConf.to_yaml({self.keys[i]: value})
+            self.cache[key] = "".join(indent + line for line in text.splitlines(keepends=True))
+        return self.cache[key]
+
+
+class JobDirs:
+    """Each job of a group: its directory, its ``.hydra/`` files, its config."""
+
+    def __init__(self, template: DictConfig, keys: list[str]):
+        self.template, self.keys = template, list(keys)
+        self.hydra = OmegaConf.to_container(template.hydra, enum_to_str=True)
+        task_keys = [k for k in template if k != "hydra"]
+        self.task = OmegaConf.to_container(OmegaConf.masked_copy(template, task_keys))
+        self.config_yaml = Holes(self.task, [tuple(k.split(".")) for k in self.keys])
+        self.hydra_yaml = Holes(
+            {"hydra": self.hydra}, [("hydra", *f.split(".")) for f in JOB_FIELDS]
+        )
+        # where the task config asks Hydra's resolver: (path, text); and what it asks
+        self.asks = list(strings_with_resolver(self.task))
+        asked = {m for _, text in self.asks for m in HYDRA_RESOLVER.findall(text)}
+        self.fixed = {f: OmegaConf.select(template.hydra, f) for f in asked - set(JOB_FIELDS)}
+
+    def job(self, idx: int, overrides: list[str], values: dict) -> DictConfig:
+        """Make job ``idx``'s directory (its ``.hydra/`` files); return its config (no Hydra
+        node)."""
+        job = self.hydra_fields(idx, overrides)
+        out = Path(job["runtime.output_dir"])
+        hydra_dir = out / str(self.template.hydra.output_subdir)
+        hydra_dir.mkdir(parents=True, exist_ok=True)
+        (hydra_dir / "config.yaml").write_text(
+            self.config_yaml.fill([values[k] for k in self.keys]), encoding="utf-8"
+        )
+        (hydra_dir / "hydra.yaml").write_text(
+            self.hydra_yaml.fill([job[f] for f in JOB_FIELDS]), encoding="utf-8"
+        )
+        (hydra_dir / "overrides.yaml").write_text(
+            OmegaConf.to_yaml(list(overrides)), encoding="utf-8"
+        )
+        return self.config(values, job)
+
+    def hydra_fields(self, idx: int, overrides: list[str]) -> dict:
+        """The job-specific fields of Hydra's node, as run_job and the launcher set them."""
+        template = self.template
+        with read_write(template), open_dict(template):
+            template.hydra.overrides.task = list(overrides)
+            template.hydra.job.override_dirname = override_dirname(template, overrides)
+            template.hydra.job.id = idx
+            template.hydra.job.num = idx
+            subdir = str(OmegaConf.select(template, "hydra.sweep.subdir"))
+        out = os.path.abspath(os.path.join(str(template.hydra.sweep.dir), subdir))
+        return {
+            "job.num": idx,
+            "job.id": str(idx),
+            "job.override_dirname": str(template.hydra.job.override_dirname),
+            "overrides.task": list(overrides),
+            "runtime.output_dir": out,
+        }
+
+    def config(self, values: dict, job: dict) -> DictConfig:
+        """The job's config: the template's with its values, Hydra's resolver answered."""
+        task = dict(self.task)
+        copied: set[tuple] = set()
+
+        def parent(path: tuple[str, ...]) -> dict:  # copy what changes, share the rest
+            node = task
+            for i, key in enumerate(path[:-1]):
+                if path[: i + 1] not in copied:
+                    node[key] = dict(node[key])
+                    copied.add(path[: i + 1])
+                node = node[key]
+            return node
+
+        answers = {**self.fixed, **job}
+
+        def answer(match) -> str:  # a literal: an escaped "${" stays text
+            return str(answers[match.group(1)]).replace("${", "\\${")
+
+        for path, text in self.asks:
+            parent(path)[path[-1]] = HYDRA_RESOLVER.sub(answer, text)
+        for key, value in values.items():
+            path = tuple(key.split("."))
+            parent(path)[path[-1]] = value
+        return OmegaConf.create(task)
+
+
+def strings_with_resolver(node, path: tuple = ()):
+    """(path, text) of every string in ``node`` that asks ``${hydra:...}``."""
+    if isinstance(node, dict):
+        for key, value in node.items():
+            yield from strings_with_resolver(value, (*path, key))
+    elif isinstance(node, str) and HYDRA_RESOLVER.search(node):
+        yield path, node
+
+
+@functools.cache
+def parsed(text: str):
+    """One override as Hydra parses it (a sweep's jobs repeat the same few: each is parsed
+    once, not once per job; read only)."""
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    return OverridesParser.create().parse_override(text)
+
+
+def override_dirname(cfg: DictConfig, overrides) -> str:
+    """``hydra.job.override_dirname`` as Hydra derives it from a job's overrides."""
+    conf = cfg.hydra.job.config.override_dirname
+    exclude = set(conf.exclude_keys)
+    lines = sorted(o.input_line for o in map(parsed, overrides) if o.key_or_group not in exclude)
+    return conf.item_sep.join(lines).replace("=", conf.kv_sep)
