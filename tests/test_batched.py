@@ -32,6 +32,17 @@ def run_alone(tmp_path, *args) -> list[float]:
     return [row["loss"] for row in history(tmp_path)]
 
 
+def same(a, b) -> bool:
+    """Equal nested checkpoint contents: tensors bit for bit, the rest ``==``."""
+    if isinstance(a, dict) and isinstance(b, dict):
+        return a.keys() == b.keys() and all(same(a[k], b[k]) for k in a)
+    if isinstance(a, list | tuple) and isinstance(b, list | tuple):
+        return len(a) == len(b) and all(same(x, y) for x, y in zip(a, b, strict=True))
+    if torch.is_tensor(a) and torch.is_tensor(b):
+        return a.dtype == b.dtype and torch.equal(a, b)
+    return a == b
+
+
 def max_rel(a, b) -> float:
     a, b = torch.tensor(a, dtype=torch.float64), torch.tensor(b, dtype=torch.float64)
     assert a.shape == b.shape
@@ -204,6 +215,13 @@ def test_a_batched_jobs_checkpoint_is_its_solo_runs(tmp_path, monkeypatch):
         evaluated = json.loads((tmp_path / f"eval{job}" / "metrics.json").read_text())
         for key in ("test/loss", "test/mse", "test/r2"):
             assert evaluated[key] == solo[key], (job, key)
+        # best.ckpt: the solo run's weights, optimizer state and histories at its best update
+        mine, theirs = (torch.load(d / "checkpoints" / "best.ckpt", weights_only=False)
+                        for d in (ckpt.parents[1], tmp_path / f"solo{job}"))  # fmt: skip
+        assert mine["global_step"] == theirs["global_step"]
+        mine["gradlab"].pop("config"), theirs["gradlab"].pop("config")
+        for key in ("state_dict", "optimizer_states", "gradlab"):
+            assert same(mine[key], theirs[key]), key
     # resumed to 600 updates: the solo run of 600 updates, bit for bit
     more = [f"seed={rows[1]['seed']}", "trainer.max_steps=600", *common, "callbacks.figures=null"]
     ckpt = tmp_path / "sweep" / "1" / "checkpoints" / "last.ckpt"

@@ -30,7 +30,7 @@ from gradlab.pipeline.process_state import torch_settings
 from gradlab.pipeline.run import draw_stacked
 from gradlab.pipeline.signals import fit_until_stopped
 from gradlab.pipeline.validate import check_optimizer, check_values, validate
-from gradlab.sweep.job_checkpoint import group_checkpoint, run_checkpoint
+from gradlab.sweep.job_checkpoint import BestCheckpoints, group_checkpoint, run_checkpoint
 from gradlab.sweep.per_run import PerRunLearningRates, RunByRun
 from gradlab.sweep.per_run_callbacks import PerRunStop, PerRunValidation
 
@@ -95,6 +95,7 @@ class RunOutcome:
     metrics: dict = field(default_factory=dict)
     validations: list[tuple[int, dict]] = field(default_factory=list)  # (updates, val/*)
     checkpoint: dict | None = None  # its last.ckpt, as its solo run would write it
+    best_checkpoint: dict | None = None  # its best.ckpt (its lowest validation loss)
 
 
 def train_batched(cfgs: list[DictConfig], exact: bool = True) -> list[RunOutcome]:
@@ -139,6 +140,10 @@ def _train(cfgs: list[DictConfig], cfg: DictConfig, exact: bool) -> list[RunOutc
     every = updates_between_validations(cfg)
     logged = bool(cfg.get("logger"))
     validation = PerRunValidation(every, data.val, module.loss_fn, data.task, logged)
+    checkpoints = exact and not cfg.get("scheduler")  # each run's own optimizer state
+    keeper = None  # each run's best.ckpt
+    if checkpoints and data.val is not None and keeps_best(cfg):
+        keeper = BestCheckpoints(validation, cfgs, stopping)
     trainer = L.Trainer(
         accelerator=cfg.trainer.get("accelerator", "auto"),
         devices=1,
@@ -151,7 +156,7 @@ def _train(cfgs: list[DictConfig], cfg: DictConfig, exact: bool) -> list[RunOutc
         limit_val_batches=0,
         num_sanity_val_steps=0,
         max_time=cfg.trainer.get("max_time"),  # for the group
-        callbacks=[c for c in (stopping, validation if data.val is not None else None) if c],
+        callbacks=[c for c in (stopping, validation if data.val is not None else None, keeper) if c],
         default_root_dir=None,
     )
     data.set_steps(steps)
@@ -162,7 +167,7 @@ def _train(cfgs: list[DictConfig], cfg: DictConfig, exact: bool) -> list[RunOutc
         raise error  # (every run diverged: each is recorded below)
     wall = (time.perf_counter() - start) / runs
     history = module.history().cpu()
-    group = group_checkpoint(trainer) if exact and not cfg.get("scheduler") else None
+    group = group_checkpoint(trainer) if checkpoints else None
     outcomes = []
     tests = {}
     if data.test is not None and cfg.get("test", True) and not stopped_by:
@@ -200,8 +205,15 @@ def _train(cfgs: list[DictConfig], cfg: DictConfig, exact: bool) -> list[RunOutc
             val = validation.losses_of_run(r, len(column))
             best = None if validation.best is None else validation.best[r]
             ckpt = run_checkpoint(group, trainer, cfgs[r], r, column, val, best, previous)
-        outcomes.append(RunOutcome(column.unsqueeze(1), m, validations, ckpt))
+        best_ckpt = keeper.checkpoints.get(r) if keeper is not None else None
+        outcomes.append(RunOutcome(column.unsqueeze(1), m, validations, ckpt, best_ckpt))
     return outcomes
+
+
+def keeps_best(cfg: DictConfig) -> bool:
+    """Whether the run's callbacks keep a ``best.ckpt`` (a ModelCheckpoint of val/loss)."""
+    node = (cfg.get("callbacks") or {}).get("model_checkpoint")
+    return bool(node) and node.get("monitor") == "val/loss" and node.get("filename") == "best"
 
 
 def job_config(cfg: DictConfig) -> DictConfig:

@@ -1,4 +1,7 @@
-"""A batched job's ``checkpoints/last.ckpt``, written as its solo run would write it."""
+"""A batched job's ``checkpoints/last.ckpt`` and ``best.ckpt``, written as its solo run would
+write them."""
+
+import math
 
 import lightning as L
 import torch
@@ -45,3 +48,36 @@ def run_checkpoint(group, trainer, cfg, r, column, val_history, best, previous) 
         "config": None,  # the job's, resolved where its files are written (job_files)
     }
     return ckpt
+
+
+class BestCheckpoints(L.Callback):
+    """Each run's ``best.ckpt`` as its solo run's ModelCheckpoint keeps it (``monitor:
+    val/loss``, ``mode: min``): at every validation where a run's loss is below its best so
+    far (the first one always), that run's checkpoint of this update replaces its last best.
+    After ``validation`` in the trainer's callbacks (it reads the losses just computed)."""
+
+    def __init__(self, validation, cfgs, stopping=None):
+        self.validation, self.cfgs, self.stopping = validation, cfgs, stopping
+        self.best: list[float] = [math.inf] * len(cfgs)
+        self.checkpoints: dict[int, dict] = {}  # run -> its best.ckpt
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
+        n, v = pl_module.updates, self.validation
+        if v.evaluated_at != n:
+            return
+        stopped = self.stopping.stopped if self.stopping is not None else {}
+        better = [
+            r for r, loss in enumerate(v.last.tolist())
+            if (loss < self.best[r] or r not in self.checkpoints) and r not in stopped
+        ]  # fmt: skip
+        if not better:
+            return
+        group = group_checkpoint(trainer)
+        history = pl_module.history().cpu()
+        for r in better:
+            self.best[r] = float(v.last[r])
+            previous = self.stopping.previous[r] if self.stopping is not None else math.inf
+            self.checkpoints[r] = run_checkpoint(
+                group, trainer, self.cfgs[r], r, history[:n, r], v.losses_of_run(r, n),
+                v.best[r], previous,
+            )  # fmt: skip

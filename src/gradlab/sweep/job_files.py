@@ -22,11 +22,13 @@ def write_batched_job(cfg: DictConfig, outcome, label: str | None, swept: list[s
     out = Path(cfg.paths.output_dir)
     out.mkdir(parents=True, exist_ok=True)
     results.write_history(out / "history.csv", outcome.history)
-    if outcome.checkpoint is not None:  # eval.py and ckpt_path= take it as a solo run's
-        from gradlab.pipeline.run import config_as_data
+    saved = {"last": outcome.checkpoint, "best": outcome.best_checkpoint}
+    for name, ckpt in saved.items():  # eval.py and ckpt_path= take them as a solo run's
+        if ckpt is not None:
+            from gradlab.pipeline.run import config_as_data
 
-        outcome.checkpoint["gradlab"]["config"] = config_as_data(cfg)
-        save_atomically(outcome.checkpoint, out / "checkpoints" / "last.ckpt")
+            ckpt["gradlab"]["config"] = config_as_data(cfg)
+            save_atomically(ckpt, out / "checkpoints" / f"{name}.ckpt")
     metrics = {**outcome.metrics, **learning_rate(cfg), **results.run_tags(cfg)}
     if outcome.checkpoint is not None and metrics["status"] == "interrupted":
         metrics["error"] += f"; resume with ckpt_path={out / 'checkpoints' / 'last.ckpt'}"
