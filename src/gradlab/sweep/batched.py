@@ -141,8 +141,8 @@ def _train(cfgs: list[DictConfig], cfg: DictConfig, exact: bool) -> list[RunOutc
     logged = bool(cfg.get("logger"))
     validation = PerRunValidation(every, data.val, module.loss_fn, data.task, logged)
     checkpoints = exact and not cfg.get("scheduler")  # each run's own optimizer state
-    keeper = None  # each run's best.ckpt
-    if checkpoints and data.val is not None and keeps_best(cfg):
+    has_val, keeper = data.val is not None, None  # keeper: each run's best.ckpt
+    if checkpoints and has_val and keeps_best(cfg):
         keeper = BestCheckpoints(validation, cfgs, stopping)
     trainer = L.Trainer(
         accelerator=cfg.trainer.get("accelerator", "auto"),
@@ -156,7 +156,7 @@ def _train(cfgs: list[DictConfig], cfg: DictConfig, exact: bool) -> list[RunOutc
         limit_val_batches=0,
         num_sanity_val_steps=0,
         max_time=cfg.trainer.get("max_time"),  # for the group
-        callbacks=[c for c in (stopping, validation if data.val is not None else None, keeper) if c],
+        callbacks=[c for c in (stopping, validation if has_val else None, keeper) if c],
         default_root_dir=None,
     )
     data.set_steps(steps)
