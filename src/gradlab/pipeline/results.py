@@ -65,13 +65,15 @@ def write_history(path: Path, history: torch.Tensor, trajectory=None, names=()) 
         header += [f"loss_r{r}" for r in range(history.shape[1])]
     header += list(names)
     rows = [",".join(header)]
-    best = history.nan_to_num(nan=math.inf, posinf=math.inf).min(dim=1).values
-    for i in range(len(history)):
-        cells = [str(i), repr(float(best[i]))]
-        if history.shape[1] > 1:
-            cells += [repr(float(v)) for v in history[i]]
-        if trajectory is not None:
-            cells += [repr(float(v)) for v in trajectory[i]]
+    best = history.nan_to_num(nan=math.inf, posinf=math.inf).min(dim=1).values.tolist()
+    each = history.tolist() if history.shape[1] > 1 else None  # python floats: fast to print
+    path_rows = trajectory.tolist() if trajectory is not None else None
+    for i, loss in enumerate(best):
+        cells = [str(i), repr(float(loss))]
+        if each is not None:
+            cells += [repr(float(v)) for v in each[i]]
+        if path_rows is not None:
+            cells += [repr(float(v)) for v in path_rows[i]]
         rows.append(",".join(cells))
     path.write_text("\n".join(rows) + "\n")
 

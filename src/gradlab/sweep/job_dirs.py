@@ -51,6 +51,8 @@ class Holes:
     def entry(self, hole: tuple[int, str], value) -> str:
         """``key: value`` as OmegaConf dumps it, indented as the placeholder was."""
         i, indent = hole
+        if type(value) is int and self.keys[i].isidentifier():  # what YAML prints for both
+            return f"{indent}{self.keys[i]}: {value}\n"
         key = (i, repr(value))
         if key not in self.cache:
             text = OmegaConf.to_yaml({self.keys[i]: value})
@@ -74,6 +76,10 @@ class JobDirs:
         self.asks = list(strings_with_resolver(self.task))
         asked = {m for _, text in self.asks for m in HYDRA_RESOLVER.findall(text)}
         self.fixed = {f: OmegaConf.select(template.hydra, f) for f in asked - set(JOB_FIELDS)}
+        self.sweep_dir = str(template.hydra.sweep.dir)
+        self.dirname_conf = OmegaConf.to_container(
+            template.hydra.job.config.override_dirname, resolve=True
+        )
 
     def job(self, idx: int, overrides: list[str], values: dict) -> DictConfig:
         """Make job ``idx``'s directory (its ``.hydra/`` files); return its config (no Hydra
@@ -95,20 +101,23 @@ class JobDirs:
 
     def hydra_fields(self, idx: int, overrides: list[str]) -> dict:
         """The job-specific fields of Hydra's node, as run_job and the launcher set them."""
-        template = self.template
-        with read_write(template), open_dict(template):
-            template.hydra.overrides.task = list(overrides)
-            template.hydra.job.override_dirname = override_dirname(template, overrides)
-            template.hydra.job.id = idx
-            template.hydra.job.num = idx
-            subdir = str(OmegaConf.select(template, "hydra.sweep.subdir"))
-        out = os.path.abspath(os.path.join(str(template.hydra.sweep.dir), subdir))
+        dirname = override_dirname(self.dirname_conf, overrides)
+        if self.hydra["sweep"]["subdir"] == "${hydra.job.num}":  # the default: no resolving
+            subdir = str(idx)
+        else:  # whatever it asks, from the template holding this job's fields
+            template = self.template
+            with read_write(template), open_dict(template):
+                template.hydra.overrides.task = list(overrides)
+                template.hydra.job.override_dirname = dirname
+                template.hydra.job.id = idx
+                template.hydra.job.num = idx
+                subdir = str(OmegaConf.select(template, "hydra.sweep.subdir"))
         return {
             "job.num": idx,
             "job.id": str(idx),
-            "job.override_dirname": str(template.hydra.job.override_dirname),
+            "job.override_dirname": dirname,
             "overrides.task": list(overrides),
-            "runtime.output_dir": out,
+            "runtime.output_dir": os.path.abspath(os.path.join(self.sweep_dir, subdir)),
         }
 
     def config(self, values: dict, job: dict) -> DictConfig:
@@ -156,9 +165,9 @@ def parsed(text: str):
     return OverridesParser.create().parse_override(text)
 
 
-def override_dirname(cfg: DictConfig, overrides) -> str:
-    """``hydra.job.override_dirname`` as Hydra derives it from a job's overrides."""
-    conf = cfg.hydra.job.config.override_dirname
-    exclude = set(conf.exclude_keys)
+def override_dirname(conf: dict, overrides) -> str:
+    """``hydra.job.override_dirname`` as Hydra derives it from a job's overrides (``conf``:
+    ``hydra.job.config.override_dirname``)."""
+    exclude = set(conf["exclude_keys"])
     lines = sorted(o.input_line for o in map(parsed, overrides) if o.key_or_group not in exclude)
-    return conf.item_sep.join(lines).replace("=", conf.kv_sep)
+    return conf["item_sep"].join(lines).replace("=", conf["kv_sep"])

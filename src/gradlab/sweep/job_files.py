@@ -23,12 +23,14 @@ def write_batched_job(cfg: DictConfig, outcome, label: str | None, swept: list[s
     out.mkdir(parents=True, exist_ok=True)
     results.write_history(out / "history.csv", outcome.history)
     saved = {"last": outcome.checkpoint, "best": outcome.best_checkpoint}
-    for name, ckpt in saved.items():  # eval.py and ckpt_path= take them as a solo run's
-        if ckpt is not None:
-            from gradlab.pipeline.run import config_as_data
+    if any(saved.values()):  # eval.py and ckpt_path= take them as a solo run's
+        from gradlab.pipeline.run import config_as_data
 
-            ckpt["gradlab"]["config"] = config_as_data(cfg)
-            save_atomically(ckpt, out / "checkpoints" / f"{name}.ckpt")
+        config = config_as_data(cfg)
+        for name, ckpt in saved.items():
+            if ckpt is not None:
+                ckpt["gradlab"]["config"] = config
+                save_atomically(ckpt, out / "checkpoints" / f"{name}.ckpt")
     metrics = {**outcome.metrics, **learning_rate(cfg), **results.run_tags(cfg)}
     if outcome.checkpoint is not None and metrics["status"] == "interrupted":
         metrics["error"] += f"; resume with ckpt_path={out / 'checkpoints' / 'last.ckpt'}"
