@@ -489,54 +489,77 @@ def print_table(rows, title):
         print(f"| {name} | {mode} | {cells[0]} | {cells[1]} | {' | '.join(ratio)} |")
 
 
-def workload_g(rows, lrs: str, seeds: int, big_jobs: int | None):
-    """Sweeps: lrs x seeds jobs of the default task (1000 updates each), whole sweep wall time,
-    Hydra's basic launcher vs sweep=batched; then a sweep of ``big_jobs`` with sweep=batched."""
-    seed_list = f"seed=range(1,{seeds + 1})"
-    n = len(lrs.split(",")) * seeds
+def raw_batched_loop(runs: int, steps: int = 1000) -> float:
+    """Seconds of the plainest batched loop doing a batched sweep's math: ``runs`` copies of
+    the default task (2-3-4-1 tanh MLP, 50 points each) stacked along a leading dimension,
+    ``baddbmm`` forward, each run's mean squared error, autograd, SGD with per-run rates."""
+    g = torch.Generator().manual_seed(0)
+    x = torch.rand(runs, 50, 2, generator=g) * 6 - 3
+    y = torch.sin(x[..., :1]) + 2 * torch.cos(x[..., 1:])
+    sizes = [2, 3, 4, 1]
+    params = []
+    for n_in, n_out in zip(sizes[:-1], sizes[1:], strict=True):
+        params += [torch.randn(runs, n_in, n_out, generator=g).requires_grad_(),
+                   torch.randn(runs, 1, n_out, generator=g).requires_grad_()]  # fmt: skip
+    lr = torch.linspace(0.01, 0.2, runs).view(runs, 1, 1)
+    start = time.perf_counter()
+    for _ in range(steps):
+        h = x
+        for k in range(3):
+            h = torch.baddbmm(params[2 * k + 1], h, params[2 * k])
+            h = torch.tanh(h) if k < 2 else h
+        loss = ((h - y) ** 2).mean(dim=(1, 2))
+        for p in params:
+            p.grad = None
+        loss.sum().backward()
+        with torch.no_grad():
+            for p in params:
+                p.sub_(lr * p.grad)
+    return time.perf_counter() - start
+
+
+def sweep_command(tmp, name, lrs: int, seeds: int, *extra: str) -> list[str]:
+    """A batched sweep of ``lrs`` learning rates x ``seeds`` seeds, 1000 updates each."""
+    rates = ",".join(f"{0.01 + 0.19 * i / max(lrs - 1, 1):.4g}" for i in range(lrs))
+    return [sys.executable, "train.py", "-m", "sweep=batched", f"optim.lr={rates}",
+            f"seed=range(1,{seeds + 1})", "print_config=false", *extra,
+            f"hydra.sweep.dir={tmp}/{name}"]  # fmt: skip
+
+
+def row(name, mode, product, raw=float("nan"), ratio=float("nan")):
+    return (name, mode, product, raw, ratio, float("nan"), float("nan"))
+
+
+def workload_g(rows, lrs: int, seeds: int, big_jobs: int | None, huge: bool):
+    """Sweeps of the default task (1000 updates each), whole wall time of the command:
+    ``lrs`` x ``seeds`` jobs with the basic and the batched launcher against one
+    ``python train.py``; then ``big_jobs`` batched jobs against the raw batched loop of as
+    many runs plus one process start; then 10,000 jobs (``huge``) with their peak memory."""
+    n = lrs * seeds
     with tempfile.TemporaryDirectory() as tmp:
-        common = [f"optim.lr={lrs}", seed_list, "print_config=false"]
-        basic = timed([sys.executable, "train.py", "-m", *common, f"hydra.sweep.dir={tmp}/a"])
-        batched = timed(
-            [sys.executable, "train.py", "-m", "sweep=batched", *common, f"hydra.sweep.dir={tmp}/b"]
-        )
-        rows.append(
-            (
-                f"G sweep {n} jobs, basic vs batched",
-                "whole sweep s; ratio = speed-up",
-                batched,
-                basic,
-                basic / batched,
-                float("nan"),
-                float("nan"),
-            )
-        )
-        if big_jobs:
-            per_lr = big_jobs // 4
-            t = timed(
-                [
-                    sys.executable,
-                    "train.py",
-                    "-m",
-                    "sweep=batched",
-                    "optim.lr=0.01,0.05,0.1,0.2",
-                    f"seed=range(1,{per_lr + 1})",
-                    "print_config=false",
-                    "logger=none",
-                    f"hydra.sweep.dir={tmp}/c",
-                ]
-            )
-            rows.append(
-                (
-                    f"G sweep {4 * per_lr} jobs, batched",
-                    "whole sweep s",
-                    t,
-                    float("nan"),
-                    float("nan"),
-                    float("nan"),
-                    float("nan"),
-                )
-            )
+        one = timed([sys.executable, "train.py", "print_config=false", f"hydra.run.dir={tmp}/one"])
+        basic = timed([a for a in sweep_command(tmp, "a", lrs, seeds) if a != "sweep=batched"])
+        batched = timed(sweep_command(tmp, "b", lrs, seeds))
+        rows.append(row(f"G sweep {n} jobs, basic vs batched", "whole sweep s; ratio = speed-up",
+                        batched, basic, basic / batched))  # fmt: skip
+        rows.append(row(f"G sweep {n} jobs batched vs one train.py", "s; ratio (target <= 1.3)",
+                        batched, one, batched / one))  # fmt: skip
+        if not big_jobs:
+            return
+        start = timed([*sweep_command(tmp, "s", 1, 1)[:3], "trainer.max_steps=1", "logger=none",
+                       "print_config=false", f"hydra.run.dir={tmp}/start"])  # fmt: skip
+        floor = raw_batched_loop(big_jobs)
+        rows.append(row(f"G raw batched loop, {big_jobs} runs", "s (the floor)", floor))
+        rows.append(row("G process start (train.py, 1 update)", "s", start))
+        fast = ["hydra.launcher.exact=false", "logger=none"]
+        t = timed(sweep_command(tmp, "c", 4, big_jobs // 4, *fast))
+        rows.append(row(f"G sweep {big_jobs} jobs batched, {' '.join(fast)}",
+                        "s; ratio = (s - start) / floor (target <= 2; s <= 30)",
+                        t, floor, (t - start) / floor))  # fmt: skip
+        if huge:
+            t, mib = timed_rss(sweep_command(tmp, "d", 100, 100, *fast))
+            rows.append(row("G sweep 10000 jobs batched, " + " ".join(fast),
+                            f"s (target <= 300); peak {mib:.0f} MiB", t))  # fmt: skip
 
 
 def timed_rss(cmd) -> tuple[float, float]:
@@ -582,6 +605,7 @@ def main():
     parser.add_argument("--quick", action="store_true", help="one round, shorter runs")
     parser.add_argument("--json", type=Path, help="also write the rows as JSON here")
     parser.add_argument("--only", default="ABCDEFGH", help="workloads to run, e.g. --only AB")
+    parser.add_argument("--huge", action="store_true", help="G: also a sweep of 10,000 jobs")
     args = parser.parse_args()
     only = args.only.upper()
     rounds = 1 if args.quick else 5
@@ -608,9 +632,9 @@ def main():
         workload_h(rows, 500 if args.quick else 3000)
     if "G" in only:
         if args.quick:
-            workload_g(rows, "0.05,0.1", 3, None)
+            workload_g(rows, 2, 3, None, huge=False)
         else:
-            workload_g(rows, "0.01,0.05,0.1,0.5", 12, 1000)
+            workload_g(rows, 4, 12, 1000, huge=args.huge)
     print_table(
         rows,
         f"CPU ({torch.get_num_threads()} threads), torch {torch.__version__}, "

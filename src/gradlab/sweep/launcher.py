@@ -113,7 +113,7 @@ class BatchedLauncher(Launcher):
         keys, returns = swept_keys(self.config.hydra), {}
         name = str(dirs.template.hydra.job.name)
         for (idx, overrides, _), cfg, outcome in zip(chunk, jobs, outcomes, strict=True):
-            ret = JobReturn(overrides=overrides, cfg=cfg, working_dir=os.getcwd(), task_name=name)
+            ret = JobReturn(overrides=overrides, working_dir=os.getcwd(), task_name=name)
             try:
                 ret.return_value = write_batched_job(cfg, outcome, label_of(overrides, keys), keys)
                 ret.status = JobStatus.COMPLETED
