@@ -413,6 +413,45 @@ def test_sigterm_stops_a_batched_sweep_and_keeps_every_job(tmp_path):
     assert len(rows) == 3 and all("interrupted" in row for row in rows)
 
 
+def test_an_interrupted_batched_sweep_resumes_to_equal_an_uninterrupted_one(tmp_path, monkeypatch):
+    """SIGTERM mid-sweep, then the resume command the sweep prints: each interrupted job
+    continues from its last.ckpt, and every job's metrics.json (but wall time) and
+    history.csv equal those of the same sweep run without a stop. A sweep directory holding
+    other jobs is refused for resuming."""
+    sweep = tmp_path / "sweep"
+    args = ["sweep=batched", "seed=1,2", "trainer.max_steps=6000", "print_config=false",
+            "logger=none", "callbacks.figures=null"]  # fmt: skip
+    proc = subprocess.Popen(
+        [sys.executable, "train.py", "-m", *args, f"hydra.sweep.dir={sweep}"],
+        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    for line in proc.stderr:
+        if "as one run of 2" in line:
+            break
+    time.sleep(2)
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130
+    last = _last_line(err)
+    assert "resume with: python train.py -m" in last and "hydra.launcher.resume=true" in last
+    assert read_metrics(sweep / "0")["status"] == "interrupted"
+    command = last.split("resume with: python train.py ", 1)[1].split()
+    monkeypatch.setattr(sys, "argv", ["train.py", *command])
+    commands.train()
+    monkeypatch.setattr(sys, "argv", ["train.py", "-m", *args, f"hydra.sweep.dir={tmp_path}/b"])
+    commands.train()
+    for job in ("0", "1"):
+        resumed, uninterrupted = read_metrics(sweep / job), read_metrics(tmp_path / "b" / job)
+        resumed.pop("wall_time_s"), uninterrupted.pop("wall_time_s")
+        assert resumed == uninterrupted and resumed["status"] == "ok", job
+        assert history(sweep / job) == history(tmp_path / "b" / job)
+    other = ["train.py", "-m", *args[:-3], "trainer.max_steps=50", *args[-2:],
+             f"hydra.sweep.dir={sweep}", "hydra.launcher.resume=true"]  # fmt: skip
+    r = cli(*other)
+    assert r.returncode == 2
+    assert _last_line(r.stderr).startswith("error: hydra.launcher.resume: ")
+
+
 def _last_line(stderr: str) -> str:
     return stderr.strip().splitlines()[-1]
 

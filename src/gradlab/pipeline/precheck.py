@@ -4,7 +4,9 @@ ends in one ``error:`` line with nothing written. The pipeline checks every run 
 full (``assemble``), for every entry point; this early pass leaves out the checks that
 import Lightning."""
 
+import json
 import os
+from functools import partial
 from pathlib import Path
 
 from hydra.experimental.callback import Callback
@@ -47,6 +49,8 @@ class ConfigCheck(Callback):
                 # one sweep per directory, for its lifetime; an Optuna study continues in its own
                 continues = "optuna" in str(config.hydra.sweeper.get("_target_", "")).lower()
                 check = None if continues else (lambda: check_no_other_sweep(sweep_dir))
+                if config.hydra.launcher.get("resume"):  # the batched launcher continues it
+                    check = partial(check_same_sweep, sweep_dir, config)
                 lock_run_dir(sweep_dir, "hydra.sweep.dir", check)
 
     def on_multirun_end(self, config: DictConfig, **kwargs) -> None:
@@ -79,6 +83,20 @@ def check_no_other_sweep(sweep_dir: Path) -> None:
         raise ConfigError(
             f"hydra.sweep.dir: {sweep_dir} holds another sweep's jobs ({len(jobs)} runs); "
             "choose a new directory (or leave it out for a fresh one)"
+        )
+
+
+def check_same_sweep(sweep_dir: Path, config: DictConfig) -> None:
+    """``hydra.launcher.resume=true`` continues the sweep whose jobs ``sweep_dir`` holds: this
+    command must plan the same jobs."""
+    from gradlab.sweep.labels import PLAN
+    from gradlab.sweep.summarize import plan_jobs
+
+    plan = sweep_dir / PLAN
+    if not plan.is_file() or json.loads(plan.read_text()) != plan_jobs(config):
+        raise ConfigError(
+            f"hydra.launcher.resume: {sweep_dir} does not hold this sweep's jobs (its plan, "
+            f"{plan.name}, differs or is missing); resume with the command the sweep printed"
         )
 
 

@@ -162,6 +162,7 @@ def train(cfg: DictConfig) -> tuple[dict, RunParts | None]:
             out.mkdir(parents=True, exist_ok=True)
             if cfg.get("print_config"):
                 results.print_start(cfg, parts.module)
+            (out / "error.txt").unlink(missing_ok=True)  # a resumed run's old error ends here
             outcome = fit(parts)
             record(parts, outcome)
     except OSError as e:  # a full disk, a read-only or removed directory: name the file

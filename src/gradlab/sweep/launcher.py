@@ -5,8 +5,10 @@ directory as the basic launcher writes it (``.hydra/``, ``metrics.json``, ``hist
 TensorBoard run) and its summary row. Jobs that cannot be batched run one at a time, with a
 line saying why."""
 
+import json
 import logging
 import os
+import shlex
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,6 +36,7 @@ class BatchedLauncherConf:
     _target_: str = "hydra_plugins.gradlab_batched.BatchedLauncher"  # the shim Hydra finds
     max_runs: int = 4096  # runs per vectorized training (more are split into several)
     exact: bool = True  # each run's matmuls and optimizer step as its own run rounds them
+    resume: bool = False  # continue this sweep in its directory: interrupted jobs resume
 
 
 ConfigStore.instance().store(
@@ -58,8 +61,8 @@ def split(overrides, batchable) -> tuple[tuple, dict]:
 
 
 class BatchedLauncher(Launcher):
-    def __init__(self, max_runs: int = 4096, exact: bool = True) -> None:
-        self.max_runs, self.exact = max_runs, exact
+    def __init__(self, max_runs: int = 4096, exact: bool = True, resume: bool = False) -> None:
+        self.max_runs, self.exact, self.resume = max_runs, exact, resume
 
     def setup(
         self, *, hydra_context: HydraContext, task_function: TaskFunction, config: DictConfig
@@ -73,12 +76,22 @@ class BatchedLauncher(Launcher):
         setup_globals()
         configure_log(self.config.hydra.hydra_logging, self.config.hydra.verbose)
         Path(str(self.config.hydra.sweep.dir)).mkdir(parents=True, exist_ok=True)
+        subdir = OmegaConf.to_container(self.config.hydra.sweep)["subdir"]
+        if self.resume and subdir != "${hydra.job.num}":
+            from gradlab.errors import ConfigError
+
+            raise ConfigError(
+                f"hydra.launcher.resume: finds a sweep's jobs by number; hydra.sweep.subdir "
+                f"is {subdir!r} (leave it out)"
+            )
         groups: dict[tuple, list] = {}  # equal but for the values of the same batchable keys
+        returns: dict[int, JobReturn] = {}
         for i, overrides in enumerate(job_overrides):
+            if self.resume and self.continued(initial_job_idx + i, list(overrides), returns):
+                continue
             rest, values = split(list(overrides), BATCHABLE if self.exact else BATCHABLE_INEXACT)
             key = (rest, tuple(sorted(values)))
             groups.setdefault(key, []).append((initial_job_idx + i, list(overrides), values))
-        returns: dict[int, JobReturn] = {}
         for group in groups.values():
             template = self.compose(group[0][1], group[0][0])
             reason = why_not(job_config(template)) or why_not_written_directly(template)
@@ -125,6 +138,25 @@ class BatchedLauncher(Launcher):
             self.interrupted(stopped[0].metrics["error"], len(stopped))
         return returns
 
+    def continued(self, idx: int, overrides: list[str], returns: dict) -> bool:
+        """``hydra.launcher.resume=true``: a job this sweep finished is kept, an interrupted
+        one resumes alone from its ``last.ckpt`` (as its solo run resumes, to equal it); False
+        for a job to run (not started, failed, or interrupted before its first checkpoint)."""
+        out = Path(str(self.config.hydra.sweep.dir)) / str(idx)
+        try:
+            status = json.loads((out / "metrics.json").read_text())["status"]
+        except (OSError, ValueError, KeyError):
+            return False
+        if status in ("ok", "diverged"):  # a result: kept as it is
+            returns[idx] = JobReturn(overrides=overrides, status=JobStatus.COMPLETED)
+            return True
+        last = out / "checkpoints" / "last.ckpt"
+        if status != "interrupted" or not last.is_file():
+            return False
+        resumed = [*overrides, f"ckpt_path={last}"]
+        returns[idx] = self.run(idx, resumed, self.compose(resumed, idx))
+        return True
+
     def interrupted(self, why: str, jobs: int) -> None:
         """The sweep's summary lists every job (the ones not started too); one ``error:``
         line, exit code 130."""
@@ -133,9 +165,16 @@ class BatchedLauncher(Launcher):
 
         sweep = self.config.hydra.sweep.dir
         summarize(sweep, plot=False)
+        own = ("hydra.mode=", "hydra.sweep.dir=", "hydra.launcher.resume=")
+        hydra = [o for o in self.config.hydra.overrides.hydra if not o.startswith(own)]
+        command = shlex.join(
+            ["python", "train.py", "-m", *hydra, *self.config.hydra.overrides.task,
+             f"hydra.sweep.dir={sweep}", "hydra.launcher.resume=true"]
+        )  # fmt: skip
         print(
             f"error: {why.split(':', 1)[0]}: sweep interrupted; {jobs} job(s) stopped at "
-            f"update {why.rsplit(' ', 1)[-1]} with their history so far ({sweep}/summary.md)",
+            f"update {why.rsplit(' ', 1)[-1]} with their history so far ({sweep}/summary.md); "
+            f"resume with: {command}",
             file=sys.stderr,
         )
         raise SystemExit(EXIT_CODES["interrupted"])

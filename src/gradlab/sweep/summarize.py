@@ -27,6 +27,7 @@ def read_job(job: Path) -> dict:
     overrides = list(OmegaConf.load(overrides_file)) if overrides_file.is_file() else []
     row = {"job": job.name, "overrides": " ".join(overrides or [])}
     row["_params"] = dict(o.split("=", 1) for o in overrides or [] if "=" in o)
+    row["_params"].pop("ckpt_path", None)  # a resumed job's checkpoint: not a parameter
     metrics_file, error_file = job / "metrics.json", job / "error.txt"
     try:
         metrics = json.loads(metrics_file.read_text()) if metrics_file.is_file() else None
