@@ -12,6 +12,7 @@ value Hydra's resolver gives that job (its ``runtime.output_dir``, ``job.num``, 
 import copy
 import functools
 import os
+import pickle
 import re
 from pathlib import Path
 
@@ -73,8 +74,9 @@ class JobDirs:
             {"hydra": self.hydra}, [("hydra", *f.split(".")) for f in JOB_FIELDS]
         )
         # where the task config asks Hydra's resolver: (path, text); and what it asks
-        self.asks = list(strings_with_resolver(self.task))
+        self.asks = [(".".join(p), text) for p, text in strings_with_resolver(self.task)]
         asked = {m for _, text in self.asks for m in HYDRA_RESOLVER.findall(text)}
+        self.frozen = pickle.dumps(OmegaConf.create(self.task))
         self.fixed = {f: OmegaConf.select(template.hydra, f) for f in asked - set(JOB_FIELDS)}
         self.sweep_dir = str(template.hydra.sweep.dir)
         self.dirname_conf = OmegaConf.to_container(
@@ -121,30 +123,19 @@ class JobDirs:
         }
 
     def config(self, values: dict, job: dict) -> DictConfig:
-        """The job's config: the template's with its values, Hydra's resolver answered."""
-        task = dict(self.task)
-        copied: set[tuple] = set()
-
-        def parent(path: tuple[str, ...]) -> dict:  # copy what changes, share the rest
-            node = task
-            for i, key in enumerate(path[:-1]):
-                if path[: i + 1] not in copied:
-                    node[key] = dict(node[key])
-                    copied.add(path[: i + 1])
-                node = node[key]
-            return node
-
+        """The job's config: the template's with its values, Hydra's resolver answered (a
+        copy of the template's config by unpickling it: a tenth of building one)."""
+        cfg = pickle.loads(self.frozen)
         answers = {**self.fixed, **job}
 
         def answer(match) -> str:  # a literal: an escaped "${" stays text
             return str(answers[match.group(1)]).replace("${", "\\${")
 
-        for path, text in self.asks:
-            parent(path)[path[-1]] = HYDRA_RESOLVER.sub(answer, text)
+        for key, text in self.asks:
+            OmegaConf.update(cfg, key, HYDRA_RESOLVER.sub(answer, text), merge=False)
         for key, value in values.items():
-            path = tuple(key.split("."))
-            parent(path)[path[-1]] = value
-        return OmegaConf.create(task)
+            OmegaConf.update(cfg, key, value, merge=False)
+        return cfg
 
 
 def strings_with_resolver(node, path: tuple = ()):

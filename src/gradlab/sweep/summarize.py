@@ -14,17 +14,23 @@ import time
 from collections import Counter
 from pathlib import Path
 
+import yaml
 from hydra.experimental.callback import Callback
-from omegaconf import OmegaConf
 
 from gradlab.sweep.labels import PLAN
 
 METRICS = ("train/loss", "val/loss_best", "test/mse", "test/r2", "test/acc", "test/loss")
 
 
+def read_overrides(path: Path) -> list[str]:
+    """A job's ``.hydra/overrides.yaml`` (a list of strings; libyaml's loader when there)."""
+    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+    return [str(o) for o in yaml.load(path.read_text(), Loader=loader) or []]
+
+
 def read_job(job: Path) -> dict:
     overrides_file = job / ".hydra" / "overrides.yaml"
-    overrides = list(OmegaConf.load(overrides_file)) if overrides_file.is_file() else []
+    overrides = read_overrides(overrides_file) if overrides_file.is_file() else []
     row = {"job": job.name, "overrides": " ".join(overrides or [])}
     row["_params"] = dict(o.split("=", 1) for o in overrides or [] if "=" in o)
     row["_params"].pop("ckpt_path", None)  # a resumed job's checkpoint: not a parameter
@@ -188,8 +194,9 @@ def _losses(job: Path) -> list[float]:
     path = job / "history.csv"
     if not path.is_file():
         return []
-    with open(path) as f:
-        return [float(row["loss"]) for row in csv.DictReader(f)]
+    lines = path.read_text().splitlines()  # (csv's reader: ten times slower here)
+    column = lines[0].split(",").index("loss")
+    return [float(line.split(",")[column]) for line in lines[1:]]
 
 
 def _constant_keys(rows) -> set:
