@@ -269,3 +269,16 @@ def test_a_batched_sweep_writes_the_basic_sweeps_job_directories(tmp_path, monke
         (run,) = [p.name for p in (basic / "tensorboard").iterdir()]
         assert [p.name for p in (batched / "tensorboard").iterdir()] == [run]
         assert scalars(batched / "tensorboard") == scalars(basic / "tensorboard"), job
+
+
+def test_a_batched_sweep_follows_hydras_job_directory_settings(tmp_path, monkeypatch):
+    """hydra.sweep.subdir and hydra.output_subdir as Hydra's own launchers follow them."""
+    args = ["seed=1,2", "trainer.max_steps=20", "print_config=false", "logger=none"]
+    sweep(monkeypatch, tmp_path / "a", *args, "hydra.sweep.subdir=${hydra.job.override_dirname}")
+    for seed in (1, 2):  # (Hydra writes print_config=False: the grid's value as a string)
+        job = tmp_path / "a" / f"logger=none,print_config=False,seed={seed},trainer.max_steps=20"
+        assert json.loads((job / "metrics.json").read_text())["status"] == "ok"
+        assert (job / ".hydra" / "overrides.yaml").is_file()
+    sweep(monkeypatch, tmp_path / "b", *args, "hydra.output_subdir=null")
+    assert (tmp_path / "b" / "1" / "metrics.json").is_file()
+    assert not (tmp_path / "b" / "1" / ".hydra").exists()

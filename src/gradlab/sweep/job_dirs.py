@@ -88,8 +88,11 @@ class JobDirs:
         node)."""
         job = self.hydra_fields(idx, overrides)
         out = Path(job["runtime.output_dir"])
-        hydra_dir = out / str(self.template.hydra.output_subdir)
-        hydra_dir.mkdir(parents=True, exist_ok=True)
+        out.mkdir(parents=True, exist_ok=True)
+        if self.hydra.get("output_subdir") is None:  # hydra.output_subdir=null: no .hydra/
+            return self.config(values, job)
+        hydra_dir = out / self.hydra["output_subdir"]
+        hydra_dir.mkdir(exist_ok=True)
         (hydra_dir / "config.yaml").write_text(
             self.config_yaml.fill([values[k] for k in self.keys]), encoding="utf-8"
         )

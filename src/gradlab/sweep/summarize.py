@@ -86,13 +86,17 @@ def plan_jobs(config) -> list[list[str]]:
     return grid([f"{k}={v}" for k, v in params.items()] + list(config.hydra.overrides.task))
 
 
-def _not_started(sweep_dir: Path, done: set[str]) -> list[dict]:
+def _not_started(sweep_dir: Path, rows_so_far: list[dict]) -> list[dict]:
+    """The planned jobs with no directory: by number, or by their overrides (a job directory
+    named otherwise: ``hydra.sweep.subdir``)."""
     plan_file = sweep_dir / PLAN
     if not plan_file.is_file():
         return []
+    names = {r["job"] for r in rows_so_far}
+    started = {frozenset(r["overrides"].split()) for r in rows_so_far}
     rows = []
     for i, overrides in enumerate(json.loads(plan_file.read_text())):
-        if str(i) not in done:
+        if str(i) not in names and frozenset(overrides) not in started:
             params = dict(o.split("=", 1) for o in overrides if "=" in o)
             rows.append(
                 {
@@ -118,7 +122,7 @@ def summarize(sweep_dir: str | Path, plot: bool = True) -> list[dict]:
         key=lambda p: (0, int(p.name), "") if p.name.isdigit() else (1, 0, p.name),
     )
     rows = [read_job(j) for j in jobs]
-    rows += _not_started(sweep_dir, {j.name for j in jobs})
+    rows += _not_started(sweep_dir, rows)
     if not rows:
         return rows
     keys = {k for r in rows for k in r["_params"] if not k.startswith("search.")}
