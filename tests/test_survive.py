@@ -380,23 +380,30 @@ def test_a_sweep_directory_holds_one_sweep(tmp_path):
     assert not any(p.name.isdigit() for p in busy.iterdir())
 
 
+def sigterm_batched_sweep(sweep, args, runs: int, after_s: float) -> tuple[int, str]:
+    """(exit code, stderr) of ``train.py -m sweep=batched ARGS`` sent SIGTERM ``after_s``
+    seconds into training its ``runs`` runs as one."""
+    proc = subprocess.Popen(
+        [sys.executable, "train.py", "-m", "sweep=batched", *args, f"hydra.sweep.dir={sweep}"],
+        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    for line in proc.stderr:  # training starts right after this line
+        if f"as one run of {runs}" in line:
+            break
+    time.sleep(after_s)
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=120)
+    return proc.returncode, err
+
+
 def test_sigterm_stops_a_batched_sweep_and_keeps_every_job(tmp_path):
     """SIGTERM during a vectorized sweep: every run stops between two updates, every job's
     directory is written (status interrupted, its history so far), the summary lists them,
     one error line, exit 130."""
     sweep = tmp_path / "sweep"
-    proc = subprocess.Popen(
-        [sys.executable, "train.py", "-m", "sweep=batched", "seed=1,2,3",
-         "trainer.max_steps=1000000", "print_config=false", f"hydra.sweep.dir={sweep}"],
-        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-    )  # fmt: skip
-    for line in proc.stderr:  # training starts right after this line
-        if "as one run of 3" in line:
-            break
-    time.sleep(3)
-    proc.send_signal(signal.SIGTERM)
-    _, err = proc.communicate(timeout=120)
-    assert proc.returncode == 130
+    args = ["seed=1,2,3", "trainer.max_steps=1000000", "print_config=false"]
+    returncode, err = sigterm_batched_sweep(sweep, args, runs=3, after_s=3)
+    assert returncode == 130
     last = err.strip().splitlines()[-1]
     assert last.startswith("error: SIGTERM: sweep interrupted; 3 job(s) stopped at update")
     steps = set()
@@ -421,17 +428,8 @@ def test_an_interrupted_batched_sweep_resumes_to_equal_an_uninterrupted_one(tmp_
     sweep = tmp_path / "sweep"
     args = ["sweep=batched", "seed=1,2", "trainer.max_steps=6000", "print_config=false",
             "logger=none", "callbacks.figures=null"]  # fmt: skip
-    proc = subprocess.Popen(
-        [sys.executable, "train.py", "-m", *args, f"hydra.sweep.dir={sweep}"],
-        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-    )  # fmt: skip
-    for line in proc.stderr:
-        if "as one run of 2" in line:
-            break
-    time.sleep(2)
-    proc.send_signal(signal.SIGTERM)
-    _, err = proc.communicate(timeout=120)
-    assert proc.returncode == 130
+    returncode, err = sigterm_batched_sweep(sweep, args[1:], runs=2, after_s=2)
+    assert returncode == 130
     last = _last_line(err)
     assert "resume with: python train.py -m" in last and "hydra.launcher.resume=true" in last
     assert read_metrics(sweep / "0")["status"] == "interrupted"
