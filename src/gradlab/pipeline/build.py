@@ -88,9 +88,19 @@ def build_data(cfg: DictConfig, generator: torch.Generator, trusted: bool = True
 
 
 def build_model(cfg: DictConfig, generator: torch.Generator, trusted: bool = True):
+    return build("model", cfg.model, trusted, generator=generator, **restarts_arg(cfg))
+
+
+def restarts_arg(cfg: DictConfig) -> dict:
     restarts = cfg.get("restarts", 1)
-    extra = {"restarts": restarts if restarts > 1 else None}
-    return build("model", cfg.model, trusted, generator=generator, **extra)
+    return {"restarts": restarts if restarts > 1 else None}
+
+
+def build_makers(cfg: DictConfig) -> tuple:
+    """(data, model) classes with ``cfg``'s arguments bound (Hydra's ``_partial_``): call each
+    with a generator to build what ``build_data`` and ``build_model`` build."""
+    data = build("data", cfg.data, _partial_=True)
+    return data, build("model", cfg.model, _partial_=True, **restarts_arg(cfg))
 
 
 def build_model_shell(node, restarts: int, trusted: bool = True):

@@ -23,6 +23,7 @@ from gradlab.models.restarts import copy_into_restart
 from gradlab.pipeline import results
 from gradlab.pipeline.build import (
     build_data,
+    build_makers,
     build_model,
     build_model_shell,
     build_module,
@@ -59,12 +60,17 @@ class Outcome:
     error: BaseException | None = None
 
 
-def draw(cfg: DictConfig, trusted: bool = True):
+def draw(cfg: DictConfig, trusted: bool = True, makers=None):
     """(data, model) of a run: data first, then the weights, then the validation set, from
-    one generator seeded with ``cfg.seed``; tensors in the default dtype."""
+    one generator seeded with ``cfg.seed``; tensors in the default dtype. ``makers``: the
+    (data, model) classes with their config's arguments bound (``build_makers``), for many
+    runs of one data and model config: each called with the run's generator."""
     generator = torch.Generator().manual_seed(cfg.seed)
-    data = build_data(cfg, generator, trusted)
-    model = build_model(cfg, generator, trusted)
+    if makers is None:
+        data = build_data(cfg, generator, trusted)
+        model = build_model(cfg, generator, trusted)
+    else:
+        data, model = makers[0](generator=generator), makers[1](generator=generator)
     data.draw_validation(generator)
     data.to_dtype(torch.get_default_dtype())
     return data, model
@@ -73,7 +79,9 @@ def draw(cfg: DictConfig, trusted: bool = True):
 def draw_stacked(cfgs: list[DictConfig]):
     """(data of each run, one model holding every run's weights along a leading run
     dimension): each run drawn by ``draw`` exactly as its own run draws it."""
-    datas, models = zip(*(draw(c) for c in cfgs), strict=True)
+    first = draw(cfgs[0])  # built from its config (a mistake names its key), then the same
+    makers = build_makers(cfgs[0])  # classes called with each run's generator: no rebuilding
+    datas, models = zip(first, *(draw(c, makers=makers) for c in cfgs[1:]), strict=True)
     stacked = build_model_shell(cfgs[0].model, restarts=len(cfgs))
     for r, one in enumerate(models):
         copy_into_restart(stacked, r, one)
