@@ -32,6 +32,10 @@ def run_alone(tmp_path, *args) -> list[float]:
     return [row["loss"] for row in history(tmp_path)]
 
 
+def metrics_step(run_dir) -> int:
+    return json.loads((run_dir / "metrics.json").read_text())["step"]
+
+
 def same(a, b) -> bool:
     """Equal nested checkpoint contents: tensors bit for bit, the rest ``==``."""
     if isinstance(a, dict) and isinstance(b, dict):
@@ -138,6 +142,34 @@ def test_exact_false_stays_close_to_solo_runs(tmp_path, monkeypatch):
     assert max_rel(mine[:1], alone[:1]) <= 2.5e-7 and max_rel(mine, alone) <= 1e-4
 
 
+@pytest.mark.parametrize("lrs", ["0.05", "0.02,0.05"])
+def test_exact_false_jobs_keep_checkpoints_of_their_own(tmp_path, monkeypatch, lrs):
+    """hydra.launcher.exact=false: each job's last.ckpt holds its slice of the stacked weights
+    and of the group's optimizer state (Adam's moments at its index, its own rate): eval.py
+    gives its test metrics, and ckpt_path= resumes it as a solo run (one rate: the plain
+    optimizer over the stacked runs; two: PerRunLearningRates)."""
+    common = ["optim=adam", "trainer.max_steps=200", "print_config=false", "logger=none"]
+    args = [f"optim.lr={lrs}", "seed=1,2", "hydra.launcher.exact=false", *common]
+    rows = sweep(monkeypatch, tmp_path / "sweep", *args)
+    job, lr = tmp_path / "sweep" / "1", lrs.split(",")[0]  # job 1: the first rate, seed 2
+    ckpt = torch.load(job / "checkpoints" / "last.ckpt", weights_only=False)
+    (group,) = ckpt["optimizer_states"][0]["param_groups"]
+    assert group["lr"] == float(lr)
+    assert (
+        ckpt["optimizer_states"][0]["state"][0]["exp_avg"].shape
+        == ckpt["state_dict"]["model.0_weight"].shape
+    )
+    monkeypatch.setattr(sys, "argv", ["eval.py", f"ckpt_path={job}/checkpoints/last.ckpt",
+                                      f"hydra.run.dir={tmp_path / 'eval'}"])  # fmt: skip
+    commands.evaluate()
+    evaluated = json.loads((tmp_path / "eval" / "metrics.json").read_text())
+    assert max_rel([evaluated["test/mse"]], [float(rows[1]["test/mse"])]) <= 1e-5
+    own = [f"optim.lr={lr}", "seed=2", *common[:1]]
+    resumed = run_train(tmp_path / "resumed", *own, "trainer.max_steps=300", *common[2:],
+                        f"ckpt_path={job}/checkpoints/last.ckpt")  # fmt: skip
+    assert resumed["status"] == "ok" and resumed["step"] == 300
+
+
 def test_jobs_that_cannot_be_batched_run_alone_and_say_why(tmp_path, monkeypatch, capsys):
     rows = sweep(
         monkeypatch,
@@ -186,6 +218,14 @@ def test_stop_tol_stops_each_run_on_its_own_loss(tmp_path, monkeypatch):
         label = f"seed={seed},lr={lr}"
         assert scalars(batched / "tensorboard" / label) == scalars(solo / "tensorboard"), job
         steps.add(theirs["step"])
+        # its last.ckpt is the solo run's: taken where it stopped (weights, optimizer state,
+        # step count), not where the group ended
+        mine, theirs = (torch.load(d / "checkpoints" / "last.ckpt", weights_only=False)
+                        for d in (batched, solo))  # fmt: skip
+        assert mine["global_step"] == theirs["global_step"] == metrics_step(solo), job
+        mine["gradlab"].pop("config"), theirs["gradlab"].pop("config")
+        for key in ("state_dict", "optimizer_states", "gradlab"):
+            assert same(mine[key], theirs[key]), (job, key)
     assert len(steps) > 1 and max(steps) < 3000  # the runs stopped at their own updates
 
 

@@ -30,7 +30,12 @@ from gradlab.pipeline.process_state import torch_settings
 from gradlab.pipeline.run import draw_stacked
 from gradlab.pipeline.signals import fit_until_stopped
 from gradlab.pipeline.validate import check_optimizer, check_values, validate
-from gradlab.sweep.job_checkpoint import BestCheckpoints, group_checkpoint, run_checkpoint
+from gradlab.sweep.job_checkpoint import (
+    BestCheckpoints,
+    group_checkpoint,
+    optimizer_state,
+    run_checkpoint,
+)
 from gradlab.sweep.per_run import PerRunLearningRates, RunByRun
 from gradlab.sweep.per_run_callbacks import PerRunStop, PerRunValidation
 
@@ -59,6 +64,9 @@ def why_not_batchable(cfg: DictConfig) -> str | None:
         return "restarts > 1 (the run dimension is taken)"
     if cfg.get("ckpt_path"):
         return "ckpt_path: a resumed run"
+    if cfg.get("scheduler"):  # a group would share one schedule's state and lr curve
+        return "scheduler: each run's schedule, curve and checkpoint are its own"
+
     if cfg.grads.mode == "check":
         return "grads=check compares per run"
     strategy = str(cfg.trainer.get("strategy", "auto"))
@@ -126,7 +134,7 @@ def _train(cfgs: list[DictConfig], cfg: DictConfig, exact: bool) -> list[RunOutc
     lrs = [float(c.optim.lr) for c in cfgs]
     module = build_module(cfg, model, data)
     stop_tol, module.stop_tol = module.stop_tol, None  # per run: PerRunStop
-    stopping = PerRunStop(stop_tol, runs) if stop_tol is not None else None
+    stopping = PerRunStop(stop_tol, runs, cfgs) if stop_tol is not None else None
     if exact:
         options = [group_options(c) for c in cfgs]
         module.optimizer_factory = partial(
@@ -140,9 +148,8 @@ def _train(cfgs: list[DictConfig], cfg: DictConfig, exact: bool) -> list[RunOutc
     every = updates_between_validations(cfg)
     logged = bool(cfg.get("logger"))
     validation = PerRunValidation(every, data.val, module.loss_fn, data.task, logged)
-    checkpoints = exact and not cfg.get("scheduler")  # each run's own optimizer state
     has_val, keeper = data.val is not None, None  # keeper: each run's best.ckpt
-    if checkpoints and has_val and keeps_best(cfg):
+    if has_val and keeps_best(cfg):
         keeper = BestCheckpoints(validation, cfgs, stopping)
     trainer = L.Trainer(
         accelerator=cfg.trainer.get("accelerator", "auto"),
@@ -167,7 +174,7 @@ def _train(cfgs: list[DictConfig], cfg: DictConfig, exact: bool) -> list[RunOutc
         raise error  # (every run diverged: each is recorded below)
     wall = (time.perf_counter() - start) / runs
     history = module.history().cpu()
-    group = group_checkpoint(trainer) if checkpoints else None
+    group = group_checkpoint(trainer)
     outcomes = []
     tests = {}
     if data.test is not None and cfg.get("test", True) and not stopped_by:
@@ -200,11 +207,15 @@ def _train(cfgs: list[DictConfig], cfg: DictConfig, exact: bool) -> list[RunOutc
                 m["error"] = f"{stopped_by}: run interrupted at step {len(column)}"
         validations = validation.of_run(r, len(column))
         ckpt = None
-        if group is not None and m["status"] != "diverged":
+        if m["status"] != "diverged":
             previous = stopping.previous[r] if stopping is not None else math.inf
             val = validation.losses_of_run(r, len(column))
             best = None if validation.best is None else validation.best[r]
-            ckpt = run_checkpoint(group, trainer, cfgs[r], r, column, val, best, previous)
+            if stopping is not None and r in stopping.at_stop:  # as it was when it stopped
+                g, opt = stopping.at_stop[r]
+            else:
+                g, opt = group, optimizer_state(trainer, cfgs[r], r)
+            ckpt = run_checkpoint(g, opt, cfgs[r], r, column, val, best, previous)
         best_ckpt = keeper.checkpoints.get(r) if keeper is not None else None
         outcomes.append(RunOutcome(column.unsqueeze(1), m, validations, ckpt, best_ckpt))
     return outcomes

@@ -7,6 +7,8 @@ import lightning as L
 import torch
 from omegaconf import OmegaConf
 
+from gradlab.sweep.per_run import run_optimizer_state
+
 
 def group_checkpoint(trainer: L.Trainer) -> dict:
     """The group's checkpoint as Lightning writes it (its loop counters are every run's)."""
@@ -18,18 +20,26 @@ def group_checkpoint(trainer: L.Trainer) -> dict:
         return torch.load(Path(tmp) / "group.ckpt", map_location="cpu", weights_only=True)
 
 
-def run_checkpoint(group, trainer, cfg, r, column, val_history, best, previous) -> dict:  # noqa: PLR0913
-    """Run ``r``'s ``last.ckpt`` as its solo run writes it: its slice of the weights, its
-    optimizer state (``RunByRun.run_state_dict``), its loss history and config, the group's
-    loop counters; ``eval.py`` evaluates it and ``ckpt_path=`` resumes it as a solo run."""
+def optimizer_state(trainer: L.Trainer, cfg, r: int) -> dict:
+    """Run ``r``'s optimizer state now, as its own optimizer's ``state_dict()``."""
+    runs = next(iter(trainer.lightning_module.model.parameters())).shape[0]
+    return run_optimizer_state(trainer.optimizers[0], r, runs, float(cfg.optim.lr))
+
+
+def run_checkpoint(group, opt_state, cfg, r, column, val_history, best, previous) -> dict:  # noqa: PLR0913
+    """Run ``r``'s checkpoint as its solo run writes it, from the group's (``group``: its
+    slice of the weights, the loop counters) and the run's optimizer state (``opt_state``):
+    with its loss history and config; ``eval.py`` evaluates it and ``ckpt_path=`` resumes
+    it as a solo run."""
     ckpt = {k: v for k, v in group.items() if k not in ("state_dict", "optimizer_states")}
-    model = trainer.lightning_module.model
-    state = {f"model.{n}": p.detach()[r].cpu().clone() for n, p in model.named_parameters()}
-    for key, value in group["state_dict"].items():  # the module's own (val_best)
-        if not key.startswith("model."):
+    state = {}
+    for key, value in group["state_dict"].items():
+        if key.startswith("model."):  # the stacked weights
+            state[key] = value[r].clone()
+        else:  # the module's own (val_best)
             state[key] = value if best is None else best.to(value.dtype).reshape(value.shape)
     ckpt["state_dict"] = state
-    ckpt["optimizer_states"] = [trainer.optimizers[0].run_state_dict(r)]
+    ckpt["optimizer_states"] = [opt_state]
     ckpt["callbacks"] = {}
     hparams = dict(group.get("hyper_parameters") or {})
     if "optim_config" in hparams:
@@ -77,7 +87,8 @@ class BestCheckpoints(L.Callback):
         for r in better:
             self.best[r] = float(v.last[r])
             previous = self.stopping.previous[r] if self.stopping is not None else math.inf
+            opt = optimizer_state(trainer, self.cfgs[r], r)
             self.checkpoints[r] = run_checkpoint(
-                group, trainer, self.cfgs[r], r, history[:n, r], v.losses_of_run(r, n),
+                group, opt, self.cfgs[r], r, history[:n, r], v.losses_of_run(r, n),
                 v.best[r], previous,
             )  # fmt: skip

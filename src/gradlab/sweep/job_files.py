@@ -46,13 +46,9 @@ def write_batched_job(cfg: DictConfig, outcome, label: str | None, swept: list[s
 
 def learning_rate(cfg: DictConfig) -> dict:
     """``{"lr-<Optimizer>": lr}`` as a solo run's metrics.json holds it (Lightning's
-    LearningRateMonitor, there when the run has a logger: a tensor of the run's dtype); none
-    under a scheduler (not recorded per run)."""
-    if (
-        not cfg.get("logger")
-        or cfg.get("scheduler")
-        or not (cfg.get("callbacks") or {}).get("lr_monitor")
-    ):
+    LearningRateMonitor, there when the run has a logger: a tensor of the run's dtype; the
+    rate is constant: scheduled runs are not batched)."""
+    if not cfg.get("logger") or not (cfg.get("callbacks") or {}).get("lr_monitor"):
         return {}
     dtype = torch.float64 if cfg.get("dtype") == "float64" else torch.float32
     name = f"lr-{build_optimizer(cfg).func.__name__}"
@@ -67,13 +63,12 @@ def log_curves(cfg: DictConfig, outcome, metrics: dict, label, swept) -> None:
     losses = outcome.history[:, 0].tolist()
     every, last = cfg.trainer.log_every_n_steps, cfg.trainer.max_steps
     lr_name = f"lr-{build_optimizer(cfg).func.__name__}"
-    constant_lr = not cfg.get("scheduler")  # a scheduled one is not recorded per run
     tests = {k: v for k, v in metrics.items() if k.startswith("test/")}
     for logger in loggers:
         for i, loss in enumerate(losses):
             if is_log_step(i, every, last) or i == len(losses) - 1:
                 logger.log_metrics({"train/loss": loss}, step=i)
-            if constant_lr and (i + 1) % every == 0:
+            if (i + 1) % every == 0:
                 logger.log_metrics({lr_name: float(cfg.optim.lr)}, step=i)
         for n, values in outcome.validations:
             logger.log_metrics(values, step=n)

@@ -101,3 +101,23 @@ class RunByRun(torch.optim.Optimizer):
         }
         options = {k: v for k, v in group.items() if k != "params"}
         return {"state": state, "param_groups": [{**options, "params": list(range(n))}]}
+
+
+def run_optimizer_state(optimizer: torch.optim.Optimizer, run: int, runs: int, lr: float) -> dict:
+    """Run ``run``'s optimizer state as its own optimizer's ``state_dict()`` holds it, for its
+    checkpoint: ``RunByRun`` keeps each run's own; an optimizer over the stacked parameters
+    (``PerRunLearningRates``'s inner one, or one for runs of one rate) has each per-element
+    state (momentum, moments) at the run's index, the scalar ones (the step count) shared."""
+    if isinstance(optimizer, RunByRun):
+        return optimizer.run_state_dict(run)
+    inner = optimizer.inner if isinstance(optimizer, PerRunLearningRates) else optimizer
+    stacked = inner.state_dict()
+
+    def mine(v):
+        if not torch.is_tensor(v):
+            return v
+        return v[run].clone() if v.dim() > 0 and v.shape[0] == runs else v.clone()
+
+    state = {i: {k: mine(v) for k, v in s.items()} for i, s in stacked["state"].items()}
+    groups = [{**g, "lr": lr} for g in stacked["param_groups"]]
+    return {"state": state, "param_groups": groups}

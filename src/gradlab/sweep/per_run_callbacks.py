@@ -7,6 +7,7 @@ import lightning as L
 import torch
 
 from gradlab.module.evaluation import test_metrics
+from gradlab.sweep.job_checkpoint import group_checkpoint, optimizer_state
 
 
 class PerRunValidation(L.Callback):
@@ -83,11 +84,12 @@ class PerRunStop(L.Callback):
     (put back after every later update of the group) and its history ends; the group stops
     when every run has."""
 
-    def __init__(self, tol: float, runs: int):
-        self.tol = tol
+    def __init__(self, tol: float, runs: int, cfgs):
+        self.tol, self.cfgs = tol, cfgs
         self.previous = [math.inf] * runs
         self.stopped: dict[int, int] = {}  # run -> updates done when it stopped
         self.frozen: dict[int, list[torch.Tensor]] = {}
+        self.at_stop: dict[int, tuple[dict, dict]] = {}  # run -> (group's ckpt, its optimizer)
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
         params = list(pl_module.model.parameters())
@@ -95,13 +97,16 @@ class PerRunStop(L.Callback):
             for r, values in self.frozen.items():  # the update just made moved them
                 for p, v in zip(params, values, strict=True):
                     p[r].copy_(v)
-        losses = pl_module.progress.last_losses.tolist()
+        losses, group = pl_module.progress.last_losses.tolist(), None
         for r, value in enumerate(losses):
             if r in self.stopped:
                 continue
             if abs(self.previous[r] - value) < self.tol:  # the solo run's rule
                 self.stopped[r] = pl_module.updates
                 self.frozen[r] = [p[r].detach().clone() for p in params]
+                if group is None:  # its checkpoint's loop counters and optimizer: of now
+                    group = group_checkpoint(trainer)
+                self.at_stop[r] = (group, optimizer_state(trainer, self.cfgs[r], r))
             self.previous[r] = value
         if len(self.stopped) == len(losses):
             trainer.should_stop = True
