@@ -322,3 +322,28 @@ def test_a_batched_sweep_follows_hydras_job_directory_settings(tmp_path, monkeyp
     sweep(monkeypatch, tmp_path / "b", *args, "hydra.output_subdir=null")
     assert (tmp_path / "b" / "1" / "metrics.json").is_file()
     assert not (tmp_path / "b" / "1" / ".hydra").exists()
+
+
+@pytest.mark.parametrize(("lr", "every", "saved_at"), [("1", 10, 10), ("3", 20, 0)])
+def test_a_diverged_jobs_checkpoints_are_its_solo_runs(tmp_path, monkeypatch, lr, every, saved_at):
+    """A batched run that diverges keeps what its solo run keeps (Lightning writes last.ckpt
+    at the start and then with each new best.ckpt): lr 1 diverges at update 28, after its
+    one improving validation (update 10: last and best), lr 3 at update 15, before any
+    validation (the start: last only); weights, optimizer state and histories bit for bit."""
+    from gradlab.errors import DivergenceError
+
+    common = ["seed=1", "trainer.max_steps=100", f"trainer.val_check_interval={every}",
+              "print_config=false", "logger=none"]  # fmt: skip
+    rows = sweep(monkeypatch, tmp_path / "sweep", f"optim.lr=0.1,{lr}", *common)
+    assert [r["status"] for r in rows] == ["ok", "diverged"]
+    with pytest.raises(DivergenceError):
+        run_train(tmp_path / "solo", f"optim.lr={lr}", *common, "callbacks.figures=null")
+    names = sorted(p.name for p in (tmp_path / "solo" / "checkpoints").iterdir())
+    assert sorted(p.name for p in (tmp_path / "sweep" / "1" / "checkpoints").iterdir()) == names
+    for name in names:
+        mine, theirs = (torch.load(d / "checkpoints" / name, weights_only=False)
+                        for d in (tmp_path / "sweep" / "1", tmp_path / "solo"))  # fmt: skip
+        assert mine["global_step"] == theirs["global_step"] == saved_at, name
+        mine["gradlab"].pop("config"), theirs["gradlab"].pop("config")
+        for key in ("state_dict", "optimizer_states", "gradlab"):
+            assert same(mine[key], theirs[key]), (name, key)

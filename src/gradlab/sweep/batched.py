@@ -32,6 +32,7 @@ from gradlab.pipeline.signals import fit_until_stopped
 from gradlab.pipeline.validate import check_optimizer, check_values, validate
 from gradlab.sweep.job_checkpoint import (
     BestCheckpoints,
+    StartCheckpoints,
     group_checkpoint,
     optimizer_state,
     run_checkpoint,
@@ -148,6 +149,7 @@ def _train(cfgs: list[DictConfig], cfg: DictConfig, exact: bool) -> list[RunOutc
     every = updates_between_validations(cfg)
     logged = bool(cfg.get("logger"))
     validation = PerRunValidation(every, data.val, module.loss_fn, data.task, logged)
+    start = StartCheckpoints()  # for a diverged run's last.ckpt
     has_val, keeper = data.val is not None, None  # keeper: each run's best.ckpt
     if has_val and keeps_best(cfg):
         keeper = BestCheckpoints(validation, cfgs, stopping)
@@ -163,16 +165,16 @@ def _train(cfgs: list[DictConfig], cfg: DictConfig, exact: bool) -> list[RunOutc
         limit_val_batches=0,
         num_sanity_val_steps=0,
         max_time=cfg.trainer.get("max_time"),  # for the group
-        callbacks=[c for c in (stopping, validation if has_val else None, keeper) if c],
+        callbacks=[c for c in (stopping, validation if has_val else None, start, keeper) if c],
         default_root_dir=None,
     )
     data.set_steps(steps)
-    start = time.perf_counter()
+    began = time.perf_counter()
     # Ctrl-C and SIGTERM stop every run between two updates, as they stop a solo run
     stopped_by, error = fit_until_stopped(trainer, module, data)
     if error is not None and not isinstance(error, DivergenceError):
         raise error  # (every run diverged: each is recorded below)
-    wall = (time.perf_counter() - start) / runs
+    wall = (time.perf_counter() - began) / runs
     history = module.history().cpu()
     group = group_checkpoint(trainer)
     outcomes = []
@@ -206,8 +208,10 @@ def _train(cfgs: list[DictConfig], cfg: DictConfig, exact: bool) -> list[RunOutc
                 m["status"] = "interrupted"
                 m["error"] = f"{stopped_by}: run interrupted at step {len(column)}"
         validations = validation.of_run(r, len(column))
-        ckpt = None
-        if m["status"] != "diverged":
+        best_ckpt = keeper.checkpoints.get(r) if keeper is not None else None
+        if m["status"] == "diverged":  # what its solo run last saved: its best, or its start
+            ckpt = best_ckpt or start.checkpoint(trainer, cfgs[r], r)
+        else:
             previous = stopping.previous[r] if stopping is not None else math.inf
             val = validation.losses_of_run(r, len(column))
             best = None if validation.best is None else validation.best[r]
@@ -216,7 +220,6 @@ def _train(cfgs: list[DictConfig], cfg: DictConfig, exact: bool) -> list[RunOutc
             else:
                 g, opt = group, optimizer_state(trainer, cfgs[r], r)
             ckpt = run_checkpoint(g, opt, cfgs[r], r, column, val, best, previous)
-        best_ckpt = keeper.checkpoints.get(r) if keeper is not None else None
         outcomes.append(RunOutcome(column.unsqueeze(1), m, validations, ckpt, best_ckpt))
     return outcomes
 

@@ -7,7 +7,7 @@ import lightning as L
 import torch
 from omegaconf import OmegaConf
 
-from gradlab.sweep.per_run import run_optimizer_state
+from gradlab.sweep.per_run import optimizer_snapshot, run_optimizer_state
 
 
 def group_checkpoint(trainer: L.Trainer) -> dict:
@@ -20,10 +20,11 @@ def group_checkpoint(trainer: L.Trainer) -> dict:
         return torch.load(Path(tmp) / "group.ckpt", map_location="cpu", weights_only=True)
 
 
-def optimizer_state(trainer: L.Trainer, cfg, r: int) -> dict:
-    """Run ``r``'s optimizer state now, as its own optimizer's ``state_dict()``."""
+def optimizer_state(trainer: L.Trainer, cfg, r: int, packed: dict | None = None) -> dict:
+    """Run ``r``'s optimizer state (now, or in ``packed``: ``optimizer_snapshot``), as its own
+    optimizer's ``state_dict()``."""
     runs = next(iter(trainer.lightning_module.model.parameters())).shape[0]
-    return run_optimizer_state(trainer.optimizers[0], r, runs, float(cfg.optim.lr))
+    return run_optimizer_state(trainer.optimizers[0], r, runs, float(cfg.optim.lr), packed)
 
 
 def run_checkpoint(group, opt_state, cfg, r, column, val_history, best, previous) -> dict:  # noqa: PLR0913
@@ -76,14 +77,16 @@ class BestCheckpoints(L.Callback):
         if v.evaluated_at != n:
             return
         stopped = self.stopping.stopped if self.stopping is not None else {}
+        history = pl_module.history().cpu()
+        finite = torch.isfinite(history).all(dim=0).tolist()  # a diverged run stopped before
         better = [
             r for r, loss in enumerate(v.last.tolist())
             if (loss < self.best[r] or r not in self.checkpoints) and r not in stopped
+            and finite[r]
         ]  # fmt: skip
         if not better:
             return
         group = group_checkpoint(trainer)
-        history = pl_module.history().cpu()
         for r in better:
             self.best[r] = float(v.last[r])
             previous = self.stopping.previous[r] if self.stopping is not None else math.inf
@@ -92,3 +95,21 @@ class BestCheckpoints(L.Callback):
                 group, opt, self.cfgs[r], r, history[:n, r], v.losses_of_run(r, n),
                 v.best[r], previous,
             )  # fmt: skip
+
+
+class StartCheckpoints(L.Callback):
+    """The group's state before its first update, for the ``last.ckpt`` of a run that diverges
+    before any validation improved: its solo run's ``last.ckpt`` is written at the start and
+    then only with a new ``best.ckpt`` (Lightning's ModelCheckpoint, ``save_last: true``), so a
+    diverged run keeps its ``best.ckpt`` state, or this one."""
+
+    def on_train_start(self, trainer, pl_module) -> None:
+        self.group = group_checkpoint(trainer)
+        self.optimizer = optimizer_snapshot(trainer.optimizers[0])
+        self.last_losses = pl_module.progress.last_losses.detach().cpu().clone()
+
+    def checkpoint(self, trainer, cfg, r: int) -> dict:
+        opt = optimizer_state(trainer, cfg, r, self.optimizer)
+        ckpt = run_checkpoint(self.group, opt, cfg, r, torch.empty(0), [], None, math.inf)
+        ckpt["gradlab"]["last_losses"] = self.last_losses[r : r + 1].clone()
+        return ckpt

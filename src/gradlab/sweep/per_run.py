@@ -1,5 +1,7 @@
 """Per-run learning rates for any torch optimizer, on parameters with a leading run dimension."""
 
+import copy
+
 import torch
 
 
@@ -58,6 +60,12 @@ class RunByRun(torch.optim.Optimizer):
                 views.append(view)
         self.inner = optimizer([{"params": v, **dict(key)} for key, v in groups.items()])
         self.options = options
+        keys, seen = list(groups), {}
+        self.slots = []  # run -> (its param group, its place among that group's runs)
+        for opts in options:
+            key = tuple(sorted(opts.items()))
+            self.slots.append((keys.index(key), seen.setdefault(key, 0)))
+            seen[key] += 1
         super().__init__(self.params, dict(options[0]))
         self.param_groups = self.inner.param_groups  # schedulers and monitors see the runs'
         self.state = self.inner.state
@@ -85,33 +93,43 @@ class RunByRun(torch.optim.Optimizer):
     def load_state_dict(self, state_dict):
         self.inner.load_state_dict(state_dict)
 
-    def run_state_dict(self, run: int) -> dict:
+    def run_state_dict(self, run: int, packed: dict | None = None) -> dict:
         """Run ``run``'s optimizer state as its own optimizer's ``state_dict()`` holds it
-        (parameters numbered 0..n-1, one group with the run's options), for its checkpoint."""
-        n = len(self.params)
-        key = tuple(sorted(self.options[run].items()))
-        keys = list(dict.fromkeys(tuple(sorted(o.items())) for o in self.options))
-        group = self.inner.param_groups[keys.index(key)]
-        j = sum(tuple(sorted(o.items())) == key for o in self.options[:run])
-        views = group["params"][j * n : (j + 1) * n]
+        (parameters numbered 0..n-1, one group with the run's options), for its checkpoint:
+        of now, or of ``packed`` (a ``state_dict()`` taken earlier)."""
+        n, (g, j) = len(self.params), self.slots[run]
+        group = self.inner.param_groups[g]
+        if packed is None:
+            views = group["params"][j * n : (j + 1) * n]
+            states = [self.inner.state.get(v) for v in views]
+        else:  # state_dict() numbers the parameters group after group
+            first = sum(len(h["params"]) for h in packed["param_groups"][:g]) + j * n
+            states = [packed["state"].get(first + i) for i in range(n)]
         state = {
-            i: {k: v.clone() if torch.is_tensor(v) else v for k, v in self.inner.state[v_].items()}
-            for i, v_ in enumerate(views)
-            if v_ in self.inner.state
+            i: {k: v.clone() if torch.is_tensor(v) else v for k, v in s.items()}
+            for i, s in enumerate(states)
+            if s
         }
         options = {k: v for k, v in group.items() if k != "params"}
         return {"state": state, "param_groups": [{**options, "params": list(range(n))}]}
 
 
-def run_optimizer_state(optimizer: torch.optim.Optimizer, run: int, runs: int, lr: float) -> dict:
+def optimizer_snapshot(optimizer: torch.optim.Optimizer) -> dict:
+    """A copy of the group's optimizer state now, from which ``run_optimizer_state`` takes a
+    run's later (a run that diverges may keep the state of the start)."""
+    inner = optimizer.inner if isinstance(optimizer, RunByRun | PerRunLearningRates) else optimizer
+    return copy.deepcopy(inner.state_dict())
+
+
+def run_optimizer_state(optimizer, run: int, runs: int, lr: float, packed=None) -> dict:
     """Run ``run``'s optimizer state as its own optimizer's ``state_dict()`` holds it, for its
     checkpoint: ``RunByRun`` keeps each run's own; an optimizer over the stacked parameters
     (``PerRunLearningRates``'s inner one, or one for runs of one rate) has each per-element
     state (momentum, moments) at the run's index, the scalar ones (the step count) shared."""
     if isinstance(optimizer, RunByRun):
-        return optimizer.run_state_dict(run)
+        return optimizer.run_state_dict(run, packed)
     inner = optimizer.inner if isinstance(optimizer, PerRunLearningRates) else optimizer
-    stacked = inner.state_dict()
+    stacked = inner.state_dict() if packed is None else packed
 
     def mine(v):
         if not torch.is_tensor(v):
