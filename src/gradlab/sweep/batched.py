@@ -132,6 +132,7 @@ def _train(cfgs: list[DictConfig], cfg: DictConfig, exact: bool) -> list[RunOutc
     if exact:
         model.matmul = matmul_per_run
     data = StackedData(datas)
+    del datas  # (stacked: each run's own copy is not needed)
     lrs = [float(c.optim.lr) for c in cfgs]
     module = build_module(cfg, model, data)
     stop_tol, module.stop_tol = module.stop_tol, None  # per run: PerRunStop
