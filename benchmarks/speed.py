@@ -557,7 +557,7 @@ def workload_g(rows, lrs: int, seeds: int, big_jobs: int | None, huge: bool):
                         "s; ratio = (s - start) / floor (target <= 2; s <= 30)",
                         t, floor, (t - start) / floor))  # fmt: skip
         if huge:  # (a group's memory grows with its runs: hydra.launcher.max_runs bounds it)
-            for extra in ([], ["hydra.launcher.max_runs=1000"]):
+            for extra in ([], ["hydra.launcher.max_runs=4096"]):
                 t, mib = timed_rss(sweep_command(tmp, f"d{len(extra)}", 100, 100, *fast, *extra))
                 rows.append(row("G sweep 10000 jobs batched, " + " ".join(fast + extra),
                                 f"s (target <= 300); peak {mib:.0f} MiB", t))  # fmt: skip

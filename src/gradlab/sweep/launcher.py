@@ -36,7 +36,7 @@ log = logging.getLogger(__name__)
 @dataclass
 class BatchedLauncherConf:
     _target_: str = "hydra_plugins.gradlab_batched.BatchedLauncher"  # the shim Hydra finds
-    max_runs: int = 4096  # runs per vectorized training (more are split into several)
+    max_runs: int = 1024  # runs per vectorized training (more: several; memory grows with it)
     exact: bool = True  # each run's matmuls and optimizer step as its own run rounds them
     resume: bool = False  # continue this sweep in its directory: interrupted jobs resume
 
@@ -63,7 +63,7 @@ def split(overrides, batchable) -> tuple[tuple, dict]:
 
 
 class BatchedLauncher(Launcher):
-    def __init__(self, max_runs: int = 4096, exact: bool = True, resume: bool = False) -> None:
+    def __init__(self, max_runs: int = 1024, exact: bool = True, resume: bool = False) -> None:
         self.max_runs, self.exact, self.resume = max_runs, exact, resume
 
     def setup(
@@ -145,6 +145,8 @@ class BatchedLauncher(Launcher):
         stopped = [o for o in outcomes if o.metrics["status"] == "interrupted"]
         if stopped:  # every job of the chunk is written: end the sweep as a run ends
             self.interrupted(stopped[0].metrics["error"], len(stopped))
+        del jobs, outcomes
+        gc.collect()  # the group's trainer, module and data are cycles: free them now
         return returns
 
     def continued(self, idx: int, overrides: list[str], returns: dict) -> bool:
