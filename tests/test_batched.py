@@ -309,6 +309,9 @@ def test_a_batched_sweep_writes_the_basic_sweeps_job_directories(tmp_path, monke
         (run,) = [p.name for p in (basic / "tensorboard").iterdir()]
         assert [p.name for p in (batched / "tensorboard").iterdir()] == [run]
         assert scalars(batched / "tensorboard") == scalars(basic / "tensorboard"), job
+        hparams = [(d / "tensorboard" / run / "hparams.yaml").read_text() for d in (basic, batched)]
+        keys = [line.split(":")[0] for line in hparams[0].splitlines()[:2]]
+        assert hparams[0] == hparams[1] and keys == ["optim/lr", "seed"]  # the swept keys first
 
 
 def test_a_batched_sweep_follows_hydras_job_directory_settings(tmp_path, monkeypatch):

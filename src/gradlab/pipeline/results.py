@@ -81,6 +81,7 @@ def write_history(path: Path, history: torch.Tensor, trajectory=None, names=()) 
 def log_results(cfg: DictConfig, loggers: list, metrics: dict, first: list | None = None) -> None:
     """Hyperparameters (the swept keys first: ``first``, by default the running sweep's) and
     final metrics to every logger."""
+    from lightning.pytorch.core.saving import save_hparams_to_yaml
     from lightning.pytorch.loggers import TensorBoardLogger
 
     from gradlab.pipeline.hparams import flat_hparams
@@ -90,7 +91,9 @@ def log_results(cfg: DictConfig, loggers: list, metrics: dict, first: list | Non
     numbers = {f"hparam/{k}": v for k, v in metrics.items() if isinstance(v, float)}
     for logger in loggers:
         if isinstance(logger, TensorBoardLogger):  # the HPARAMS tab: parameters and results
-            logger.log_hyperparams(hparams, {})  # hparams.yaml (no scalars written)
+            logger.log_hyperparams(hparams, {})  # (no scalars written)
+            # hparams.yaml: the logger writes it once, with the module's (none) at the start
+            save_hparams_to_yaml(Path(logger.log_dir) / logger.NAME_HPARAMS_FILE, hparams)
             hparams_session(logger, hparams, metrics)
         else:
             logger.log_hyperparams(hparams)
