@@ -81,7 +81,7 @@ def write_history(path: Path, history: torch.Tensor, trajectory=None, names=()) 
 def log_results(cfg: DictConfig, loggers: list, metrics: dict, first: list | None = None) -> None:
     """Hyperparameters (the swept keys first: ``first``, by default the running sweep's) and
     final metrics to every logger."""
-    from lightning.pytorch.core.saving import save_hparams_to_yaml
+    import yaml
     from lightning.pytorch.loggers import TensorBoardLogger
 
     from gradlab.pipeline.hparams import flat_hparams
@@ -93,7 +93,8 @@ def log_results(cfg: DictConfig, loggers: list, metrics: dict, first: list | Non
         if isinstance(logger, TensorBoardLogger):  # the HPARAMS tab: parameters and results
             logger.log_hyperparams(hparams, {})  # (no scalars written)
             # hparams.yaml: the logger writes it once, with the module's (none) at the start
-            save_hparams_to_yaml(Path(logger.log_dir) / logger.NAME_HPARAMS_FILE, hparams)
+            text = yaml.safe_dump(hparams, sort_keys=False, allow_unicode=True)
+            (Path(logger.log_dir) / logger.NAME_HPARAMS_FILE).write_text(text)
             hparams_session(logger, hparams, metrics)
         else:
             logger.log_hyperparams(hparams)
