@@ -350,3 +350,11 @@ def test_a_diverged_jobs_checkpoints_are_its_solo_runs(tmp_path, monkeypatch, lr
         mine["gradlab"].pop("config"), theirs["gradlab"].pop("config")
         for key in ("state_dict", "optimizer_states", "gradlab"):
             assert same(mine[key], theirs[key]), (name, key)
+
+
+def test_scheduled_jobs_run_one_at_a_time(tmp_path, monkeypatch, capsys):
+    """A scheduler is each run's own (its state, its lr curve, its checkpoint): not batched."""
+    rows = sweep(monkeypatch, tmp_path, "seed=1,2", "scheduler=step", "trainer.max_steps=20",
+                 "print_config=false", "logger=none")  # fmt: skip
+    assert [r["status"] for r in rows] == ["ok", "ok"]
+    assert "#0, #1 one at a time: scheduler: " in capsys.readouterr().err
