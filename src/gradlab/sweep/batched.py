@@ -67,7 +67,6 @@ def why_not_batchable(cfg: DictConfig) -> str | None:
         return "ckpt_path: a resumed run"
     if cfg.get("scheduler"):  # a group would share one schedule's state and lr curve
         return "scheduler: each run's schedule, curve and checkpoint are its own"
-
     if cfg.grads.mode == "check":
         return "grads=check compares per run"
     strategy = str(cfg.trainer.get("strategy", "auto"))

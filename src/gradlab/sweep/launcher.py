@@ -28,7 +28,7 @@ from hydra.plugins.launcher import Launcher
 from hydra.types import HydraContext, TaskFunction
 from omegaconf import DictConfig, OmegaConf, open_dict
 
-from gradlab.sweep.job_dirs import JobDirs
+from gradlab.sweep.job_dirs import JobDirs, parsed
 
 log = logging.getLogger(__name__)
 
@@ -49,8 +49,6 @@ ConfigStore.instance().store(
 def split(overrides, batchable) -> tuple[tuple, dict]:
     """(the overrides other than the batchable keys, {batchable key: value}): jobs with equal
     first parts can train together, each with its own values."""
-    from gradlab.sweep.job_dirs import parsed
-
     rest, values = [], {}
     for text in overrides:
         o = parsed(text)
