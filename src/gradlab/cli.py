@@ -27,7 +27,11 @@ def _hydra_entry(task, config_name: str):
 
 def train() -> None:
     """``python train.py [overrides]``: one run, or a sweep with ``-m``, through Hydra."""
-    from gradlab.pipeline.task import run_task
+
+    def run_task(cfg):  # torch and Lightning load only when a run starts (not for --help)
+        from gradlab.pipeline.task import run_task
+
+        return run_task(cfg)
 
     with reported_errors():
         _hydra_entry(run_task, "config")()
