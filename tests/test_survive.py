@@ -10,7 +10,7 @@ import time
 
 import pytest
 import torch
-from conftest import ROOT, cli, history, read_metrics, run_train
+from conftest import ROOT, cli, history, read_metrics, run_train, wait_cpu_seconds
 
 from gradlab import cli as commands
 from gradlab.errors import DivergenceError, Interrupted
@@ -390,7 +390,7 @@ def sigterm_batched_sweep(sweep, args, runs: int, after_s: float) -> tuple[int, 
     for line in proc.stderr:  # training starts right after this line
         if f"as one run of {runs}" in line:
             break
-    time.sleep(after_s)
+    wait_cpu_seconds(proc.pid, after_s)  # updates done (CPU time, not a guess of wall time)
     proc.send_signal(signal.SIGTERM)
     _, err = proc.communicate(timeout=120)
     return proc.returncode, err
@@ -490,11 +490,14 @@ def test_a_removed_run_directory_ends_in_one_line(tmp_path):
     proc = subprocess.Popen(
         cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True
     )
-    deadline = time.monotonic() + 120
-    while not (out / "tensorboard").is_dir() and time.monotonic() < deadline:
-        time.sleep(0.2)
-    time.sleep(1.0)  # training
-    shutil.rmtree(out)
+    deadline = time.monotonic() + 300
+    while not (out / "checkpoints" / "last.ckpt").is_file():  # saved when training starts
+        assert time.monotonic() < deadline and proc.poll() is None
+        time.sleep(0.1)
+    wait_cpu_seconds(proc.pid, 0.5)  # some updates done
+    gone = tmp_path / "gone"
+    out.rename(gone)  # removed at once: a recursive delete races the run's own writes
+    shutil.rmtree(gone)
     _, stderr = proc.communicate(timeout=300)
     assert proc.returncode == 1, stderr[-2000:]
     assert "Traceback" not in stderr

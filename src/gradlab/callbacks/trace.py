@@ -14,6 +14,12 @@ def _fmt(t: torch.Tensor) -> str:
     )
 
 
+def _print(trainer, text: str) -> None:
+    """Above the progress bar where there is one (else a plain print)."""
+    bar = trainer.progress_bar_callback
+    (bar.print if bar is not None else print)(text)
+
+
 class Trace(L.Callback):
     """For the first ``first`` updates and then every ``every``-th (None: never), print one
     block per update, computed at the parameters the update starts from; every
@@ -63,7 +69,7 @@ class Trace(L.Callback):
         n = pl_module.updates
         if self.loss_every and n % self.loss_every == 0 and trainer.is_global_zero:
             loss = pl_module.loss_history.latest().item()  # the loss before update n (from 1)
-            print(f"iteration {n}: loss {loss!r}")
+            _print(trainer, f"iteration {n}: loss {loss!r}")
 
     def on_before_optimizer_step(self, trainer, pl_module, optimizer) -> None:
         row = getattr(self, "pending", None)
@@ -89,4 +95,4 @@ class Trace(L.Callback):
             if check and g_auto is not None:
                 text += f"   autograd {_fmt(g_auto)}"
             lines.append(text)
-        print("\n".join(lines))
+        _print(trainer, "\n".join(lines))

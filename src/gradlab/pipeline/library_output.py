@@ -46,6 +46,9 @@ LIBRARY_NOTICES = [
     "GPU available: False, used: False",
     "TPU available: False, using: 0 TPU cores",
     "HPU available: False, using: 0 HPUs",
+    # the last update's bar (and the summary's `steps`) already say that the run ran its
+    # budget; a run stopped otherwise (stop_tol, a signal, divergence) says so in its own line
+    "`Trainer.fit` stopped: `max_steps=",
 ]
 
 

@@ -5,6 +5,7 @@ from pathlib import Path
 
 from gradlab.analysis.plots import plt
 
+MAX_TICKS = 12  # category labels on an axis; more are thinned out
 SWEEP_METRICS = ("train/loss", "val/loss_best", "test/mse", "test/acc")
 
 
@@ -84,7 +85,9 @@ def plot_sweep(table: list[dict], groups: list[dict], keys: list[str], path: Pat
                         clip_on=False,
                     )
             if categorical:
-                ax.set_xticks(range(len(distinct)), [f"{v:g}" for v in distinct])
+                every = -(-len(distinct) // MAX_TICKS)  # at most MAX_TICKS labels: readable
+                shown = range(0, len(distinct), every)
+                ax.set_xticks(list(shown), [f"{distinct[i]:g}" for i in shown])
                 ax.set_xlim(-0.5, len(distinct) - 0.5)
                 ax.set_xlabel(key)
             elif key is not None:
@@ -98,7 +101,7 @@ def plot_sweep(table: list[dict], groups: list[dict], keys: list[str], path: Pat
             ax.set_ylabel(m + " (mean, min-max)")
             ax.grid(alpha=0.3)
             if len(lines) > 1 and row == 0:
-                ax.legend(fontsize=7)
+                ax.legend(fontsize=7, loc="upper right")  # loc="best" is slow for many points
     fig.suptitle(f"sweep {path.parent.name} (x: diverged or failed jobs)", fontsize=10)
     fig.tight_layout()
     fig.savefig(path, dpi=90)
@@ -121,6 +124,7 @@ def plot_sweep_curves(table: list[dict], curves: dict, keys: list[str], path: Pa
     seeds = sorted({str(r.get("seed")) for r in table}, key=lambda v: (_as_number(v) or 0, v))
     styles = ["-", "--", ":", "-."]  # seeds told apart by line style
     fig, ax = plt.subplots(figsize=(7, 4.5))
+    named = set(values[:: -(-len(values) // MAX_TICKS)])  # a readable legend: some values
     labelled = set()
     for r in table:
         losses = curves.get(r["job"]) or []
@@ -135,7 +139,7 @@ def plot_sweep_curves(table: list[dict], curves: dict, keys: list[str], path: Pa
             ls=styles[seeds.index(str(r.get("seed"))) % len(styles)],
             lw=1,
             alpha=0.8,
-            label=f"{key}={v}" if key and v not in labelled else None,
+            label=f"{key}={v}" if key and v in named and v not in labelled else None,
         )
         labelled.add(v)
     if 1 < len(seeds) <= len(styles):  # one legend entry per seed's line style
@@ -149,7 +153,7 @@ def plot_sweep_curves(table: list[dict], curves: dict, keys: list[str], path: Pa
         ax.set_ylim(top=10 * max(starts))
     ax.grid(alpha=0.3)
     if key and labelled:  # jobs run without history (callbacks=none) draw no curve
-        ax.legend(fontsize=7)
+        ax.legend(fontsize=7, loc="upper right")
     fig.tight_layout()
     fig.savefig(path, dpi=90)
     plt.close(fig)

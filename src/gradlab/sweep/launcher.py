@@ -31,6 +31,7 @@ from omegaconf import DictConfig, OmegaConf, open_dict
 from gradlab.sweep.job_dirs import JobDirs, parsed
 
 log = logging.getLogger(__name__)
+SHOWN_JOBS = 5  # jobs of a group listed on the console; the rest in one line
 
 
 @dataclass
@@ -120,9 +121,16 @@ class BatchedLauncher(Launcher):
         )
         jobs = []
         with no_gc_passes():
-            for idx, overrides, values in chunk:
-                log.info(f"\t#{idx} : {' '.join(filter_overrides(overrides))}")
+            for n, (idx, overrides, values) in enumerate(chunk):
+                if n < SHOWN_JOBS:  # a bounded console whatever the sweep's size
+                    log.info(f"\t#{idx} : {' '.join(filter_overrides(overrides))}")
                 jobs.append(dirs.job(idx, overrides, values))
+        if len(chunk) > SHOWN_JOBS:
+            sweep = self.config.hydra.sweep.dir
+            log.info(
+                f"\t... {len(chunk) - SHOWN_JOBS} more (each job's overrides: "
+                f"{sweep}/<job>/.hydra/overrides.yaml, or summary.csv at the end)"
+            )
         gc.freeze()  # the job configs live until the end: later passes need not scan them
         try:
             outcomes = train_batched(jobs, self.exact)
