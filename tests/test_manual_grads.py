@@ -7,6 +7,7 @@ import pytest
 import torch
 from conftest import cli, history, make_cfg, run_train
 
+from gradlab.errors import GradCheckError
 from gradlab.models import (
     MLP,
     LegendreModel,
@@ -18,7 +19,7 @@ from gradlab.models import (
 )
 from gradlab.models.losses import get_loss
 from gradlab.module.grad_compare import compare_gradients
-from gradlab.module.gradlab_module import GradCheckError, GradLabModule
+from gradlab.module.gradlab_module import GradLabModule
 
 HIDDEN = ["tanh", "sigmoid", "relu", "leaky_relu", "identity"]
 OUTPUT = ["identity", "sigmoid", "relu"]

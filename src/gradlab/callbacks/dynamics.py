@@ -60,7 +60,7 @@ class GradientStatistics(L.Callback):
     def on_fit_end(self, trainer, pl_module) -> None:
         if not self.records or not trainer.is_global_zero:
             return
-        from gradlab.analysis.plots import plot_dynamics
+        from gradlab.analysis.dynamics_plots import plot_dynamics
 
         publish(
             trainer, plot_dynamics(self.records), "dynamics", "dynamics/figure", pl_module.updates

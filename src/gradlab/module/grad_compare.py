@@ -54,3 +54,30 @@ def format_table(rows: list[GradDiff], tol: float | None = None) -> str:
         flag = "  FAIL" if tol is not None and r.max_rel > tol else ""
         lines.append(f"{r.name:<{width}}  {r.max_abs:12.3e}  {r.max_rel:12.3e}{flag}")
     return "\n".join(lines)
+
+
+def log_check(loggers, rows: list[GradDiff], step: int) -> None:
+    """A checked update's differences to the loggers (``gradcheck/<param>/max_abs|max_rel``)."""
+    if loggers:
+        values = {f"gradcheck/{r.name}/max_abs": r.max_abs for r in rows}
+        values.update({f"gradcheck/{r.name}/max_rel": r.max_rel for r in rows})
+        for logger in loggers:
+            logger.log_metrics(values, step=step)
+
+
+def report_check(gradients) -> None:
+    """At the end of a ``grads=check`` run: the worst differences over the checked updates,
+    and a failure naming the parameters past ``grads.tol``."""
+    from gradlab.errors import GradCheckError
+
+    rows = list(gradients.worst.values())
+    if gradients.mode != "check" or not rows:
+        return
+    print("\nGradient check (worst over checked steps, manual vs autograd):")
+    print(format_table(rows, gradients.check_tol))
+    bad = gradients.failures()
+    if bad:
+        raise GradCheckError(
+            f"grads.tol: gradient check failed for {', '.join(bad)}: relative difference > "
+            f"grads.tol={gradients.check_tol}"
+        )

@@ -16,13 +16,14 @@ from types import SimpleNamespace
 
 import lightning as L
 import torch
+from omegaconf import OmegaConf
 from torch import nn
 
-from gradlab.errors import DivergenceError, GradCheckError
+from gradlab.errors import DivergenceError
 from gradlab.models.losses import get_loss
 from gradlab.models.restarts import copy_into_restart, num_restarts, single_restart
 from gradlab.module.evaluation import Evaluation
-from gradlab.module.grad_compare import format_table
+from gradlab.module.grad_compare import log_check, report_check
 from gradlab.module.gradients import GradientSource, clip_per_restart
 from gradlab.module.loss_history import LossHistory, is_log_step
 from gradlab.optim import is_minimizer
@@ -30,8 +31,6 @@ from gradlab.optim import is_minimizer
 
 def _plain(node):
     """A config node as plain containers (hyperparameters are data, not OmegaConf objects)."""
-    from omegaconf import OmegaConf
-
     return OmegaConf.to_container(node, resolve=True) if OmegaConf.is_config(node) else node
 
 
@@ -105,8 +104,6 @@ class GradLabModule(Evaluation, L.LightningModule):
 
     def _build_from_configs(self, net):
         """Model, optimizer and scheduler from the stored configs: gradlab's own classes only."""
-        from omegaconf import OmegaConf
-
         from gradlab.pipeline.build import build, build_model_shell
 
         hp = self.hparams
@@ -198,7 +195,7 @@ class GradLabModule(Evaluation, L.LightningModule):
         update = self.progress.updates
         losses = self.gradients.fill(self.model, x, y, update)
         if self.gradients.mode == "check" and update % self.gradients.check_every == 0:
-            self._log_check(self.gradients.last_check)
+            log_check(self.loggers, self.gradients.last_check, update)
         if self.grad_clip:
             clip_per_restart(list(self.model.parameters()), self.grad_clip, self.restarts)
         self.opts[0].step()
@@ -271,24 +268,8 @@ class GradLabModule(Evaluation, L.LightningModule):
             i = first + int(bad.nonzero()[0])
             raise DivergenceError.at(i, rows[i - first].item(), self.lr)
 
-    def _log_check(self, rows) -> None:
-        if self.loggers:
-            values = {f"gradcheck/{r.name}/max_abs": r.max_abs for r in rows}
-            values.update({f"gradcheck/{r.name}/max_rel": r.max_rel for r in rows})
-            for logger in self.loggers:
-                logger.log_metrics(values, step=self.progress.updates)
-
     def on_train_end(self) -> None:
-        rows = list(self.gradients.worst.values())
-        if self.gradients.mode == "check" and rows:
-            print("\nGradient check (worst over checked steps, manual vs autograd):")
-            print(format_table(rows, self.check_tol))
-            bad = self.gradients.failures()
-            if bad:
-                raise GradCheckError(
-                    f"grads.tol: gradient check failed for {', '.join(bad)}: relative difference > "
-                    f"grads.tol={self.check_tol}"
-                )
+        report_check(self.gradients)  # grads=check: the worst differences; fails past grads.tol
 
     @property
     def minimizer_iterations(self) -> int:
