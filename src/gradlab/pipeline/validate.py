@@ -121,7 +121,17 @@ def _check_node(name: str, node, full: bool) -> None:
         extra = {"generator", "restarts"} if name in ("data", "model") else set()
         if name == "module":  # set by the pipeline, not by the config
             extra = set()
-        _unknown(f"{name}.", node.keys(), known | extra)
+        unread = [k for k in node if k not in known | extra and not str(k).startswith("_")]
+        if unread and ("." in name or did_you_mean(unread[0], known)):  # a typo
+            _unknown(f"{name}.", unread, known | extra)
+        elif unread:  # e.g. data._target_=mypackage.MyData over the group's other keys
+            takes = ", ".join(sorted(known - extra - {"generator"})) or "no keys"
+            raise ConfigError(
+                f"{name}.{unread[0]}: {target} does not take this key"
+                f"; it takes: {takes}. Give it a config file of its own ({name}/NAME.yaml "
+                f"with _target_: {target} and those keys, in a directory on GRADLAB_CONFIG_PATH; "
+                f"then {name}=NAME)"
+            )
 
 
 def check_keys(cfg: DictConfig, full: bool = True) -> None:
