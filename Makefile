@@ -14,7 +14,7 @@ LINT_PATHS := src tests train.py eval.py benchmarks docs
 TEST_JOBS ?= 2
 PYTEST := $(BIN)/python -m pytest -q -n $(TEST_JOBS) --dist worksteal
 
-.PHONY: help install train test test-fast numerics lint bench bench-quick clean
+.PHONY: help install train test test-fast numerics lint format docs bench bench-quick clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | expand -t 14
@@ -32,8 +32,9 @@ install: $(STAMP)  ## create .venv and install (only when pyproject.toml changed
 train: install  ## python train.py $(ARGS)
 	$(BIN)/python train.py $(ARGS)
 
-test: install  ## lint, the whole suite, then the numeric tests again under ATEN_CPU_CAPABILITY=default
+test: install  ## lint, the docs, the whole suite, then the numeric tests again under ATEN_CPU_CAPABILITY=default
 	$(BIN)/ruff check $(LINT_PATHS)
+	$(BIN)/mkdocs build --strict --quiet
 	$(PYTEST) --durations=10 $(PYTEST_ARGS)
 	ATEN_CPU_CAPABILITY=default $(PYTEST) -m numerics $(PYTEST_ARGS)
 
@@ -53,5 +54,15 @@ lint: install  ## ruff check and format check
 	$(BIN)/ruff check $(LINT_PATHS)
 	$(BIN)/ruff format --check $(LINT_PATHS)
 
-clean:  ## remove run outputs and caches
-	rm -rf logs/train logs/eval .pytest_cache
+format: install  ## ruff format and the fixable lint rules (imports)
+	$(BIN)/ruff format $(LINT_PATHS)
+	$(BIN)/ruff check --fix $(LINT_PATHS)
+
+docs: install  ## build docs/ with MkDocs into logs/site (--strict: a broken link or page fails)
+	$(BIN)/mkdocs build --strict
+
+# everything runs generate lives under logs/ (runs, sweeps, notebooks' runs, the MLflow
+# store, Optuna studies, the built docs), besides caches; logs/.gitkeep stays
+clean:  ## remove everything runs generate (logs/*, caches) and say what
+	@find logs -mindepth 1 -maxdepth 1 ! -name .gitkeep -print -exec rm -rf {} +
+	@find . -path ./.venv -prune -o \( -name __pycache__ -o -name .pytest_cache -o -name .ruff_cache \) -type d -print -exec rm -rf {} +

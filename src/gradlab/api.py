@@ -12,14 +12,19 @@ environment, RNGs, Hydra's globals, logging and warning filters.
 import contextlib
 import io
 import logging
+import os
+import random
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import torch
 from omegaconf import DictConfig
 
 from gradlab.errors import ConfigError, error_line
+
+if TYPE_CHECKING:  # torch loads when a run starts (see run: what its import changes is undone)
+    import torch
 
 
 @dataclass
@@ -33,16 +38,16 @@ class Run:
     data: "object"  # its data module
 
     @property
-    def history(self) -> torch.Tensor:
+    def history(self) -> "torch.Tensor":
         """The training loss of every update, shape (updates, restarts)."""
         return self.module.history()
 
     @property
-    def model(self) -> torch.nn.Module:
+    def model(self) -> "torch.nn.Module":
         """The trained model (with restarts: the best restart as a single model)."""
         return self.model_of(self.module.best_restart)
 
-    def model_of(self, restart: int) -> torch.nn.Module:
+    def model_of(self, restart: int) -> "torch.nn.Module":
         from gradlab.models.restarts import single_restart
 
         model = self.module.model
@@ -69,6 +74,9 @@ def run(*overrides: str, output_dir: str | Path | None = None, quiet: bool = Fal
     ``gradlab.errors.ConfigError`` with the same one-line message the command prints.
     ``quiet=True`` prints only what the run was asked to print (the ``trace`` callback's
     lines): no Lightning lines, warnings or summary; errors are raised, not printed."""
+    # before torch and Lightning are imported: their first import sets environment variables
+    # and draws from Python's random module, and the process is to be left as it was found
+    before = dict(os.environ), random.getstate()
     from hydra.errors import HydraException
 
     from gradlab.pipeline.compose import compose_config
@@ -80,7 +88,7 @@ def run(*overrides: str, output_dir: str | Path | None = None, quiet: bool = Fal
         output_dir = Path("logs") / "train" / "runs" / stamp
     output_dir = Path(output_dir).resolve()
     sink = io.StringIO()
-    with kept_process_state(), _silenced(quiet, sink):
+    with kept_process_state(*before), _silenced(quiet, sink):
         try:
             cfg = compose_config(output_dir, *overrides)
         except HydraException as e:

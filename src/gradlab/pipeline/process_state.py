@@ -90,9 +90,14 @@ def restore(state: ProcessState) -> None:
 
 
 @contextmanager
-def kept_process_state():
-    """Run the block, then put the process-wide state back as it was before it."""
+def kept_process_state(environ: dict | None = None, python_random: tuple | None = None):
+    """Run the block, then put the process-wide state back as it was before it (the
+    environment and Python's random state as given, when captured before imports)."""
     state = capture()
+    if environ is not None:
+        state.environ = environ
+    if python_random is not None:
+        state.rngs = (python_random, *state.rngs[1:])
     try:
         yield
     finally:
