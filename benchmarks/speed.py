@@ -416,7 +416,7 @@ def workload_e(rows, rounds, jobs):
         rows.append(
             (
                 "E python train.py (whole process)",
-                "s vs plain script",
+                "s vs plain script (target <= 1.6)",
                 statistics.median(t_train),
                 statistics.median(t_plain),
                 med,
@@ -424,6 +424,26 @@ def workload_e(rows, rounds, jobs):
                 hi,
             )
         )
+        t_help = [timed([sys.executable, "train.py", "--help"]) for _ in range(rounds)]
+        rows.append(("E python train.py --help", "s (target <= 2)", statistics.median(t_help),
+                     *[float("nan")] * 4))  # fmt: skip
+        first = [
+            timed(
+                [
+                    sys.executable,
+                    "train.py",
+                    "trainer.max_steps=1",
+                    "test=false",
+                    "print_config=false",
+                    f"hydra.run.dir={tmp}/first{i}",
+                ]
+            )  # fmt: skip
+            for i in range(rounds)
+        ]
+        rows.append(("E time to the first update (train.py, 1 update, whole process)",
+                     "s vs plain script", statistics.median(first), statistics.median(t_plain),
+                     statistics.median(first) / statistics.median(t_plain), float("nan"),
+                     float("nan")))  # fmt: skip
         seeds = ",".join(str(s) for s in range(jobs))
         t_multi = timed(
             [

@@ -108,6 +108,11 @@ def summarize() -> None:
 
     with reported_errors():
         sweep = _one_directory("python -m gradlab summarize MULTIRUN_DIR")
+        if (sweep / "metrics.json").exists() or (sweep / ".hydra").exists():
+            raise ConfigError(
+                f"{sweep}: a single run's directory, not a sweep; give the multirun directory "
+                "that holds the jobs (nothing was written)"
+            )
         table = summarize_sweep(sweep)
     print((sweep / "summary.md").read_text() if table else "no jobs found")
 

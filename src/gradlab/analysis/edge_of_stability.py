@@ -9,6 +9,7 @@ from pathlib import Path
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 from gradlab.errors import ConfigError
+from gradlab.safe_files import save_figure
 
 
 def collect(sweep_dir: Path) -> list[tuple[str, list, list, float]]:
@@ -50,7 +51,7 @@ def report(sweep: Path) -> None:
     ax.legend(fontsize=8)
     ax.grid(alpha=0.3)
     out = sweep / "edge_of_stability.png"
-    fig.savefig(out, dpi=90)
+    save_figure(fig, out, dpi=90)
     for label, steps, values, limit in runs:
         crossed = next((s for s, v in zip(steps, values, strict=True) if v > limit), None)
         peak = max(range(len(values)), key=values.__getitem__)

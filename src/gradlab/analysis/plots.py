@@ -25,6 +25,8 @@ _backend()
 import matplotlib.pyplot as plt  # noqa: E402
 import torch  # noqa: E402
 
+from gradlab.safe_files import save_figure  # noqa: E402
+
 
 def plot_loss(
     history: torch.Tensor,
@@ -63,7 +65,7 @@ def plot_loss(
         ax.legend()
     fig.subplots_adjust(left=0.14, right=0.97, bottom=0.13, top=0.91)
     if path is not None:
-        fig.savefig(path, dpi=100)
+        save_figure(fig, path, dpi=100)
         plt.close(fig)
     return fig
 

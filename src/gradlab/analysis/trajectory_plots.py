@@ -7,6 +7,7 @@ from pathlib import Path
 import torch
 
 from gradlab.analysis.plots import plt
+from gradlab.safe_files import save_figure
 
 
 def plot_params(trajectory: torch.Tensor, names: list[str], path: Path | None = None):
@@ -18,7 +19,7 @@ def plot_params(trajectory: torch.Tensor, names: list[str], path: Path | None = 
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
     if path is not None:
-        fig.savefig(path, dpi=90)
+        save_figure(fig, path, dpi=90)
         plt.close(fig)
     return fig
 
@@ -57,6 +58,6 @@ def plot_param_path(params: torch.Tensor, steps: torch.Tensor, sizes, path: Path
     b.legend(fontsize=7)
     b.grid(alpha=0.3)
     fig.tight_layout()
-    fig.savefig(path, dpi=90)
+    save_figure(fig, path, dpi=90)
     plt.close(fig)
     return fig

@@ -11,10 +11,20 @@ class RunCheckpoint(ModelCheckpoint):
     Ctrl-C or ``stop_tol`` keeps its last update) and on SIGTERM. A state whose loss was not
     finite is never saved: on divergence the previous ``last.ckpt`` stays."""
 
-    def __init__(self, *args, **kwargs):
+    def __init__(self, *args, dirpath=None, **kwargs):
         kwargs.setdefault("enable_version_counter", False)  # one run, one directory
-        super().__init__(*args, **kwargs)
+        super().__init__(*args, dirpath=dirpath, **kwargs)
         self.saved_at: int | None = None  # the update count of the latest save
+        self.given_dirpath = dirpath  # as configured: Lightning keeps its resolved real path
+
+    def setup(self, trainer, pl_module, stage: str) -> None:
+        """A checkpoint directory that is a link (a copied run's ``checkpoints/``) is refused:
+        Lightning would write where it points."""
+        from gradlab.safe_files import refuse_link
+
+        if self.given_dirpath is not None and Path(self.given_dirpath).is_symlink():
+            refuse_link(Path(self.given_dirpath))
+        super().setup(trainer, pl_module, stage)
 
     @property
     def last_path(self) -> Path:

@@ -14,13 +14,14 @@ def publish(trainer, fig, name: str, tag: str, step: int) -> None:
     import numpy as np
 
     from gradlab.analysis.plots import plt
+    from gradlab.safe_files import check_directory, open_new
 
-    out = Path(trainer.default_root_dir) / "plots"
-    out.mkdir(parents=True, exist_ok=True)
+    out = check_directory(Path(trainer.default_root_dir) / "plots")
     fig.set_dpi(DPI)
     fig.canvas.draw()
     pixels = np.asarray(fig.canvas.buffer_rgba())
-    plt.imsave(out / f"{name}.png", pixels)
+    with open_new(out / f"{name}.png", "wb") as f:
+        plt.imsave(f, pixels, format="png")
     for logger in trainer.loggers:
         if hasattr(logger.experiment, "add_image"):  # TensorBoard
             logger.experiment.add_image(tag, pixels[..., :3], global_step=step, dataformats="HWC")

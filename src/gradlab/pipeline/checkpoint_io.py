@@ -8,6 +8,7 @@ import torch
 from lightning.pytorch.plugins import TorchCheckpointIO
 
 from gradlab.errors import CheckpointError
+from gradlab.safe_files import check_directory
 
 TMP_PREFIX = ".gradlab-tmp."  # the name of every temporary file gradlab writes
 
@@ -23,8 +24,7 @@ class AtomicCheckpointIO(TorchCheckpointIO):
 
 def save_atomically(obj, path) -> None:
     """torch.save to a temporary file, then rename it over ``path``."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    path = check_directory(Path(path).parent) / Path(path).name  # never a linked directory
     prefix = f"{TMP_PREFIX}{path.name}.{os.getpid()}."  # the writer's pid: stale ones told
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=prefix, suffix=".tmp")
     try:
@@ -70,12 +70,12 @@ def remove_stale_temporaries(directory: str | Path) -> list[Path]:
     """Delete the temporary files that a writer killed mid-save left (its pid is gone)."""
     removed = []
     directory = Path(directory)
-    if not directory.is_dir():
+    if not directory.is_dir() or directory.is_symlink():  # only in the run's own directory
         return removed
     for tmp in directory.glob(f"{TMP_PREFIX}*.tmp"):  # only gradlab's own temporary files
         parts = tmp.name.split(".")  # "", "gradlab-tmp", name..., pid, random, "tmp"
         pid = parts[-3] if len(parts) >= 5 else ""
-        if pid.isdigit() and not _alive(int(pid)):
+        if pid.isdigit() and not _alive(int(pid)) and tmp.is_file() and not tmp.is_symlink():
             tmp.unlink(missing_ok=True)
             removed.append(tmp)
     return removed

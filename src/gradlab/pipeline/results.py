@@ -10,6 +10,7 @@ import torch
 from omegaconf import DictConfig
 
 from gradlab.errors import error_line, status_of
+from gradlab.safe_files import write_text
 
 STATUS = {"diverged": "diverged", "interrupted": "interrupted", "pruned": "pruned"}  # else failed
 
@@ -54,7 +55,7 @@ def write_metrics(out: Path, metrics: dict) -> None:
     strict = {
         k: None if isinstance(v, float) and not math.isfinite(v) else v for k, v in metrics.items()
     }
-    (out / "metrics.json").write_text(json.dumps(strict, indent=2, sort_keys=True, allow_nan=False))
+    write_text(out / "metrics.json", json.dumps(strict, indent=2, sort_keys=True, allow_nan=False))
 
 
 def write_history(path: Path, history: torch.Tensor, trajectory=None, names=()) -> None:
@@ -75,7 +76,7 @@ def write_history(path: Path, history: torch.Tensor, trajectory=None, names=()) 
         if path_rows is not None:
             cells += [repr(float(v)) for v in path_rows[i]]
         rows.append(",".join(cells))
-    path.write_text("\n".join(rows) + "\n")
+    write_text(path, "\n".join(rows) + "\n")
 
 
 def log_results(cfg: DictConfig, loggers: list, metrics: dict, first: list | None = None) -> None:
@@ -94,7 +95,7 @@ def log_results(cfg: DictConfig, loggers: list, metrics: dict, first: list | Non
             logger.log_hyperparams(hparams, {})  # (no scalars written)
             # hparams.yaml: the logger writes it once, with the module's (none) at the start
             text = yaml.safe_dump(hparams, sort_keys=False, allow_unicode=True)
-            (Path(logger.log_dir) / logger.NAME_HPARAMS_FILE).write_text(text)
+            write_text(Path(logger.log_dir) / logger.NAME_HPARAMS_FILE, text)
             hparams_session(logger, hparams, metrics)
         else:
             logger.log_hyperparams(hparams)
@@ -154,7 +155,7 @@ def record_failure(out: Path, e: BaseException) -> None:
     """error.txt in the run directory (metrics.json, if training started, has the rest)."""
     try:
         out.mkdir(parents=True, exist_ok=True)
-        (out / "error.txt").write_text(f"{status_of(e)}: {error_line(e)}\n")
+        write_text(out / "error.txt", f"{status_of(e)}: {error_line(e)}\n")
     except OSError:
         pass
 

@@ -124,7 +124,9 @@ def fit(parts: RunParts) -> Outcome:
     ckpt = cfg.get("ckpt_path")
     if ckpt:
         check_resumable(load_checkpoint(ckpt), cfg, module)  # bad, foreign or finished
-        remove_stale_temporaries(Path(ckpt).parent)
+        own = parts.out / "checkpoints"  # only this run's own directory is cleaned
+        if not own.is_symlink() and Path(ckpt).parent.resolve() == own.resolve():
+            remove_stale_temporaries(own)
     last = parts.out / "checkpoints" / "last.ckpt"
     start = time.perf_counter()
     stopped_by, error = fit_until_stopped(trainer, module, data, ckpt)

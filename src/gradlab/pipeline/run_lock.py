@@ -3,6 +3,7 @@
 directory and the holder's pid. The lock goes with the process (the OS releases it when the
 holder exits or is killed), so a crashed run never leaves a stale lock."""
 
+import errno
 import fcntl
 import os
 from pathlib import Path
@@ -21,8 +22,14 @@ def lock_run_dir(run_dir: Path, key: str, check=None) -> None:
         return
     try:
         run_dir.mkdir(parents=True, exist_ok=True)
-        fd = os.open(run_dir / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o644)
+        fd = os.open(run_dir / LOCK_FILE, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o644)
     except OSError as e:
+        if e.errno == errno.ELOOP:  # a lock file that is a link: never written through
+            raise ConfigError(
+                f"{key}: {run_dir / LOCK_FILE} is a symbolic link; gradlab writes a run's files "
+                "only in its own directory, never through a link (remove it, or choose another "
+                "directory)"
+            ) from None
         raise ConfigError(f"{key}: cannot create {run_dir}: {e.strerror}") from None
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)

@@ -4,6 +4,7 @@ over seeds) and curves.png (every job's loss curve)."""
 from pathlib import Path
 
 from gradlab.analysis.plots import plt
+from gradlab.safe_files import save_figure
 
 MAX_TICKS = 12  # category labels on an axis; more are thinned out
 SWEEP_METRICS = ("train/loss", "val/loss_best", "test/mse", "test/acc")
@@ -104,7 +105,7 @@ def plot_sweep(table: list[dict], groups: list[dict], keys: list[str], path: Pat
                 ax.legend(fontsize=7, loc="upper right")  # loc="best" is slow for many points
     fig.suptitle(f"sweep {path.parent.name} (x: diverged or failed jobs)", fontsize=10)
     fig.tight_layout()
-    fig.savefig(path, dpi=90)
+    save_figure(fig, path, dpi=90)
     plt.close(fig)
 
 
@@ -155,5 +156,5 @@ def plot_sweep_curves(table: list[dict], curves: dict, keys: list[str], path: Pa
     if key and labelled:  # jobs run without history (callbacks=none) draw no curve
         ax.legend(fontsize=7, loc="upper right")
     fig.tight_layout()
-    fig.savefig(path, dpi=90)
+    save_figure(fig, path, dpi=90)
     plt.close(fig)

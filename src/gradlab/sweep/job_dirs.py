@@ -18,6 +18,8 @@ from pathlib import Path
 
 from omegaconf import DictConfig, OmegaConf, open_dict, read_write
 
+from gradlab.safe_files import write_text
+
 # the fields of Hydra's node that differ between the jobs of one sweep (run_job sets them)
 JOB_FIELDS = ("job.num", "job.id", "job.override_dirname", "overrides.task", "runtime.output_dir")
 HYDRA_RESOLVER = re.compile(r"\$\{hydra:\s*([\w.]+)\s*\}")
@@ -93,15 +95,9 @@ class JobDirs:
             return self.config(values, job)
         hydra_dir = out / self.hydra["output_subdir"]
         hydra_dir.mkdir(exist_ok=True)
-        (hydra_dir / "config.yaml").write_text(
-            self.config_yaml.fill([values[k] for k in self.keys]), encoding="utf-8"
-        )
-        (hydra_dir / "hydra.yaml").write_text(
-            self.hydra_yaml.fill([job[f] for f in JOB_FIELDS]), encoding="utf-8"
-        )
-        (hydra_dir / "overrides.yaml").write_text(
-            OmegaConf.to_yaml(list(overrides)), encoding="utf-8"
-        )
+        write_text(hydra_dir / "config.yaml", self.config_yaml.fill([values[k] for k in self.keys]))
+        write_text(hydra_dir / "hydra.yaml", self.hydra_yaml.fill([job[f] for f in JOB_FIELDS]))
+        write_text(hydra_dir / "overrides.yaml", OmegaConf.to_yaml(list(overrides)))
         return self.config(values, job)
 
     def hydra_fields(self, idx: int, overrides: list[str]) -> dict:

@@ -12,6 +12,7 @@ from gradlab.module.loss_history import is_log_step
 from gradlab.pipeline import results
 from gradlab.pipeline.build import build_loggers, build_optimizer
 from gradlab.pipeline.checkpoint_io import save_atomically
+from gradlab.safe_files import write_text
 
 
 def write_batched_job(cfg: DictConfig, outcome, label: str | None, swept: list[str]):
@@ -36,7 +37,7 @@ def write_batched_job(cfg: DictConfig, outcome, label: str | None, swept: list[s
         metrics["error"] += f"; resume with ckpt_path={out / 'checkpoints' / 'last.ckpt'}"
     results.write_metrics(out, metrics)
     if metrics["status"] != "ok":
-        (out / "error.txt").write_text(f"{metrics['status']}: {metrics['error']}\n")
+        write_text(out / "error.txt", f"{metrics['status']}: {metrics['error']}\n")
         if metrics["status"] != "interrupted":  # the sweep says that once, at its end
             print(f"error: {metrics['error']}", file=sys.stderr)
     if cfg.get("logger"):

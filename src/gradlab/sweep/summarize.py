@@ -17,6 +17,7 @@ from pathlib import Path
 import yaml
 from hydra.experimental.callback import Callback
 
+from gradlab.safe_files import open_new, write_text
 from gradlab.sweep.labels import PLAN
 
 METRICS = ("train/loss", "val/loss_best", "test/mse", "test/r2", "test/acc", "test/loss")
@@ -134,12 +135,12 @@ def summarize(sweep_dir: str | Path, plot: bool = True) -> list[dict]:
         columns = [c for c in columns if c != "test/loss"]
     columns += ["step", "wall_time_s", "error", "overrides"]
     table = [{c: (r["_params"].get(c) if c in swept else r.get(c)) for c in columns} for r in rows]
-    with open(sweep_dir / "summary.csv", "w", newline="") as f:
+    with open_new(sweep_dir / "summary.csv", newline="") as f:
         w = csv.DictWriter(f, fieldnames=columns)
         w.writeheader()
         w.writerows(table)
     groups, group_columns = seed_groups(table, swept)
-    with open(sweep_dir / "summary_groups.csv", "w", newline="") as f:
+    with open_new(sweep_dir / "summary_groups.csv", newline="") as f:
         w = csv.DictWriter(f, fieldnames=group_columns)
         w.writeheader()
         w.writerows(groups)
@@ -147,7 +148,7 @@ def summarize(sweep_dir: str | Path, plot: bool = True) -> list[dict]:
     if any(g["n"] > 1 for g in groups):
         shown = [c for c in group_columns if not c.endswith(("/min", "/max"))]
         text += "\n## Over seeds (mean, sd)\n\n" + _markdown(groups, shown)
-    (sweep_dir / "summary.md").write_text(text)
+    write_text(sweep_dir / "summary.md", text)
     if plot:
         from gradlab.sweep.figures import plot_sweep, plot_sweep_curves
 
@@ -238,7 +239,7 @@ class SweepSummary(Callback):
         try:
             sweep = Path(config.hydra.sweep.dir)
             sweep.mkdir(parents=True, exist_ok=True)
-            (sweep / PLAN).write_text(json.dumps(plan))
+            write_text(sweep / PLAN, json.dumps(plan))
         except Exception as e:  # noqa: BLE001 - a plan must never stop the sweep
             print(f"warning: sweep plan not written: {e}", file=sys.stderr)
 
