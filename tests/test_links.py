@@ -47,9 +47,9 @@ def test_a_linked_result_file_is_not_written_through(tmp_path, monkeypatch, caps
     before = digest(marker)
     (run / name).unlink(missing_ok=True)
     (run / name).symlink_to(marker)
+    last = run / "checkpoints" / "last.ckpt"
     monkeypatch.setattr(sys, "argv", ["train.py", "trainer.max_steps=40", *QUIET,
-                                      f"hydra.run.dir={run}",
-                                      f"ckpt_path={run / 'checkpoints' / 'last.ckpt'}"])  # fmt: skip
+                                      f"hydra.run.dir={run}", f"ckpt_path={last}"])  # fmt: skip
     with pytest.raises(SystemExit) as stop:
         commands.train()
     assert stop.value.code != 0
@@ -64,9 +64,9 @@ def test_a_linked_old_error_file_is_removed_not_followed(tmp_path, monkeypatch, 
     run = _finished_run(tmp_path, monkeypatch)
     before = digest(marker)
     (run / "error.txt").symlink_to(marker)
+    last = run / "checkpoints" / "last.ckpt"
     monkeypatch.setattr(sys, "argv", ["train.py", "trainer.max_steps=40", *QUIET,
-                                      f"hydra.run.dir={run}",
-                                      f"ckpt_path={run / 'checkpoints' / 'last.ckpt'}"])  # fmt: skip
+                                      f"hydra.run.dir={run}", f"ckpt_path={last}"])  # fmt: skip
     commands.train()
     assert digest(marker) == before and not (run / "error.txt").is_symlink()
 
