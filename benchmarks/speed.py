@@ -92,10 +92,11 @@ def lightning_floor(*overrides: str, module: type = EmptyStep) -> float:
     with tempfile.TemporaryDirectory() as tmp:
         # EmptyStep makes no optimizer step, so global_step stays 0: one epoch (max_steps
         # batches) ends the run
-        cfg = compose_config(Path(tmp), *overrides, "trainer.max_epochs=1")
+        cfg = compose_config(Path(tmp), *overrides)
         with torch_settings(cfg):
-            parts = assemble(cfg)
+            parts = assemble(cfg)  # gradlab refuses trainer.max_epochs: set on the loop here
             data, trainer = parts.data, parts.trainer
+            trainer.fit_loop.max_epochs = 1
             trainer.callbacks[:] = [
                 c for c in trainer.callbacks if type(c).__module__.startswith("lightning")
             ]

@@ -55,18 +55,20 @@ def cli(*args: str, cwd: Path = ROOT, timeout: int = 300) -> subprocess.Complete
     )
 
 
-def wait_cpu_seconds(pid: int, seconds: float, timeout: float = 300) -> None:
-    """Wait until process ``pid`` has used ``seconds`` more of CPU time (user + system, from
-    /proc): a state, not a wall-clock guess, so a busy machine only makes the wait longer."""
+def wait_cpu_seconds(proc: subprocess.Popen, seconds: float, timeout: float = 300) -> None:
+    """Wait until the running ``proc`` has used ``seconds`` more of CPU time (user + system,
+    from /proc): a state, not a wall-clock guess, so a busy machine only makes the wait
+    longer. Fails at once if the process ends first."""
     import time
 
     def used() -> float:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        fields = Path(f"/proc/{proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
         return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
     start, deadline = used(), time.monotonic() + timeout
     while used() - start < seconds:
-        assert time.monotonic() < deadline, f"process {pid} did not run {seconds} s of CPU"
+        assert proc.poll() is None, f"process {proc.pid} ended (exit {proc.returncode})"
+        assert time.monotonic() < deadline, f"process {proc.pid} did not run {seconds} s of CPU"
         time.sleep(0.05)  # polling the state above, not a fixed wait
 
 

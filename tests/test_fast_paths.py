@@ -82,5 +82,9 @@ def test_default_callbacks_make_few_hook_calls_per_update(tmp_path):
         for hook in per_update:
             if type(callback).__name__ == "FigureLogger" and hook == "on_train_batch_end":
                 continue
+            # the bar's update replaces Lightning's TQDMProgressBar.on_train_batch_end (the
+            # same work: a counter test, then the bar or a plain line every refresh_rate)
+            if type(callback).__name__ == "UpdateProgressBar" and hook == "on_train_batch_end":
+                continue
             where = getattr(type(callback), hook).__module__
             assert where.startswith("lightning"), (callback, hook)

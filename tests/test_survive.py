@@ -66,7 +66,8 @@ def test_sigkill_and_resume_equals_uninterrupted(tmp_path):
     other = ckpt.parent / ".notes.999999999.x1.tmp"  # not gradlab's: left alone
     other.write_bytes(b"someone else's file")
     run_train(resumed, *RUN, *QUIET, f"ckpt_path={ckpt}")
-    assert not stale.exists() and other.exists()  # gradlab's removed at the next start
+    # another run's directory (the crashed run's) is left as it is: a run cleans only its own
+    assert stale.exists() and other.exists()
     same_results(read_metrics(whole), read_metrics(resumed))  # val/loss_best included
     sa, sb = (
         state(whole / "checkpoints" / "last.ckpt"),
@@ -315,8 +316,14 @@ def test_resume_in_its_own_directory_continues_it(tmp_path, monkeypatch):
     )
     assert r.returncode == -9
     ckpt = run / "checkpoints" / "last.ckpt"
+    stale = ckpt.parent / ".gradlab-tmp.last.ckpt.999999999.x1.tmp"  # a killed writer's
+    stale.write_bytes(b"half a checkpoint")
+    other = ckpt.parent / ".notes.999999999.x1.tmp"  # not gradlab's: left alone
+    other.write_bytes(b"someone else's file")
     monkeypatch.setattr(sys, "argv", ["prog", *argv, f"ckpt_path={ckpt}"])
     commands.train()
+    assert not stale.exists() and other.exists()  # its own directory: gradlab's removed
+    other.unlink()
     same_results(read_metrics(whole), read_metrics(run))
     assert history(run) == history(whole)
 
@@ -390,7 +397,7 @@ def sigterm_batched_sweep(sweep, args, runs: int, after_s: float) -> tuple[int, 
     for line in proc.stderr:  # training starts right after this line
         if f"as one run of {runs}" in line:
             break
-    wait_cpu_seconds(proc.pid, after_s)  # updates done (CPU time, not a guess of wall time)
+    wait_cpu_seconds(proc, after_s)  # updates done (CPU time, not a guess of wall time)
     proc.send_signal(signal.SIGTERM)
     _, err = proc.communicate(timeout=120)
     return proc.returncode, err
@@ -494,7 +501,7 @@ def test_a_removed_run_directory_ends_in_one_line(tmp_path):
     while not (out / "checkpoints" / "last.ckpt").is_file():  # saved when training starts
         assert time.monotonic() < deadline and proc.poll() is None
         time.sleep(0.1)
-    wait_cpu_seconds(proc.pid, 0.5)  # some updates done
+    wait_cpu_seconds(proc, 0.5)  # some updates done
     gone = tmp_path / "gone"
     out.rename(gone)  # removed at once: a recursive delete races the run's own writes
     shutil.rmtree(gone)

@@ -15,7 +15,13 @@ from omegaconf import DictConfig
 from gradlab.errors import ConfigError, reported_errors
 from gradlab.pipeline.results import is_ddp_worker
 from gradlab.pipeline.run_lock import lock_run_dir, unlock_run_dir
-from gradlab.pipeline.validate import RESULT_FILES, check_fresh_dir, check_name, validate
+from gradlab.pipeline.validate import (
+    RESULT_FILES,
+    check_fresh_dir,
+    check_name,
+    check_not_nested,
+    validate,
+)
 
 
 def is_train_config(config: DictConfig) -> bool:
@@ -24,6 +30,10 @@ def is_train_config(config: DictConfig) -> bool:
 
 class ConfigCheck(Callback):
     def on_run_start(self, config: DictConfig, **kwargs) -> None:
+        if "ckpt_path" in config and "trainer" not in config:  # eval.py: before .hydra/ is written
+            with reported_errors():
+                files = ("metrics.json", "checkpoints", ".hydra")
+                check_fresh_dir(Path(config.hydra.run.dir), "hydra.run.dir", files=files)
         if not is_train_config(config):
             return
         with reported_errors():  # Hydra turns a callback's exceptions into warnings
@@ -36,6 +46,7 @@ class ConfigCheck(Callback):
             run_dir = Path(config.hydra.run.dir)
             if run_dir.exists() and not run_dir.is_dir():
                 raise ConfigError(f"hydra.run.dir: {run_dir} is a file, not a directory")
+            check_not_nested(run_dir, "hydra.run.dir")  # before the lock creates anything
             check = (lambda: check_writable(run_dir, config.get("ckpt_path"))) if explicit else None
             lock_run_dir(run_dir, "hydra.run.dir", check)  # before Hydra writes .hydra/ there
 

@@ -69,7 +69,33 @@ def check_ranges(cfg: DictConfig) -> None:
             f"trainer.precision: {precision} with grads={cfg.grads.mode}: hand-derived gradients "
             "run in the model's own dtype; use dtype=float32 or float64 (or grads=autograd)"
         )
+    check_trainer_options(cfg)
     check_memory(cfg)
+
+
+# Trainer options that count something else than updates or act on automatic optimization:
+# gradlab's step is one update of manual optimization, so Lightning would ignore them or end
+# a run at step 0; refused with the way to say it in updates. (key -> (allowed, what to do))
+UNHONOURED_TRAINER_OPTIONS = {
+    "max_epochs": ((-1, None), "one epoch is the whole run here; set trainer.max_steps"),
+    "min_epochs": ((None,), "set trainer.max_steps (a run trains exactly max_steps updates)"),
+    "min_steps": ((None,), "set trainer.max_steps (a run trains exactly max_steps updates)"),
+    "limit_train_batches": ((None, 1.0), "set trainer.max_steps (one batch is one update)"),
+    "accumulate_grad_batches": ((None, 1), "the full batch is one update; nothing to accumulate"),
+    "gradient_clip_val": ((None,), "use module.grad_clip (each restart's gradient norm)"),
+    "gradient_clip_algorithm": ((None,), "use module.grad_clip (each restart's gradient norm)"),
+}
+
+
+def check_trainer_options(cfg: DictConfig) -> None:
+    """Trainer options gradlab does not honour are refused, never ignored."""
+    trainer = cfg.get("trainer") or {}
+    for key, (allowed, fix) in UNHONOURED_TRAINER_OPTIONS.items():
+        if key in trainer and trainer[key] not in allowed:
+            raise ConfigError(
+                f"trainer.{key}: {trainer[key]!r} is not honoured (one step is one optimizer "
+                f"update of manual optimization); {fix}"
+            )
 
 
 def _in_range(key: str, value, integer: bool, low: float, inclusive: bool) -> None:

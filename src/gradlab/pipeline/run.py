@@ -212,10 +212,11 @@ def check_resumable(ckpt: dict, cfg: DictConfig, module) -> None:
         print(f"ckpt_path: all {done} updates done, results not written: completing the run")
 
 
-RESUME_KEYS = ("seed", "restarts", "dtype", "data", "loss", "optim", "grads")
+RESUME_KEYS = ("seed", "restarts", "dtype", "data", "model", "loss", "optim", "grads")
 """What a resumed run must share with the run that wrote the checkpoint: its data (drawn
-from ``seed``), its loss, its optimizer and its options (the checkpoint's optimizer state
-holds them: Lightning restores them over the config's) and gradients."""
+from ``seed``), its model (sizes, activation, init: what its weights mean), its loss, its
+optimizer and its options (the checkpoint's optimizer state holds them: Lightning restores
+them over the config's) and gradients."""
 
 
 def check_same_run(saved: dict, cfg: DictConfig) -> None:

@@ -5,6 +5,7 @@ directory, and (once data and model are built) the model's sizes and the loss ag
 
 import inspect
 import math
+import os
 import re
 from pathlib import Path
 
@@ -239,12 +240,32 @@ def resumes_own_run(path: Path, ckpt_path) -> bool:
     return Path(ckpt_path).resolve().parent == (Path(path) / "checkpoints").resolve()
 
 
+def is_run_dir(path: Path) -> bool:
+    """A run's directory: its ``.hydra/`` beside results (a sweep directory has neither)."""
+    return (path / ".hydra").is_dir() and any((path / f).exists() for f in RESULT_FILES)
+
+
+def check_not_nested(path: Path, key: str) -> None:
+    """A run writes only in a directory of its own: not ``/``, and not inside another run's
+    directory at any depth (its ``checkpoints/``, ``plots/``, ...)."""
+    resolved = Path(os.path.abspath(path))
+    if resolved == Path(resolved.anchor):
+        raise ConfigError(f"{key}: {path} is the filesystem's root; give a directory of its own")
+    for parent in resolved.parents:
+        if is_run_dir(parent):
+            raise ConfigError(
+                f"{key}: {path} is inside the run directory {parent}; a run writes only in a "
+                "directory of its own (choose one outside it)"
+            )
+
+
 def check_fresh_dir(path: Path, key: str, ckpt_path=None, files=(*RESULT_FILES, ".hydra")) -> None:
     """Refuse a run directory that holds another run's results (nothing there changes);
     resuming a run in its own directory from its own checkpoint continues it."""
     path = Path(path)
     if path.exists() and not path.is_dir():
         raise ConfigError(f"{key}: {path} is a file, not a directory")
+    check_not_nested(path, key)
     if resumes_own_run(path, ckpt_path):
         return
     found = [f for f in files if (path / f).exists()]
