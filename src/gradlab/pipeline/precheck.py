@@ -14,12 +14,12 @@ from omegaconf import DictConfig
 
 from gradlab.errors import ConfigError, reported_errors
 from gradlab.pipeline.results import is_ddp_worker
+from gradlab.pipeline.run_dirs import check_not_nested
 from gradlab.pipeline.run_lock import lock_run_dir, unlock_run_dir
 from gradlab.pipeline.validate import (
     RESULT_FILES,
     check_fresh_dir,
     check_name,
-    check_not_nested,
     validate,
 )
 
@@ -37,6 +37,7 @@ class ConfigCheck(Callback):
         if not is_train_config(config):
             return
         with reported_errors():  # Hydra turns a callback's exceptions into warnings
+            check_hydra_subdirs(config)
             validate(config, full=False)
             check_name(config.hydra.job.name, "hydra.job.name")
             explicit = any(o.startswith("hydra.run.dir=") for o in config.hydra.overrides.hydra)
@@ -47,12 +48,15 @@ class ConfigCheck(Callback):
             if run_dir.exists() and not run_dir.is_dir():
                 raise ConfigError(f"hydra.run.dir: {run_dir} is a file, not a directory")
             check_not_nested(run_dir, "hydra.run.dir")  # before the lock creates anything
+            if config.get("ckpt_path"):  # resuming: the same run, before .hydra/ is rewritten
+                check_resume(config)
             check = (lambda: check_writable(run_dir, config.get("ckpt_path"))) if explicit else None
             lock_run_dir(run_dir, "hydra.run.dir", check)  # before Hydra writes .hydra/ there
 
     def on_multirun_start(self, config: DictConfig, **kwargs) -> None:
         if is_train_config(config):
             with reported_errors():
+                check_hydra_subdirs(config)
                 validate(config, full=False)
                 check_name(config.hydra.job.name, "hydra.job.name")
                 check_some_jobs(config)
@@ -66,6 +70,34 @@ class ConfigCheck(Callback):
 
     def on_multirun_end(self, config: DictConfig, **kwargs) -> None:
         unlock_run_dir(Path(config.hydra.sweep.dir))
+
+
+def check_resume(config: DictConfig) -> None:
+    """The checkpoint's run computes what this config computes (``RESUME_KEYS``)."""
+    from gradlab.pipeline.checkpoint_io import load_checkpoint
+    from gradlab.pipeline.run import check_same_run
+
+    ckpt = load_checkpoint(config.ckpt_path)
+    check_same_run(ckpt["gradlab"].get("config") or {}, config)
+
+
+def check_hydra_subdirs(config: DictConfig) -> None:
+    """``hydra.output_subdir`` and ``hydra.sweep.subdir`` name places inside the run's (the
+    sweep's) directory: no absolute path, no ``..`` (Hydra would write another run's
+    ``.hydra/`` or train a job outside the sweep)."""
+    from omegaconf import OmegaConf
+
+    hydra = OmegaConf.to_container(config.hydra, resolve=False)
+    for key, value in (("output_subdir", hydra.get("output_subdir")),
+                       ("sweep.subdir", hydra.get("sweep", {}).get("subdir"))):  # fmt: skip
+        if value is None:
+            continue
+        text = str(value)
+        if Path(text).is_absolute() or ".." in Path(text).parts:
+            raise ConfigError(
+                f"hydra.{key}: {text!r} leaves the run's directory; give a name inside it "
+                "(no absolute path, no '..')"
+            )
 
 
 def check_some_jobs(config: DictConfig) -> None:

@@ -5,7 +5,6 @@ directory, and (once data and model are built) the model's sizes and the loss ag
 
 import inspect
 import math
-import os
 import re
 from pathlib import Path
 
@@ -13,6 +12,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from gradlab.errors import ConfigError, did_you_mean
 from gradlab.pipeline.ranges import check_ranges
+from gradlab.pipeline.run_dirs import RESULT_FILES, check_not_nested, check_paths_inside
 from gradlab.pipeline.schema import TOP_LEVEL_KEYS
 
 GRADS_KEYS = {"mode", "every_n_steps", "tol"}
@@ -25,6 +25,7 @@ def validate(cfg: DictConfig, *, full: bool = True) -> None:
     check_values(cfg)
     check_keys(cfg, full=full)
     check_optimizer(cfg)
+    check_paths_inside(cfg)
 
 
 def check_values(cfg: DictConfig) -> None:
@@ -230,7 +231,6 @@ def _option(node) -> str:
 
 
 # ------------------------------------------------------------------ run directory
-RESULT_FILES = ("metrics.json", "history.csv", "checkpoints")
 
 
 def resumes_own_run(path: Path, ckpt_path) -> bool:
@@ -238,25 +238,6 @@ def resumes_own_run(path: Path, ckpt_path) -> bool:
     if not ckpt_path:
         return False
     return Path(ckpt_path).resolve().parent == (Path(path) / "checkpoints").resolve()
-
-
-def is_run_dir(path: Path) -> bool:
-    """A run's directory: its ``.hydra/`` beside results (a sweep directory has neither)."""
-    return (path / ".hydra").is_dir() and any((path / f).exists() for f in RESULT_FILES)
-
-
-def check_not_nested(path: Path, key: str) -> None:
-    """A run writes only in a directory of its own: not ``/``, and not inside another run's
-    directory at any depth (its ``checkpoints/``, ``plots/``, ...)."""
-    resolved = Path(os.path.abspath(path))
-    if resolved == Path(resolved.anchor):
-        raise ConfigError(f"{key}: {path} is the filesystem's root; give a directory of its own")
-    for parent in resolved.parents:
-        if is_run_dir(parent):
-            raise ConfigError(
-                f"{key}: {path} is inside the run directory {parent}; a run writes only in a "
-                "directory of its own (choose one outside it)"
-            )
 
 
 def check_fresh_dir(path: Path, key: str, ckpt_path=None, files=(*RESULT_FILES, ".hydra")) -> None:

@@ -1,0 +1,61 @@
+"""Where a run may write: only in its own directory. Not ``/``, not inside another run's
+directory, and every directory it is configured to write (checkpoints, loggers) inside its
+own."""
+
+import os
+from pathlib import Path
+
+from omegaconf import DictConfig, OmegaConf
+
+from gradlab.errors import ConfigError
+
+RESULT_FILES = ("metrics.json", "history.csv", "checkpoints")  # what makes a run's directory
+
+
+def is_run_dir(path: Path) -> bool:
+    """A run's directory: its ``.hydra/`` beside results (a sweep directory has neither)."""
+    return (path / ".hydra").is_dir() and any((path / f).exists() for f in RESULT_FILES)
+
+
+def check_not_nested(path: Path, key: str) -> None:
+    """A run writes only in a directory of its own: not ``/``, and not inside another run's
+    directory at any depth (its ``checkpoints/``, ``plots/``, ...)."""
+    resolved = Path(os.path.abspath(path))
+    if resolved == Path(resolved.anchor):
+        raise ConfigError(f"{key}: {path} is the filesystem's root; give a directory of its own")
+    for parent in resolved.parents:
+        if is_run_dir(parent):
+            raise ConfigError(
+                f"{key}: {path} is inside the run directory {parent}; a run writes only in a "
+                "directory of its own (choose one outside it)"
+            )
+
+
+def _inside(path, root) -> bool:
+    path, root = Path(os.path.abspath(path)), Path(os.path.abspath(root))
+    return path == root or root in path.parents
+
+
+def check_paths_inside(cfg: DictConfig) -> None:
+    """Every directory a run writes (checkpoints, loggers' ``save_dir``) lies inside the
+    run's own directory, so no run writes into another's. Checked where the run directory
+    is known (``paths.output_dir`` resolves once Hydra has made it)."""
+    try:
+        out = OmegaConf.select(cfg, "paths.output_dir", throw_on_resolution_failure=True)
+    except Exception:  # noqa: BLE001 - before Hydra made the directory: checked in assemble
+        return
+    if not out:
+        return
+    places = [(f"callbacks.{n}.dirpath", c.get("dirpath")) for n, c in _nodes(cfg, "callbacks")]
+    places += [(f"logger.{n}.save_dir", c.get("save_dir")) for n, c in _nodes(cfg, "logger")]
+    for key, where in places:
+        if where is not None and not _inside(where, out):
+            raise ConfigError(
+                f"{key}: {where} is outside the run directory {out}; a run writes only in "
+                "its own directory (leave the key out, or give a path inside it)"
+            )
+
+
+def _nodes(cfg: DictConfig, group: str):
+    node = cfg.get(group) or {}
+    return [(name, c) for name, c in node.items() if isinstance(c, DictConfig)]

@@ -1,0 +1,114 @@
+"""One run, one directory: a new run, an eval or a configured path inside another run's
+directory (or at /) is refused with one line, and every file of that run is unchanged
+(hashes before and after). Trainer options gradlab does not honour are refused."""
+
+import hashlib
+import sys
+
+import pytest
+
+from gradlab import cli as commands
+
+QUIET = ["logger=none", "callbacks.figures=null", "print_config=false"]
+
+
+def hashes(directory) -> dict:
+    return {
+        str(p.relative_to(directory)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(directory.rglob("*"))
+        if p.is_file()
+    }
+
+
+@pytest.fixture(scope="module")
+def other_run(tmp_path_factory):
+    run = tmp_path_factory.mktemp("other") / "run"
+    argv = ["train.py", "trainer.max_steps=20", *QUIET, f"hydra.run.dir={run}"]
+    mp = pytest.MonkeyPatch()
+    mp.setattr(sys, "argv", argv)
+    try:
+        commands.train()
+    finally:
+        mp.undo()
+    return run
+
+
+def refused(monkeypatch, capsys, entry, *argv) -> str:
+    monkeypatch.setattr(sys, "argv", ["prog", *argv])
+    with pytest.raises(SystemExit) as stop:
+        entry()
+    assert stop.value.code == 2
+    return capsys.readouterr().err.strip().splitlines()[-1]
+
+
+@pytest.mark.parametrize(
+    "override, line",
+    [
+        ("hydra.run.dir={run}/checkpoints", "hydra.run.dir: {run}/checkpoints is inside the run "
+         "directory {run}; a run writes only in a directory of its own (choose one outside it)"),
+        ("hydra.run.dir={run}/plots/new", "hydra.run.dir: {run}/plots/new is inside the run "
+         "directory {run}"),
+        ("hydra.output_subdir={run}/.hydra", "hydra.output_subdir: '{run}/.hydra' leaves the run's "
+         "directory; give a name inside it (no absolute path, no '..')"),
+        ("callbacks.model_checkpoint.dirpath={run}/checkpoints",
+         "callbacks.model_checkpoint.dirpath: {run}/checkpoints is outside the run directory"),
+        ("+logger.csv._target_=lightning.pytorch.loggers.CSVLogger", None),
+    ],
+)  # fmt: skip
+def test_a_run_into_another_runs_directory_is_refused(
+    tmp_path, monkeypatch, capsys, other_run, override, line
+):
+    if line is None:  # a logger writing into the other run
+        argv = [override, f"+logger.csv.save_dir={other_run}", f"hydra.run.dir={tmp_path / 'x'}"]
+        line = f"logger.csv.save_dir: {other_run} is outside the run directory"
+    else:
+        argv = [override.format(run=other_run)]
+        line = line.format(run=other_run)
+        if not override.startswith("hydra.run.dir"):
+            argv.append(f"hydra.run.dir={tmp_path / 'x'}")
+    before = hashes(other_run)
+    last = refused(monkeypatch, capsys, commands.train, "trainer.max_steps=5", *QUIET, *argv)
+    assert last.startswith(f"error: {line}"), last
+    assert hashes(other_run) == before
+
+
+def test_a_run_at_the_filesystems_root_is_refused(monkeypatch, capsys):
+    last = refused(monkeypatch, capsys, commands.train, "trainer.max_steps=5", "hydra.run.dir=/")
+    assert last == "error: hydra.run.dir: / is the filesystem's root; give a directory of its own"
+
+
+@pytest.mark.parametrize("where", ["", "/plots"])
+def test_eval_into_a_training_runs_directory_changes_none_of_its_files(
+    monkeypatch, capsys, other_run, where
+):
+    before = hashes(other_run)
+    ckpt = other_run / "checkpoints" / "last.ckpt"
+    last = refused(monkeypatch, capsys, commands.evaluate, f"ckpt_path={ckpt}",
+                   f"hydra.run.dir={other_run}{where}")  # fmt: skip
+    assert last.startswith(f"error: hydra.run.dir: {other_run}{where} ")
+    assert hashes(other_run) == before
+
+
+@pytest.mark.parametrize(
+    "override",
+    ["trainer.max_epochs=0", "+trainer.limit_train_batches=0", "+trainer.min_steps=100000",
+     "+trainer.gradient_clip_val=-1", "+trainer.accumulate_grad_batches=4"],
+)  # fmt: skip
+def test_trainer_options_gradlab_does_not_honour_are_refused(
+    tmp_path, monkeypatch, capsys, override
+):
+    key = override.lstrip("+").split("=")[0]
+    last = refused(monkeypatch, capsys, commands.train, override, *QUIET,
+                   f"hydra.run.dir={tmp_path / 'run'}")  # fmt: skip
+    assert last.startswith(f"error: {key}: ") and "is not honoured" in last, last
+    assert not (tmp_path / "run").exists()  # refused before Hydra made the directory
+
+
+def test_resuming_with_another_activation_is_refused(monkeypatch, capsys, other_run):
+    ckpt = other_run / "checkpoints" / "last.ckpt"
+    before = hashes(other_run)
+    argv = [f"hydra.run.dir={other_run}", f"ckpt_path={ckpt}", "model.activation=relu"]
+    last = refused(monkeypatch, capsys, commands.train, "trainer.max_steps=40", *QUIET, *argv)
+    assert last.startswith("error: model.activation: the checkpoint was written with tanh, "
+                           "this run has relu")  # fmt: skip
+    assert hashes(other_run) == before  # .hydra/ included: refused before Hydra writes it
