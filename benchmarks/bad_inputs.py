@@ -7,17 +7,54 @@ accepted (exit 0). Each input is a fresh `python train.py` process.
 (an older checkout: PYTHONPATH=OLD/src python benchmarks/bad_inputs.py OLD PYTHON /tmp/fx)
 """
 
+import hashlib
 import shutil
 import subprocess
 import sys
 import tempfile
 from pathlib import Path
 
+LINKED = ("metrics.json", "history.csv", ".gradlab.lock", "checkpoints", "plots")
+
+
+def write_link_fixtures(root: Path) -> None:
+    """Copies of the finished run, each with one entry replaced by a link to a marker outside
+    it (``marker.txt``, or the directory ``marker_dir``); a finished two-job sweep and copies
+    of it whose summary.md / summary.csv is such a link."""
+    (root / "marker.txt").write_text("the user's own file\n")
+    (root / "marker_dir").mkdir()
+    (root / "marker_dir" / "keep.txt").write_text("the user's own directory\n")
+    for name in LINKED:
+        copy = root / f"link_{name.lstrip('.')}"
+        shutil.copytree(root / "run", copy, symlinks=True)
+        target = copy / name
+        if target.is_dir():
+            for f in target.iterdir():  # the checkpoints live on in the marker directory's copy
+                if name == "checkpoints":
+                    shutil.copy2(f, root / "marker_dir" / f.name)
+            shutil.rmtree(target)
+        else:
+            target.unlink(missing_ok=True)
+        target.symlink_to(
+            root / ("marker_dir" if name in ("checkpoints", "plots") else "marker.txt")
+        )
+    sweep = root / "sweep"
+    subprocess.run([sys.executable, "train.py", "-m", "seed=1,2", "trainer.max_steps=5",
+                    "logger=none", "print_config=false", f"hydra.sweep.dir={sweep}"],
+                   cwd=Path(__file__).resolve().parents[1], check=True, capture_output=True)  # fmt: skip
+    for name in ("summary.md", "summary.csv"):
+        copy = root / f"sweep_link_{name.replace('.', '_')}"
+        shutil.copytree(sweep, copy, symlinks=True)
+        (copy / name).unlink()
+        (copy / name).symlink_to(root / "marker.txt")
+
+
 if sys.argv[1] == "--fixtures":
     sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
     from test_bad_input import write_fixtures
 
     write_fixtures(Path(sys.argv[2]))
+    write_link_fixtures(Path(sys.argv[2]))
     raise SystemExit(0)
 repo, py, fixtures = Path(sys.argv[1]), sys.argv[2], Path(sys.argv[3])
 CASES = [  # (args, token the last line must name)
@@ -101,28 +138,104 @@ CASES = [  # (args, token the last line must name)
     (["+trainer.precision=bf16-true"], "trainer.precision"),
     (["hparams_search=sincos_optuna", "hydra.sweeper.n_trials=1", "trainer.max_steps=5",
       "hydra.sweep.dir={root}/corrupt_study"], "hydra.sweeper.storage"),
+    # --- the edge of a run directory (issue 37): links, nested paths, colliding jobs
+    *[(["hydra.run.dir={root}/link_" + n.lstrip("."), "trainer.max_steps=40",
+        "ckpt_path={root}/link_" + n.lstrip(".") + "/checkpoints/last.ckpt"], "link")
+      for n in LINKED],
+    (["@summarize", "{root}/sweep_link_summary_md"], "summary.md"),
+    (["@summarize", "{root}/sweep_link_summary_csv"], "summary.csv"),
+    (["@summarize", "{root}/run"], "run"),
+    (["hydra.run.dir=/"], "hydra.run.dir"),
+    (["hydra.run.dir={root}/run/checkpoints"], "hydra.run.dir"),
+    (["hydra.run.dir={root}/run/plots"], "hydra.run.dir"),
+    (["hydra.run.dir={root}/run/.hydra"], "hydra.run.dir"),
+    (["hydra.run.dir={root}/run/plots/deeper/still"], "hydra.run.dir"),
+    (["hydra.run.dir={root}/wide/checkpoints"], "hydra.run.dir"),
+    (["paths.output_dir={root}/run/plots"], "paths.output_dir"),
+    (["hydra.output_subdir={root}/run/.hydra"], "hydra.output_subdir"),
+    (["hydra.output_subdir=../run/.hydra"], "hydra.output_subdir"),
+    (["callbacks.model_checkpoint.dirpath={root}/run/checkpoints"], "dirpath"),
+    (["callbacks.model_checkpoint.dirpath={root}/elsewhere"], "dirpath"),
+    (["+logger.csv._target_=lightning.pytorch.loggers.CSVLogger", "+logger.csv.save_dir={root}/run"],
+     "logger.csv.save_dir"),
+    (["-m", "seed=1,2", "hydra.sweep.subdir=same", "hydra.sweep.dir={tmp}/sweep"], "hydra.sweep.subdir"),
+    (["-m", "sweep=batched", "seed=1,2", "hydra.sweep.subdir=same", "hydra.sweep.dir={tmp}/sweep"],
+     "hydra.sweep.subdir"),
+    (["-m", "seed=1,2", "hydra.sweep.subdir=../../x_${{hydra.job.num}}", "hydra.sweep.dir={tmp}/s/w"],
+     "hydra.sweep.subdir"),
+    (["-m", "seed=1,2", "hydra.sweep.subdir=/tmp/x_${{hydra.job.num}}", "hydra.sweep.dir={tmp}/sw"],
+     "hydra.sweep.subdir"),
+    (["@eval", "ckpt_path={root}/run/checkpoints/last.ckpt", "hydra.run.dir={root}/run"], "hydra.run.dir"),
+    (["@eval", "ckpt_path={root}/run/checkpoints/last.ckpt", "hydra.run.dir={root}/run/plots"],
+     "hydra.run.dir"),
+    (["@eval", "ckpt_path={root}/run/checkpoints/last.ckpt", "hydra.run.dir=/"], "hydra.run.dir"),
+    # Trainer options that count something else than updates: refused, never ignored
+    (["trainer.max_epochs=0"], "trainer.max_epochs"),
+    (["trainer.max_epochs=5"], "trainer.max_epochs"),
+    (["+trainer.min_epochs=2"], "trainer.min_epochs"),
+    (["+trainer.min_steps=100000"], "trainer.min_steps"),
+    (["+trainer.limit_train_batches=0"], "trainer.limit_train_batches"),
+    (["+trainer.limit_train_batches=0.5"], "trainer.limit_train_batches"),
+    (["+trainer.accumulate_grad_batches=4"], "trainer.accumulate_grad_batches"),
+    (["+trainer.gradient_clip_val=-1"], "trainer.gradient_clip_val"),
+    (["+trainer.gradient_clip_val=1.0"], "trainer.gradient_clip_val"),
+    (["+trainer.gradient_clip_algorithm=value"], "trainer.gradient_clip_algorithm"),
+    # a resume must compute what the run it continues computed: model.* included
+    (["ckpt_path={root}/run/checkpoints/last.ckpt", "hydra.run.dir={root}/run",
+      "trainer.max_steps=40", "model.activation=relu"], "model.activation"),
+    (["ckpt_path={root}/run/checkpoints/last.ckpt", "hydra.run.dir={root}/run",
+      "trainer.max_steps=40", "model.init=xavier"], "model.init"),
+    (["hparams_search=sincos_optuna", "hydra.sweeper.n_trials=0", "hydra.sweep.dir={tmp}/s"],
+     "hydra.sweeper.n_trials"),
+    (["hparams_search=sincos_optuna", "hydra.sweeper.n_jobs=0", "hydra.sweep.dir={tmp}/s"],
+     "hydra.sweeper.n_jobs"),
 ]  # fmt: skip
-counts = {"clear": 0, "unclear": 0, "silent": 0}
+
+
+def tree_hashes(root: Path) -> dict:
+    """Every file under the fixtures (and the markers) by content; lock files left out (a
+    refused run may take a directory's lock: it holds only a pid)."""
+    return {
+        str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(root.rglob("*"))
+        if p.is_file() and not p.is_symlink() and p.name != ".gradlab.lock"
+    }
+
+
+counts = {"clear": 0, "unclear": 0, "silent": 0, "lost": 0, "unsafe": 0}
 for args, token in CASES:
     tmp = tempfile.mkdtemp()
-    args = [a.format(root=fixtures) for a in args]
-    if not any(a.startswith("hydra.run.dir=") for a in args):
-        args.append(f"hydra.run.dir={tmp}/run")
+    args = [a.format(root=fixtures, tmp=tmp) for a in args]
+    if args[0] == "@summarize":
+        command = [py, "-m", "gradlab", "summarize", *args[1:]]
+    elif args[0] == "@eval":
+        command = [py, "eval.py", *args[1:]]
+    else:
+        multirun = "-m" in args
+        if not multirun and not any(a.startswith("hydra.run.dir=") for a in args):
+            args.append(f"hydra.run.dir={tmp}/run")
+        if multirun and not any(a.startswith("hydra.sweep.dir=") for a in args):
+            args.append(f"hydra.sweep.dir={tmp}/sweep")
+        command = [py, "train.py", *args, "print_config=false", "logger=none"]
+    before = tree_hashes(fixtures)
     try:
-        r = subprocess.run(
-            [py, "train.py", *args, "print_config=false", "logger=none"],
-            cwd=repo,
-            capture_output=True,
-            text=True,
-            timeout=120,
-        )
+        r = subprocess.run(command, cwd=repo, capture_output=True, text=True, timeout=120)
     except subprocess.TimeoutExpired:  # hung (e.g. allocating what cannot fit): unclear
         counts["unclear"] += 1
         print(f"{'unclear':8} {' '.join(args[:2])[:60]:60} | (no answer in 120 s)", flush=True)
         continue
     lines = r.stderr.strip().splitlines()
     last = lines[-1] if lines else ""
-    if r.returncode == 0:
+    after = tree_hashes(fixtures)
+    changed = sorted(k for k in set(before) | set(after) if before.get(k) != after.get(k))
+    outside = [p for p in (Path(tmp) / "x_0", Path("/tmp/x_0")) if p.exists()]  # jobs trained
+    if any(k.startswith("marker") for k in changed) or outside:  # outside their sweep
+        kind = "unsafe"  # written where a link or a path out of the run directory points
+        for p in outside:
+            shutil.rmtree(p, ignore_errors=True)
+    elif changed:
+        kind = "lost"  # another run's files changed
+    elif r.returncode == 0:
         kind = "silent"
     elif last.startswith("error:") and token in last and "Traceback" not in r.stderr:
         kind = "clear"
@@ -130,5 +243,7 @@ for args, token in CASES:
         kind = "unclear"
     counts[kind] += 1
     print(f"{kind:8} {' '.join(args[:2])[:60]:60} | {last[:110]}", flush=True)
+    if changed:
+        print(f"{'':8} changed: {', '.join(changed[:5])}", flush=True)
     shutil.rmtree(tmp, ignore_errors=True)
 print(counts, "of", len(CASES))

@@ -102,11 +102,21 @@ def check_hydra_subdirs(config: DictConfig) -> None:
 
 def check_some_jobs(config: DictConfig) -> None:
     """A grid sweep whose overrides expand to no job (``optim.lr=range(0,0)``) is refused:
-    Hydra would launch nothing and exit 0."""
+    Hydra would launch nothing and exit 0. So is one whose jobs would share a directory
+    (a ``hydra.sweep.subdir`` that names no part of the job)."""
+    from omegaconf import OmegaConf
+
     from gradlab.sweep.summarize import plan_jobs
 
     sweeper = str(config.hydra.sweeper.get("_target_", ""))
-    if sweeper.endswith(("BasicSweeper", "GridSweeper")) and not plan_jobs(config):
+    grid = sweeper.endswith(("BasicSweeper", "GridSweeper"))
+    subdir = str(OmegaConf.to_container(config.hydra.sweep, resolve=False).get("subdir"))
+    if grid and "${" not in subdir and len(plan_jobs(config)) > 1:
+        raise ConfigError(
+            f"hydra.sweep.subdir: {subdir!r} is the same for every job, so each would write "
+            "over the one before; name the job in it (e.g. ${hydra.job.num}, the default)"
+        )
+    if grid and not plan_jobs(config):
         swept = [o for o in config.hydra.overrides.task if "," in o or "(" in o]
         raise ConfigError(
             f"{' '.join(swept) or 'the sweep'}: expands to no jobs; give every swept key at "

@@ -94,6 +94,9 @@ class OptunaSearch(Sweeper):
         self, direction, study_name, storage, n_trials, n_jobs, sampler, pruner, params, enqueue
     ):
         self.direction, self.study_name, self.storage = direction, study_name, storage
+        for key, value in (("n_trials", n_trials), ("n_jobs", n_jobs)):
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ConfigError(f"hydra.sweeper.{key}: must be a positive integer, got {value!r}")
         self.n_trials, self.n_jobs = n_trials, n_jobs
         self.sampler_conf, self.pruner_conf, self.params = sampler, pruner, params or {}
         self.enqueue = enqueue or []
