@@ -95,7 +95,7 @@ CASES = [  # (args, token the last line must name)
     (["ckpt_path={root}/text.ckpt"], "text.ckpt"),
     (["ckpt_path={root}/truncated.ckpt"], "truncated.ckpt"),
     (["ckpt_path={root}/flipped.ckpt"], "flipped.ckpt"),
-    (["ckpt_path={root}/wide/checkpoints/last.ckpt"], "ckpt_path"),
+    (["ckpt_path={root}/wide/checkpoints/last.ckpt"], "model.sizes"),
     (["ckpt_path={root}/run/checkpoints/last.ckpt", "trainer.max_steps=20"], "ckpt_path"),
     (["hydra.run.dir={root}/text.ckpt"], "hydra.run.dir"),
     (["hydra.run.dir=/proc/gradlab"], "hydra.run.dir"),
