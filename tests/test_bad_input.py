@@ -90,8 +90,11 @@ CASES = [
     (["ckpt_path={root}/text.ckpt"], 2, "text.ckpt is not a readable checkpoint"),
     (["ckpt_path={root}/truncated.ckpt"], 2, "truncated.ckpt is not a readable checkpoint"),
     (["ckpt_path={root}/flipped.ckpt"], 2, "flipped.ckpt is not a readable checkpoint"),
-    (["ckpt_path={root}/wide/checkpoints/last.ckpt"], 2,
-     "model.sizes: the checkpoint was written with [2, 10, 1], this run has [2, 3, 4, 1]"),
+    (
+        ["ckpt_path={root}/wide/checkpoints/last.ckpt"],
+        2,
+        "model.sizes: the checkpoint was written with [2, 10, 1], this run has [2, 3, 4, 1]",
+    ),
     (
         ["ckpt_path={root}/run/checkpoints/last.ckpt", "trainer.max_steps=20"],
         2,

@@ -58,17 +58,30 @@ def test_a_linked_result_file_is_not_written_through(tmp_path, monkeypatch, caps
     assert line.startswith("error: ") and "symbolic link" in line, line
 
 
-def test_a_linked_old_error_file_is_removed_not_followed(tmp_path, monkeypatch, marker):
-    """A resumed run removes its directory's old error.txt: a link there is unlinked, its
-    target left as it was."""
+def test_a_linked_old_error_file_is_refused_before_anything_is_written(
+    tmp_path, monkeypatch, capsys, marker
+):
     run = _finished_run(tmp_path, monkeypatch)
-    before = digest(marker)
+    before, files = digest(marker), digest_tree(run)
     (run / "error.txt").symlink_to(marker)
     last = run / "checkpoints" / "last.ckpt"
     monkeypatch.setattr(sys, "argv", ["train.py", "trainer.max_steps=40", *QUIET,
                                       f"hydra.run.dir={run}", f"ckpt_path={last}"])  # fmt: skip
-    commands.train()
-    assert digest(marker) == before and not (run / "error.txt").is_symlink()
+    with pytest.raises(SystemExit) as stop:
+        commands.train()
+    assert stop.value.code == 2
+    assert digest(marker) == before and digest_tree(run) == files  # .hydra/ included
+    assert _last_error(capsys).startswith(
+        f"error: hydra.run.dir: {run / 'error.txt'} is a symbolic"
+    )
+
+
+def digest_tree(directory) -> dict:
+    return {
+        str(p.relative_to(directory)): digest(p)
+        for p in sorted(directory.rglob("*"))
+        if p.is_file() and not p.is_symlink() and p.name != ".gradlab.lock"
+    }
 
 
 def test_a_linked_lock_file_is_refused(tmp_path, monkeypatch, capsys, marker):
@@ -108,7 +121,7 @@ def test_a_linked_checkpoint_directory_is_not_written_into(tmp_path, monkeypatch
     assert stop.value.code != 0
     assert {p.name: digest(p) for p in elsewhere.iterdir()} == before
     line = _last_error(capsys)
-    assert line.startswith(f"error: {run / 'checkpoints'}: is a symbolic link"), line
+    assert line.startswith(f"error: hydra.run.dir: {run / 'checkpoints'} is a symbolic link"), line
 
 
 @pytest.mark.parametrize("name", ["summary.md", "summary.csv"])

@@ -12,14 +12,33 @@ from gradlab.errors import ConfigError
 RESULT_FILES = ("metrics.json", "history.csv", "checkpoints")  # what makes a run's directory
 
 
+# what gradlab writes in a run directory: none of it may be a link (a copied or downloaded
+# run), or a resume would write where the link points
+RUN_ENTRIES = (*RESULT_FILES, ".gradlab.lock", "error.txt", "plots", "tensorboard", "csv",
+               ".hydra", "trajectory.pt")  # fmt: skip
+
+
 def is_run_dir(path: Path) -> bool:
-    """A run's directory: its ``.hydra/`` beside results (a sweep directory has neither)."""
-    return (path / ".hydra").is_dir() and any((path / f).exists() for f in RESULT_FILES)
+    """A run's directory (of train.py or gradlab.run, finished or running): its results, or
+    ``.hydra/`` beside them; a sweep directory holds none of them itself."""
+    return (
+        ((path / "metrics.json").is_file() and (path / "history.csv").is_file())
+        or (path / "checkpoints" / "last.ckpt").is_file()
+        or ((path / ".hydra").is_dir() and any((path / f).exists() for f in RESULT_FILES))
+    )
 
 
 def check_not_nested(path: Path, key: str) -> None:
-    """A run writes only in a directory of its own: not ``/``, and not inside another run's
-    directory at any depth (its ``checkpoints/``, ``plots/``, ...)."""
+    """A run writes only in a directory of its own: not ``/``, not inside another run's
+    directory at any depth (its ``checkpoints/``, ``plots/``, ...), and not where one of
+    its own files or folders is a link."""
+    for name in RUN_ENTRIES:
+        if (Path(path) / name).is_symlink():
+            raise ConfigError(
+                f"{key}: {Path(path) / name} is a symbolic link; gradlab writes a run's files "
+                "only in its own directory, never through a link (remove it, or choose another "
+                "directory)"
+            )
     resolved = Path(os.path.abspath(path))
     if resolved == Path(resolved.anchor):
         raise ConfigError(f"{key}: {path} is the filesystem's root; give a directory of its own")
