@@ -68,13 +68,27 @@ def grid(texts: list[str]) -> list[list[str]]:
     cartesian product of the sweeps, a repeated key's last value winning."""
     import itertools
 
+    from hydra.core.global_hydra import GlobalHydra
     from hydra.core.override_parser.overrides_parser import OverridesParser
 
+    # Hydra's own parser with the running app's config loader, as its basic sweeper creates
+    # it: glob(...) over a config group's options needs the loader to list them
+    hydra = GlobalHydra.instance()
+    loader = hydra.config_loader() if hydra.is_initialized() else None
     choices: dict[str, list[str]] = {}
-    for o in OverridesParser.create().parse_overrides(texts):
+    for o in OverridesParser.create(config_loader=loader).parse_overrides(texts):
         key = o.get_key_element()
         if o.is_sweep_override():
-            choices[key] = [f"{key}={v}" for v in o.sweep_string_iterator()]
+            try:
+                choices[key] = [f"{key}={v}" for v in o.sweep_string_iterator()]
+            except Exception as e:  # noqa: BLE001 - Hydra's refusal, given the key it is about
+                from gradlab.errors import ConfigError
+
+                raise ConfigError(
+                    f"{key}: {o.input_line.split('=', 1)[-1]} cannot be listed as a grid of "
+                    f"jobs ({e}); use choice(...) or range(...), or a search: "
+                    "hparams_search=sincos_optuna"
+                ) from None
         else:
             choices[key] = [f"{key}={o.get_value_element_as_str()}"]
     return [list(job) for job in itertools.product(*choices.values())]
