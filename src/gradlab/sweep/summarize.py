@@ -14,53 +14,11 @@ import time
 from collections import Counter
 from pathlib import Path
 
-import yaml
 from hydra.experimental.callback import Callback
 
 from gradlab.safe_files import open_new, write_text
+from gradlab.sweep.job_reading import METRICS, read_job, read_losses
 from gradlab.sweep.labels import PLAN
-
-METRICS = ("train/loss", "val/loss_best", "test/mse", "test/r2", "test/acc", "test/loss")
-
-
-def read_overrides(path: Path) -> list[str]:
-    """A job's ``.hydra/overrides.yaml`` (a list of strings; libyaml's loader when there)."""
-    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-    return [str(o) for o in yaml.load(path.read_text(), Loader=loader) or []]
-
-
-def read_job(job: Path) -> dict:
-    overrides_file = job / ".hydra" / "overrides.yaml"
-    overrides = read_overrides(overrides_file) if overrides_file.is_file() else []
-    row = {"job": job.name, "overrides": " ".join(overrides or [])}
-    row["_params"] = dict(o.split("=", 1) for o in overrides or [] if "=" in o)
-    row["_params"].pop("ckpt_path", None)  # a resumed job's checkpoint: not a parameter
-    metrics_file, error_file = job / "metrics.json", job / "error.txt"
-    try:
-        metrics = json.loads(metrics_file.read_text()) if metrics_file.is_file() else None
-    except (OSError, ValueError):  # one unreadable job must not hide the others
-        metrics = None
-        row.update(status="unreadable", error=f"{metrics_file}: not readable JSON")
-        return row
-    if metrics is not None:
-        row["status"] = metrics.get("status", "ok")
-        if metrics.get("tags"):
-            row["tags"] = ",".join(str(t) for t in metrics["tags"])
-        row.update({k: metrics.get(k) for k in METRICS if k in metrics})
-        row["step"] = metrics.get("step")
-        row["wall_time_s"] = metrics.get("wall_time_s")
-        if metrics.get("error"):
-            row["error"] = metrics["error"]
-        if row["status"] == "ok" and error_file.is_file():  # failed after training
-            row["status"] = "failed"
-            row["error"] = error_file.read_text().strip().splitlines()[0].partition(": ")[2]
-    elif error_file.is_file():
-        kind, _, message = error_file.read_text().strip().splitlines()[0].partition(": ")
-        row["status"] = "interrupted" if kind == "interrupted" else "failed"
-        row["error"] = message
-    else:
-        row["status"] = "running or killed"
-    return row
 
 
 def grid(texts: list[str]) -> list[list[str]]:
@@ -168,7 +126,7 @@ def summarize(sweep_dir: str | Path, plot: bool = True) -> list[dict]:
 
         varied = [k for k in swept if k != "seed"]
         plot_sweep(table, groups, varied, sweep_dir / "summary.png")
-        curves = {r["job"]: _losses(sweep_dir / r["job"]) for r in table}
+        curves = {r["job"]: read_losses(sweep_dir / r["job"]) for r in table}
         plot_sweep_curves(table, curves, varied, sweep_dir / "curves.png")
     return table
 
@@ -206,16 +164,6 @@ def seed_groups(table: list[dict], swept: list[str]) -> tuple[list[dict], list[s
                 g[f"{m}/min"], g[f"{m}/max"] = min(xs), max(xs)
         groups.append(g)
     return groups, columns
-
-
-def _losses(job: Path) -> list[float]:
-    """The best-restart loss per update from a job's history.csv (empty if none)."""
-    path = job / "history.csv"
-    if not path.is_file():
-        return []
-    lines = path.read_text().splitlines()  # (csv's reader: ten times slower here)
-    column = lines[0].split(",").index("loss")
-    return [float(line.split(",")[column]) for line in lines[1:]]
 
 
 def _constant_keys(rows) -> set:
