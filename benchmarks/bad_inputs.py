@@ -14,7 +14,9 @@ import sys
 import tempfile
 from pathlib import Path
 
-LINKED = ("metrics.json", "history.csv", ".gradlab.lock", "checkpoints", "plots")
+LINKED = ("metrics.json", "history.csv", ".gradlab.lock", "checkpoints", "plots", "error.txt",
+          "tensorboard", "csv", ".hydra", "trajectory.pt")  # fmt: skip
+LINKED_DIRS = ("checkpoints", "plots", "tensorboard", "csv", ".hydra")
 
 
 def write_link_fixtures(root: Path) -> None:
@@ -38,6 +40,8 @@ def write_link_fixtures(root: Path) -> None:
         target.symlink_to(
             root / ("marker_dir" if name in ("checkpoints", "plots") else "marker.txt")
         )
+    (root / "userfiles").mkdir()
+    (root / "userfiles" / "notes.txt").write_text("a directory of the user's own files\n")
     sweep = root / "sweep"
     subprocess.run([sys.executable, "train.py", "-m", "seed=1,2", "trainer.max_steps=5",
                     "logger=none", "print_config=false", f"hydra.sweep.dir={sweep}"],
@@ -189,6 +193,34 @@ CASES = [  # (args, token the last line must name)
      "hydra.sweeper.n_trials"),
     (["hparams_search=sincos_optuna", "hydra.sweeper.n_jobs=0", "hydra.sweep.dir={tmp}/s"],
      "hydra.sweeper.n_jobs"),
+    (["hparams_search=sincos_optuna", "hydra.sweeper.n_trials=-1", "hydra.sweep.dir={tmp}/s"],
+     "hydra.sweeper.n_trials"),
+    # more of the edge: summaries, eval's own keys, directories of the user's files
+    (["@summarize", "{root}/wide"], "wide"),
+    (["@summarize", "{root}/text.ckpt"], "text.ckpt"),
+    (["@summarize", "{root}/no_such_sweep"], "no_such_sweep"),
+    (["@eval", "ckpt_path={root}/run/checkpoints/last.ckpt", "+foo=1", "hydra.run.dir={tmp}/e"], "foo"),
+    (["@eval", "ckpt_path={root}/run/checkpoints/last.ckpt", "+ckpt_pat=1", "hydra.run.dir={tmp}/e"],
+     "ckpt_pat"),
+    (["@eval", "ckpt_path={root}/run/checkpoints/last.ckpt", "hydra.run.dir={root}/run/checkpoints"],
+     "hydra.run.dir"),
+    (["@eval", "ckpt_path={root}/run/checkpoints/last.ckpt", "hydra.run.dir={root}/userfiles"],
+     "hydra.run.dir"),
+    (["hydra.run.dir={root}/userfiles"], "hydra.run.dir"),
+    (["hydra.run.dir={root}/marker_dir"], "hydra.run.dir"),
+    (["hydra.run.dir={root}/sweep/0"], "hydra.run.dir"),
+    (["hydra.run.dir={root}/sweep/0/plots"], "hydra.run.dir"),
+    (["paths.output_dir={root}/wide/plots"], "paths.output_dir"),
+    (["-m", "seed=1,2", "hydra.sweep.subdir=../x_${{hydra.job.num}}"], "hydra.sweep.subdir"),
+    (["-m", "sweep=batched", "seed=1,2", "hydra.sweep.subdir=../../x_${{hydra.job.num}}",
+      "hydra.sweep.dir={tmp}/s/w"], "hydra.sweep.subdir"),
+    (["-m", "optim.lr=interval(0.1,0.2)"], "optim.lr"),
+    (["-m", "sweep=batched", "optim.lr=interval(0.1,0.2)"], "optim.lr"),
+    (["trainer.max_epochs=1"], "trainer.max_epochs"),
+    (["ckpt_path={root}/run/checkpoints/last.ckpt", "hydra.run.dir={root}/run",
+      "trainer.max_steps=40", "loss=sse"], "loss"),
+    (["ckpt_path={root}/run/checkpoints/last.ckpt", "hydra.run.dir={root}/run",
+      "trainer.max_steps=40", "grads=manual"], "grads"),
 ]  # fmt: skip
 
 

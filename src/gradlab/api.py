@@ -83,16 +83,21 @@ def run(*overrides: str, output_dir: str | Path | None = None, quiet: bool = Fal
     from gradlab.pipeline.process_state import kept_process_state
     from gradlab.pipeline.run import train
 
-    if output_dir is None:
-        stamp = datetime.now().strftime("%Y-%m-%d_%H-%M-%S-%f")
-        output_dir = Path("logs") / "train" / "runs" / stamp
-    output_dir = Path(output_dir).resolve()
+    named = [o.split("=", 1)[1] for o in overrides if o.startswith("hydra.run.dir=")]
+    if named and output_dir is not None and Path(named[-1]).resolve() != Path(output_dir).resolve():
+        raise ConfigError(
+            f"output_dir: {output_dir} and hydra.run.dir={named[-1]} name two directories for "
+            "one run; give one of them"
+        )
+    if named:
+        output_dir = named[-1]
     sink = io.StringIO()
     with kept_process_state(*before), _silenced(quiet, sink):
-        try:
-            cfg = compose_config(output_dir, *overrides)
+        try:  # output_dir None: logs/<task_name>/runs/<time>, as train.py names a run
+            cfg = compose_config(output_dir and Path(output_dir).resolve(), *overrides)
         except HydraException as e:
             raise ConfigError(error_line(e)) from None
+        output_dir = Path(cfg.paths.output_dir)
         cfg.print_config = False
         cfg.print_summary = not quiet
         metrics, parts = train(cfg)

@@ -2,6 +2,7 @@
 ``train.py`` composes it; the schema; the config tree printed at the start of a run."""
 
 import sys
+from datetime import datetime
 from pathlib import Path
 
 from omegaconf import DictConfig, OmegaConf
@@ -33,7 +34,8 @@ def check_overrides_parse(argv: list[str]) -> None:
 
 
 def compose_config(output_dir, *overrides: str, config_name: str = "config") -> DictConfig:
-    """Compose a run's config in-process, as ``train.py`` would, writing into ``output_dir``."""
+    """Compose a run's config in-process, as ``train.py`` would, writing into ``output_dir``
+    (None: ``logs/<task_name>/runs/<time>``, as ``train.py`` names it)."""
     from hydra import compose, initialize_config_dir
     from hydra.core.global_hydra import GlobalHydra
     from hydra.core.hydra_config import HydraConfig
@@ -43,6 +45,9 @@ def compose_config(output_dir, *overrides: str, config_name: str = "config") -> 
     GlobalHydra.instance().clear()
     with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base="1.3"):
         cfg = compose(config_name=config_name, overrides=list(overrides), return_hydra_config=True)
+    if output_dir is None:  # as train.py names a run: logs/<task_name>/runs/<time>
+        stamp = datetime.now().strftime("%Y-%m-%d_%H-%M-%S-%f")
+        output_dir = project_logs() / str(cfg.get("task_name") or "train") / "runs" / stamp
     with open_dict(cfg):
         cfg.paths.output_dir = str(output_dir)
         cfg.paths.log_dir = str(project_logs())  # shared stores (paths.tracking_dir) go there

@@ -14,7 +14,7 @@ from omegaconf import DictConfig
 
 from gradlab.errors import ConfigError, reported_errors
 from gradlab.pipeline.results import is_ddp_worker
-from gradlab.pipeline.run_dirs import check_not_nested
+from gradlab.pipeline.run_dirs import check_not_nested, check_only_gradlab_files
 from gradlab.pipeline.run_lock import lock_run_dir, unlock_run_dir
 from gradlab.pipeline.validate import (
     RESULT_FILES,
@@ -32,8 +32,10 @@ class ConfigCheck(Callback):
     def on_run_start(self, config: DictConfig, **kwargs) -> None:
         if "ckpt_path" in config and "trainer" not in config:  # eval.py: before .hydra/ is written
             with reported_errors():
+                check_eval_keys(config)
                 files = ("metrics.json", "checkpoints", ".hydra")
                 check_fresh_dir(Path(config.hydra.run.dir), "hydra.run.dir", files=files)
+                check_only_gradlab_files(Path(config.hydra.run.dir), "hydra.run.dir")
         if not is_train_config(config):
             return
         with reported_errors():  # Hydra turns a callback's exceptions into warnings
@@ -48,6 +50,7 @@ class ConfigCheck(Callback):
             if run_dir.exists() and not run_dir.is_dir():
                 raise ConfigError(f"hydra.run.dir: {run_dir} is a file, not a directory")
             check_not_nested(run_dir, "hydra.run.dir")  # before the lock creates anything
+            check_only_gradlab_files(run_dir, "hydra.run.dir")
             if config.get("ckpt_path"):  # resuming: the same run, before .hydra/ is rewritten
                 check_resume(config)
             check = (lambda: check_writable(run_dir, config.get("ckpt_path"))) if explicit else None
@@ -70,6 +73,21 @@ class ConfigCheck(Callback):
 
     def on_multirun_end(self, config: DictConfig, **kwargs) -> None:
         unlock_run_dir(Path(config.hydra.sweep.dir))
+
+
+EVAL_KEYS = {"task_name", "ckpt_path", "accelerator", "paths", "hydra"}
+
+
+def check_eval_keys(config: DictConfig) -> None:
+    """eval.py reads only its own keys: anything else is a typo, refused (not ignored)."""
+    from gradlab.errors import did_you_mean
+
+    for key in config:
+        if key not in EVAL_KEYS:
+            raise ConfigError(
+                f"{key}: eval.py does not read this key{did_you_mean(key, EVAL_KEYS)} (it "
+                "takes ckpt_path, accelerator, task_name and paths.*)"
+            )
 
 
 def check_resume(config: DictConfig) -> None:

@@ -50,6 +50,22 @@ def check_not_nested(path: Path, key: str) -> None:
             )
 
 
+def check_only_gradlab_files(path: Path, key: str) -> None:
+    """A directory named for a new run holds nothing but what gradlab writes (a resumed or
+    interrupted run of its own): never a directory of the user's other files."""
+    path = Path(path)
+    if not path.is_dir():
+        return
+    foreign = sorted(
+        p.name for p in path.iterdir() if p.name not in RUN_ENTRIES and p.suffix != ".log"
+    )
+    if foreign:
+        raise ConfigError(
+            f"{key}: {path} holds files gradlab did not write ({len(foreign)}, e.g. "
+            f"{foreign[0]}); give a new or empty directory for the run"
+        )
+
+
 def _inside(path, root) -> bool:
     path, root = Path(os.path.abspath(path)), Path(os.path.abspath(root))
     return path == root or root in path.parents
