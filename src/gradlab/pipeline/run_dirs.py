@@ -43,6 +43,8 @@ def check_not_nested(path: Path, key: str) -> None:
     if resolved == Path(resolved.anchor):
         raise ConfigError(f"{key}: {path} is the filesystem's root; give a directory of its own")
     for parent in resolved.parents:
+        if parent == Path(resolved.anchor):  # never a run's own: a stray run there (written
+            continue  # by an older gradlab) must not block every run on the machine
         if is_run_dir(parent):
             raise ConfigError(
                 f"{key}: {path} is inside the run directory {parent}; a run writes only in a "
