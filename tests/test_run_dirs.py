@@ -112,3 +112,42 @@ def test_resuming_with_another_activation_is_refused(monkeypatch, capsys, other_
     assert last.startswith("error: model.activation: the checkpoint was written with tanh, "
                            "this run has relu")  # fmt: skip
     assert hashes(other_run) == before  # .hydra/ included: refused before Hydra writes it
+
+
+def test_a_directory_of_the_users_own_files_is_refused_for_a_new_run(tmp_path, monkeypatch, capsys):
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "notes.txt").write_text("mine")
+    last = refused(monkeypatch, capsys, commands.train, "trainer.max_steps=5", *QUIET,
+                   f"hydra.run.dir={mine}")  # fmt: skip
+    assert last == (
+        f"error: hydra.run.dir: {mine} holds files gradlab did not write (1, e.g. notes.txt); "
+        "give a new or empty directory for the run"
+    )
+    assert sorted(p.name for p in mine.iterdir()) == ["notes.txt"]
+
+
+def test_eval_refuses_a_key_it_does_not_read_before_writing(
+    tmp_path, monkeypatch, capsys, other_run
+):
+    out = tmp_path / "eval"
+    ckpt = other_run / "checkpoints" / "last.ckpt"
+    last = refused(monkeypatch, capsys, commands.evaluate, f"ckpt_path={ckpt}", "+ckpt_pat=1",
+                   f"hydra.run.dir={out}")  # fmt: skip
+    assert last.startswith("error: ckpt_pat: eval.py does not read this key; did you mean")
+    assert not out.exists()
+
+
+def test_gradlab_run_names_its_directory_as_train_py_does(tmp_path, monkeypatch):
+    import gradlab
+
+    monkeypatch.chdir(tmp_path)  # logs/ of this directory (no project above it)
+    run = gradlab.run("trainer.max_steps=5", *QUIET, "task_name=mine", quiet=True)
+    assert run.dir.parent == (tmp_path / "logs" / "mine" / "runs").resolve()
+    named = tmp_path / "named"
+    assert (
+        gradlab.run("trainer.max_steps=5", *QUIET, f"hydra.run.dir={named}", quiet=True).dir
+        == named
+    )
+    with pytest.raises(gradlab.ConfigError, match="name two directories for one run"):
+        gradlab.run(f"hydra.run.dir={named}", output_dir=tmp_path / "other", quiet=True)
