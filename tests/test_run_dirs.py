@@ -151,3 +151,19 @@ def test_gradlab_run_names_its_directory_as_train_py_does(tmp_path, monkeypatch)
     )
     with pytest.raises(gradlab.ConfigError, match="name two directories for one run"):
         gradlab.run(f"hydra.run.dir={named}", output_dir=tmp_path / "other", quiet=True)
+
+
+def test_eval_checks_the_config_it_reads_from_a_checkpoint(
+    tmp_path, monkeypatch, capsys, other_run
+):
+    """The config stored in a checkpoint goes through the run's value checks and memory
+    estimate before anything is drawn."""
+    import torch
+
+    ckpt = torch.load(other_run / "checkpoints" / "last.ckpt", weights_only=True)
+    ckpt["gradlab"]["config"]["restarts"] = 10**12  # no machine holds these restarts
+    forged = tmp_path / "forged.ckpt"
+    torch.save(ckpt, forged)
+    last = refused(monkeypatch, capsys, commands.evaluate, f"ckpt_path={forged}",
+                   f"hydra.run.dir={tmp_path / 'eval'}")  # fmt: skip
+    assert last.startswith(f"error: ckpt_path: {forged}: its config: model.sizes x restarts: ")

@@ -12,10 +12,11 @@ from pathlib import Path
 
 from omegaconf import DictConfig, OmegaConf
 
-from gradlab.errors import CheckpointError
+from gradlab.errors import CheckpointError, ConfigError
 from gradlab.pipeline import results
 from gradlab.pipeline.checkpoint_io import load_checkpoint
 from gradlab.pipeline.process_state import torch_settings
+from gradlab.pipeline.ranges import check_ranges
 from gradlab.pipeline.run import draw
 from gradlab.pipeline.validate import check_fresh_dir
 
@@ -30,6 +31,10 @@ def stored_config(ckpt: dict, path) -> DictConfig:
     cfg = OmegaConf.create(stored)
     if cfg.get("dtype") not in ("float32", "float64") or not isinstance(cfg.get("seed"), int):
         raise CheckpointError(f"ckpt_path: {path}: its config's dtype or seed is not valid")
+    try:  # the value checks and the memory estimate of a run, before anything is drawn
+        check_ranges(cfg)
+    except ConfigError as e:
+        raise CheckpointError(f"ckpt_path: {path}: its config: {e}") from None
     return cfg
 
 
