@@ -167,3 +167,22 @@ def test_eval_checks_the_config_it_reads_from_a_checkpoint(
     last = refused(monkeypatch, capsys, commands.evaluate, f"ckpt_path={forged}",
                    f"hydra.run.dir={tmp_path / 'eval'}")  # fmt: skip
     assert last.startswith(f"error: ckpt_path: {forged}: its config: model.sizes x restarts: ")
+
+
+def test_a_sweep_into_a_directory_of_the_users_files_or_into_a_run_is_refused(
+    tmp_path, monkeypatch, capsys, other_run
+):
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "notes.txt").write_text("mine")
+    before = hashes(other_run)
+    for where, line in [
+        (mine, f"hydra.sweep.dir: {mine} holds files gradlab did not write (1, e.g. notes.txt)"),
+        (other_run / "plots", f"hydra.sweep.dir: {other_run / 'plots'} is inside the run "
+                              f"directory {other_run}"),
+    ]:  # fmt: skip
+        last = refused(monkeypatch, capsys, commands.train, "-m", "seed=1,2",
+                       "trainer.max_steps=5", *QUIET, f"hydra.sweep.dir={where}")  # fmt: skip
+        assert last.startswith(f"error: {line}"), last
+    assert sorted(p.name for p in mine.iterdir()) == ["notes.txt"]
+    assert hashes(other_run) == before

@@ -14,7 +14,11 @@ from omegaconf import DictConfig
 
 from gradlab.errors import ConfigError, reported_errors
 from gradlab.pipeline.results import is_ddp_worker
-from gradlab.pipeline.run_dirs import check_not_nested, check_only_gradlab_files
+from gradlab.pipeline.run_dirs import (
+    check_not_nested,
+    check_only_gradlab_files,
+    check_only_sweep_files,
+)
 from gradlab.pipeline.run_lock import lock_run_dir, unlock_run_dir
 from gradlab.pipeline.validate import (
     RESULT_FILES,
@@ -64,6 +68,8 @@ class ConfigCheck(Callback):
                 check_name(config.hydra.job.name, "hydra.job.name")
                 check_some_jobs(config)
                 sweep_dir = Path(config.hydra.sweep.dir)
+                check_not_nested(sweep_dir, "hydra.sweep.dir")
+                check_only_sweep_files(sweep_dir, "hydra.sweep.dir")
                 # one sweep per directory, for its lifetime; an Optuna study continues in its own
                 continues = "optuna" in str(config.hydra.sweeper.get("_target_", "")).lower()
                 check = None if continues else (lambda: check_no_other_sweep(sweep_dir))

@@ -68,6 +68,33 @@ def check_only_gradlab_files(path: Path, key: str) -> None:
         )
 
 
+SWEEP_FILES = ("multirun.yaml", ".sweep_plan.json", ".gradlab.lock", "summary.md", "summary.csv",
+               "summary_groups.csv")  # fmt: skip
+
+
+def check_only_sweep_files(path: Path, key: str) -> None:
+    """A sweep directory holds nothing but a sweep's files and its jobs' directories (an
+    Optuna study continues in its own): never a directory of the user's other files."""
+    path = Path(path)
+    if not path.is_dir():
+        return
+    foreign = sorted(
+        p.name
+        for p in path.iterdir()
+        if not (
+            p.name in SWEEP_FILES
+            or p.name.isdigit()
+            or p.suffix in (".log", ".db", ".png")
+            or (p.is_dir() and ((p / ".hydra").is_dir() or is_run_dir(p)))
+        )
+    )
+    if foreign:
+        raise ConfigError(
+            f"{key}: {path} holds files gradlab did not write ({len(foreign)}, e.g. "
+            f"{foreign[0]}); give a new or empty directory for the sweep"
+        )
+
+
 def _inside(path, root) -> bool:
     path, root = Path(os.path.abspath(path)), Path(os.path.abspath(root))
     return path == root or root in path.parents
