@@ -61,8 +61,12 @@ def test_jobs_sharing_a_directory_are_refused_before_any_starts(
     out = tmp_path / "sweep"
     last = refused(monkeypatch, capsys, *LAUNCHERS[launcher], "seed=1,2",
                    "hydra.sweep.subdir=same", f"hydra.sweep.dir={out}")  # fmt: skip
-    assert last.startswith("error: hydra.sweep.subdir: 'same' is the same for every job")
+    assert last.startswith("error: hydra.sweep.subdir: 'same' names jobs #0 and #1 alike")
     assert not (out / "same").exists()
+    last = refused(monkeypatch, capsys, *LAUNCHERS[launcher], "seed=1,2", "optim.lr=0.1,0.2",
+                   "hydra.sweep.subdir=x_${seed}", f"hydra.sweep.dir={out}")  # fmt: skip
+    assert last.startswith("error: hydra.sweep.subdir: 'x_${seed}' names jobs #0 and #1 alike")
+    assert not out.exists() or not any(out.iterdir())
 
 
 def test_an_interval_in_a_grid_sweep_names_its_key(tmp_path, monkeypatch, capsys):

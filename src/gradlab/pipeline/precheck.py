@@ -127,25 +127,51 @@ def check_hydra_subdirs(config: DictConfig) -> None:
 def check_some_jobs(config: DictConfig) -> None:
     """A grid sweep whose overrides expand to no job (``optim.lr=range(0,0)``) is refused:
     Hydra would launch nothing and exit 0. So is one whose jobs would share a directory
-    (a ``hydra.sweep.subdir`` that names no part of the job)."""
+    (a ``hydra.sweep.subdir`` that gives two jobs the same name)."""
     from omegaconf import OmegaConf
 
     from gradlab.sweep.summarize import plan_jobs
 
     sweeper = str(config.hydra.sweeper.get("_target_", ""))
-    grid = sweeper.endswith(("BasicSweeper", "GridSweeper"))
-    subdir = str(OmegaConf.to_container(config.hydra.sweep, resolve=False).get("subdir"))
-    if grid and "${" not in subdir and len(plan_jobs(config)) > 1:
-        raise ConfigError(
-            f"hydra.sweep.subdir: {subdir!r} is the same for every job, so each would write "
-            "over the one before; name the job in it (e.g. ${hydra.job.num}, the default)"
-        )
-    if grid and not plan_jobs(config):
+    if not sweeper.endswith(("BasicSweeper", "GridSweeper")):
+        return
+    jobs = plan_jobs(config)
+    if not jobs:
         swept = [o for o in config.hydra.overrides.task if "," in o or "(" in o]
         raise ConfigError(
             f"{' '.join(swept) or 'the sweep'}: expands to no jobs; give every swept key at "
             "least one value"
         )
+    subdir = str(OmegaConf.to_container(config.hydra.sweep, resolve=False).get("subdir"))
+    names: dict[str, int] = {}
+    for num, overrides in enumerate(jobs):
+        name = job_subdir(subdir, num, overrides)
+        if name in names:
+            raise ConfigError(
+                f"hydra.sweep.subdir: {subdir!r} names jobs #{names[name]} and #{num} alike "
+                f"({name!r}), so one would write over the other; name the job in it (e.g. "
+                "${hydra.job.num}, the default)"
+            )
+        names[name] = num
+
+
+def job_subdir(template: str, num: int, overrides: list[str]) -> str:
+    """``hydra.sweep.subdir`` of job ``num`` as far as the jobs differ: its number, its
+    overrides (``override_dirname``) and its overridden keys; other interpolations are the
+    same for every job."""
+    import re
+
+    values = dict(o.lstrip("+~").split("=", 1) for o in overrides if "=" in o)
+
+    def value(match) -> str:
+        key = match.group(1).strip()
+        if key in ("hydra.job.num", "hydra.job.id"):
+            return str(num)
+        if key == "hydra.job.override_dirname":
+            return ",".join(overrides)
+        return values.get(key, match.group(0))
+
+    return re.sub(r"\$\{([^}]+)\}", value, template)
 
 
 def check_no_other_sweep(sweep_dir: Path) -> None:
