@@ -119,7 +119,8 @@ def check_memory(cfg: DictConfig) -> None:
         return  # the model checks its own sizes
     restarts = cfg.get("restarts") or 1
     params = sum((a + 1) * b for a, b in zip(sizes[:-1], sizes[1:], strict=False))
-    samples = max(int(OmegaConf.select(cfg, "data.n_train", default=1) or 1), 1)
+    n_train = OmegaConf.select(cfg, "data.n_train", default=1)
+    samples = n_train if isinstance(n_train, int) and n_train > 1 else 1  # else: data checks it
     values = restarts * (4 * params + 2 * samples * sum(sizes))  # + grads, 2 states; acts
     need = values * (8 if cfg.dtype == "float64" else 4)
     have = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")

@@ -69,7 +69,7 @@ def check_only_gradlab_files(path: Path, key: str) -> None:
 
 
 SWEEP_FILES = ("multirun.yaml", ".sweep_plan.json", ".gradlab.lock", "summary.md", "summary.csv",
-               "summary_groups.csv")  # fmt: skip
+               "summary_groups.csv", "optimization_results.yaml")  # fmt: skip
 
 
 def check_only_sweep_files(path: Path, key: str) -> None:
@@ -85,6 +85,7 @@ def check_only_sweep_files(path: Path, key: str) -> None:
             p.name in SWEEP_FILES
             or p.name.isdigit()
             or p.suffix in (".log", ".db", ".png")
+            or p.name.endswith((".db-journal", ".db-wal", ".db-shm"))  # a study's SQLite files
             or (p.is_dir() and ((p / ".hydra").is_dir() or is_run_dir(p)))
         )
     )
