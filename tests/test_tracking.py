@@ -83,7 +83,7 @@ def test_mlflow_ui_serves_the_shared_store(tmp_path):
                     runs = json.loads(answer.read())["runs"]
             except OSError:
                 assert server.poll() is None, "mlflow ui exited"
-                time.sleep(0.5)
+                time.sleep(0.1)  # polling until the server answers (deadline above)
         assert runs and runs[0]["info"]["run_name"] == "run"
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=5) as page:
             assert page.status == 200  # the runs page

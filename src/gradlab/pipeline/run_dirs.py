@@ -18,6 +18,14 @@ RUN_ENTRIES = (*RESULT_FILES, ".gradlab.lock", "error.txt", "plots", "tensorboar
                ".hydra", "trajectory.pt")  # fmt: skip
 
 
+def link_refused(key: str, link: Path) -> ConfigError:
+    """The one line for a run directory entry that is a link (never written through)."""
+    return ConfigError(
+        f"{key}: {link} is a symbolic link; gradlab writes a run's files only in its own "
+        "directory, never through a link (remove it, or choose another directory)"
+    )
+
+
 def is_run_dir(path: Path) -> bool:
     """A run's directory (of train.py or gradlab.run, finished or running): its results, or
     ``.hydra/`` beside them; a sweep directory holds none of them itself."""
@@ -34,11 +42,7 @@ def check_not_nested(path: Path, key: str) -> None:
     its own files or folders is a link."""
     for name in RUN_ENTRIES:
         if (Path(path) / name).is_symlink():
-            raise ConfigError(
-                f"{key}: {Path(path) / name} is a symbolic link; gradlab writes a run's files "
-                "only in its own directory, never through a link (remove it, or choose another "
-                "directory)"
-            )
+            raise link_refused(key, Path(path) / name)
     resolved = Path(os.path.abspath(path))
     if resolved == Path(resolved.anchor):
         raise ConfigError(f"{key}: {path} is the filesystem's root; give a directory of its own")
@@ -52,20 +56,23 @@ def check_not_nested(path: Path, key: str) -> None:
             )
 
 
-def check_only_gradlab_files(path: Path, key: str) -> None:
-    """A directory named for a new run holds nothing but what gradlab writes (a resumed or
-    interrupted run of its own): never a directory of the user's other files."""
+def _refuse_foreign(path: Path, key: str, what: str, ours) -> None:
+    """Refuse ``path`` when it holds an entry for which ``ours(entry)`` is false."""
     path = Path(path)
     if not path.is_dir():
         return
-    foreign = sorted(
-        p.name for p in path.iterdir() if p.name not in RUN_ENTRIES and p.suffix != ".log"
-    )
+    foreign = sorted(p.name for p in path.iterdir() if not ours(p))
     if foreign:
         raise ConfigError(
             f"{key}: {path} holds files gradlab did not write ({len(foreign)}, e.g. "
-            f"{foreign[0]}); give a new or empty directory for the run"
+            f"{foreign[0]}); give a new or empty directory for the {what}"
         )
+
+
+def check_only_gradlab_files(path: Path, key: str) -> None:
+    """A directory named for a new run holds nothing but what gradlab writes (a resumed or
+    interrupted run of its own): never a directory of the user's other files."""
+    _refuse_foreign(path, key, "run", lambda p: p.name in RUN_ENTRIES or p.suffix == ".log")
 
 
 SWEEP_FILES = ("multirun.yaml", ".sweep_plan.json", ".gradlab.lock", "summary.md", "summary.csv",
@@ -75,25 +82,17 @@ SWEEP_FILES = ("multirun.yaml", ".sweep_plan.json", ".gradlab.lock", "summary.md
 def check_only_sweep_files(path: Path, key: str) -> None:
     """A sweep directory holds nothing but a sweep's files and its jobs' directories (an
     Optuna study continues in its own): never a directory of the user's other files."""
-    path = Path(path)
-    if not path.is_dir():
-        return
-    foreign = sorted(
-        p.name
-        for p in path.iterdir()
-        if not (
+
+    def ours(p: Path) -> bool:
+        return (
             p.name in SWEEP_FILES
             or p.name.isdigit()
             or p.suffix in (".log", ".db", ".png")
             or p.name.endswith((".db-journal", ".db-wal", ".db-shm"))  # a study's SQLite files
             or (p.is_dir() and ((p / ".hydra").is_dir() or is_run_dir(p)))
         )
-    )
-    if foreign:
-        raise ConfigError(
-            f"{key}: {path} holds files gradlab did not write ({len(foreign)}, e.g. "
-            f"{foreign[0]}); give a new or empty directory for the sweep"
-        )
+
+    _refuse_foreign(path, key, "sweep", ours)
 
 
 def _inside(path, root) -> bool:

@@ -9,6 +9,7 @@ import os
 from pathlib import Path
 
 from gradlab.errors import ConfigError
+from gradlab.pipeline.run_dirs import link_refused
 
 LOCK_FILE = ".gradlab.lock"
 _held: dict[Path, int] = {}  # run directory -> the open lock file of this process
@@ -25,11 +26,7 @@ def lock_run_dir(run_dir: Path, key: str, check=None) -> None:
         fd = os.open(run_dir / LOCK_FILE, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o644)
     except OSError as e:
         if e.errno == errno.ELOOP:  # a lock file that is a link: never written through
-            raise ConfigError(
-                f"{key}: {run_dir / LOCK_FILE} is a symbolic link; gradlab writes a run's files "
-                "only in its own directory, never through a link (remove it, or choose another "
-                "directory)"
-            ) from None
+            raise link_refused(key, run_dir / LOCK_FILE) from None
         raise ConfigError(f"{key}: cannot create {run_dir}: {e.strerror}") from None
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
