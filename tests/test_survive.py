@@ -387,9 +387,9 @@ def test_a_sweep_directory_holds_one_sweep(tmp_path):
     assert not any(p.name.isdigit() for p in busy.iterdir())
 
 
-def sigterm_batched_sweep(sweep, args, runs: int, after_s: float) -> tuple[int, str]:
+def sigterm_batched_sweep(sweep, args, runs: int, after_s: float, gap=None) -> tuple[int, str]:
     """(exit code, stderr) of ``train.py -m sweep=batched ARGS`` sent SIGTERM ``after_s``
-    seconds into training its ``runs`` runs as one."""
+    CPU seconds into training its ``runs`` runs as one (and a second one ``gap`` s later)."""
     proc = subprocess.Popen(
         [sys.executable, "train.py", "-m", "sweep=batched", *args, f"hydra.sweep.dir={sweep}"],
         cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
@@ -399,6 +399,10 @@ def sigterm_batched_sweep(sweep, args, runs: int, after_s: float) -> tuple[int, 
             break
     wait_cpu_seconds(proc, after_s)  # updates done (CPU time, not a guess of wall time)
     proc.send_signal(signal.SIGTERM)
+    if gap is not None:
+        time.sleep(gap)  # the spacing under test, not a wait for a state
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
     _, err = proc.communicate(timeout=120)
     return proc.returncode, err
 
@@ -412,7 +416,7 @@ def test_sigterm_stops_a_batched_sweep_and_keeps_every_job(tmp_path):
     returncode, err = sigterm_batched_sweep(sweep, args, runs=3, after_s=3)
     assert returncode == 130
     last = err.strip().splitlines()[-1]
-    assert last.startswith("error: SIGTERM: sweep interrupted; 3 job(s) stopped at update")
+    assert last.startswith("error: SIGTERM: sweep interrupted; 3 job(s) stopped with their")
     steps = set()
     for job in ("0", "1", "2"):
         metrics = read_metrics(sweep / job)
@@ -427,16 +431,20 @@ def test_sigterm_stops_a_batched_sweep_and_keeps_every_job(tmp_path):
     assert len(rows) == 3 and all("interrupted" in row for row in rows)
 
 
-def test_an_interrupted_batched_sweep_resumes_to_equal_an_uninterrupted_one(tmp_path, monkeypatch):
-    """SIGTERM mid-sweep, then the resume command the sweep prints: each interrupted job
-    continues from its last.ckpt, and every job's metrics.json (but wall time) and
-    history.csv equal those of the same sweep run without a stop. A sweep directory holding
-    other jobs is refused for resuming."""
+@pytest.mark.parametrize("gap", [None, 0.02, 0.15, 0.5])
+def test_an_interrupted_batched_sweep_resumes_to_equal_an_uninterrupted_one(
+    tmp_path, monkeypatch, gap
+):
+    """SIGTERM mid-sweep (once, or twice ``gap`` s apart), then the resume command the sweep
+    prints: each interrupted job continues from its last.ckpt, and every job's metrics.json
+    (but wall time) and history.csv equal those of the same sweep run without a stop. A sweep
+    directory holding other jobs is refused for resuming."""
     sweep = tmp_path / "sweep"
     args = ["sweep=batched", "seed=1,2", "trainer.max_steps=6000", "print_config=false",
             "logger=none", "callbacks.figures=null"]  # fmt: skip
-    returncode, err = sigterm_batched_sweep(sweep, args[1:], runs=2, after_s=2)
+    returncode, err = sigterm_batched_sweep(sweep, args[1:], runs=2, after_s=2, gap=gap)
     assert returncode == 130
+    assert sum(line.startswith("error:") for line in err.splitlines()) == 1, err
     last = _last_line(err)
     assert "resume with: python train.py -m" in last and "hydra.launcher.resume=true" in last
     assert read_metrics(sweep / "0")["status"] == "interrupted"
@@ -450,6 +458,8 @@ def test_an_interrupted_batched_sweep_resumes_to_equal_an_uninterrupted_one(tmp_
         resumed.pop("wall_time_s"), uninterrupted.pop("wall_time_s")
         assert resumed == uninterrupted and resumed["status"] == "ok", job
         assert history(sweep / job) == history(tmp_path / "b" / job)
+    if gap is not None:
+        return
     other = ["train.py", "-m", *args[:-3], "trainer.max_steps=50", *args[-2:],
              f"hydra.sweep.dir={sweep}", "hydra.launcher.resume=true"]  # fmt: skip
     r = cli(*other)

@@ -33,7 +33,9 @@ def train() -> None:
 
         return run_task(cfg)
 
-    with reported_errors():
+    from gradlab.pipeline.signals import signals_noted
+
+    with reported_errors(), signals_noted():  # Ctrl-C, SIGTERM: stop between updates
         _hydra_entry(run_task, "config")()
     from gradlab.sweep.summarize import failed_jobs_of_last_sweep
 
@@ -134,9 +136,21 @@ COMMANDS = {
 }
 
 
+def as_script(command) -> None:
+    """``command`` as the whole process (``train.py``, ``python -m gradlab``): once a signal
+    stopped it, later ones are ignored while Python exits (they would only cut its clean-up
+    short: exit -15 instead of 130)."""
+    from gradlab.pipeline.signals import ignore_after_stop
+
+    try:
+        command()
+    finally:
+        ignore_after_stop()
+
+
 def main() -> None:
     """``python -m gradlab [COMMAND] [arguments]``; without a command: train (so that
     Lightning's DDP workers, started as ``python -m gradlab OVERRIDES``, train too)."""
     named = len(sys.argv) > 1 and sys.argv[1] in COMMANDS
     command = COMMANDS[sys.argv.pop(1)] if named else train  # Hydra reads what follows
-    command()
+    as_script(command)

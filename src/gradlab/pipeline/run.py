@@ -32,6 +32,7 @@ from gradlab.pipeline.build import (
 from gradlab.pipeline.checkpoint_io import load_checkpoint, remove_stale_temporaries
 from gradlab.pipeline.process_state import torch_settings
 from gradlab.pipeline.run_lock import lock_run_dir, unlock_run_dir
+from gradlab.pipeline.signals import fit_until_stopped, signals_noted
 from gradlab.pipeline.validate import (
     RESULT_FILES,
     announce,
@@ -118,8 +119,6 @@ def fit(parts: RunParts) -> Outcome:
     """``trainer.fit`` (resuming from ``ckpt_path``), then ``trainer.test``; the failure is
     returned in the outcome so that the results get written. Ctrl-C and SIGTERM stop the run
     between two updates."""
-    from gradlab.pipeline.signals import fit_until_stopped
-
     cfg, trainer, module, data = parts.cfg, parts.trainer, parts.module, parts.data
     ckpt = cfg.get("ckpt_path")
     if ckpt:
@@ -167,7 +166,7 @@ def train(cfg: DictConfig) -> tuple[dict, RunParts | None]:
         check_fresh_dir(out, "paths.output_dir", cfg.get("ckpt_path"), files=RESULT_FILES)
         lock_run_dir(out, "paths.output_dir")  # held already when train.py took it
     try:
-        with torch_settings(cfg):
+        with torch_settings(cfg), signals_noted():  # a signal while writing: noted, not raised
             parts = assemble(cfg)
             out.mkdir(parents=True, exist_ok=True)
             if cfg.get("print_config"):

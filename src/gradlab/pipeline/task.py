@@ -26,6 +26,7 @@ from gradlab.errors import (
 )
 from gradlab.pipeline.results import record_failure
 from gradlab.pipeline.run import train
+from gradlab.pipeline.signals import requested
 
 
 def sweep_metric(cfg: DictConfig, metrics: dict):
@@ -60,6 +61,8 @@ def run_task(cfg: DictConfig):
     if multirun and HydraConfig.get().job.num > 0:  # the config tree once per sweep
         cfg.print_config = False
     try:
+        if requested():  # a signal came before this run started: it does not start
+            raise Interrupted(f"{requested()}: stopped before this run started")
         metrics, _ = train(cfg)
         return sweep_metric(cfg, metrics) if multirun else None
     except BaseException as e:

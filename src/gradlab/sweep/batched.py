@@ -110,7 +110,8 @@ def train_batched(cfgs: list[DictConfig], exact: bool = True) -> list[RunOutcome
     """Train ``cfgs`` (equal but for the keys in BATCHABLE) as one vectorized run; ``exact``:
     each run's matmuls and optimizer step as its own run computes them (bit-identical to it),
     else torch's batched matmul and one optimizer step for all runs (faster for many runs;
-    then only seed and optim.lr may differ: BATCHABLE_INEXACT)."""
+    then only seed and optim.lr may differ: BATCHABLE_INEXACT). No outcome when a signal
+    came before the first update."""
     cfg = cfgs[0]
     validate(cfg)  # the pipeline's checks; the others differ only in batchable values:
     checked = {str(group_options(cfg))}
@@ -174,6 +175,8 @@ def _train(cfgs: list[DictConfig], cfg: DictConfig, exact: bool) -> list[RunOutc
     stopped_by, error = fit_until_stopped(trainer, module, data)
     if error is not None and not isinstance(error, DivergenceError):
         raise error  # (every run diverged: each is recorded below)
+    if stopped_by and module.updates == 0:
+        return []  # a signal before the first update: the jobs did not start
     wall = (time.perf_counter() - began) / runs
     history = module.history().cpu()
     group = group_checkpoint(trainer)

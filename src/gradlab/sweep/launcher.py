@@ -28,6 +28,7 @@ from hydra.plugins.launcher import Launcher
 from hydra.types import HydraContext, TaskFunction
 from omegaconf import DictConfig, OmegaConf, open_dict
 
+from gradlab.pipeline.signals import requested, signals_noted
 from gradlab.sweep.job_dirs import JobDirs, parsed
 
 log = logging.getLogger(__name__)
@@ -71,8 +72,7 @@ class BatchedLauncher(Launcher):
         self.config, self.hydra_context, self.task_function = config, hydra_context, task_function
 
     def launch(self, job_overrides, initial_job_idx: int) -> list[JobReturn]:
-        from gradlab.sweep.batched import BATCHABLE, BATCHABLE_INEXACT, job_config
-        from gradlab.sweep.batched import why_not_batchable as why_not
+        from gradlab.sweep.batched import BATCHABLE, BATCHABLE_INEXACT
 
         setup_globals()
         configure_log(self.config.hydra.hydra_logging, self.config.hydra.verbose)
@@ -93,24 +93,45 @@ class BatchedLauncher(Launcher):
             rest, values = split(list(overrides), BATCHABLE if self.exact else BATCHABLE_INEXACT)
             key = (rest, tuple(sorted(values)))
             groups.setdefault(key, []).append((initial_job_idx + i, list(overrides), values))
-        for group in groups.values():
-            template = self.compose(group[0][1], group[0][0])
-            reason = why_not(job_config(template)) or why_not_written_directly(template)
-            if reason or len(group) == 1:
-                why = reason or "no other job differs from it only in batchable keys"
-                names = ", ".join(f"#{idx}" for idx, _, _ in group)
-                print(f"batched launcher: {names} one at a time: {why}", file=sys.stderr)
-                for idx, overrides, _ in group:  # composed by Hydra, as the basic launcher does
-                    cfg = template if idx == group[0][0] else self.compose(overrides, idx)
-                    returns[idx] = self.run(idx, overrides, cfg)
-                continue
-            dirs = JobDirs(template, list(group[0][2]))
-            for start in range(0, len(group), self.max_runs):
-                returns.update(self.train_together(dirs, group[start : start + self.max_runs]))
+        with signals_noted():  # a signal stops the group at work; no later one starts
+            stopped = 0
+            for group in groups.values():
+                if requested():
+                    break
+                stopped += self.train_group(group, returns)
+            if requested():  # every job started is written: end as an interrupted run ends
+                not_started = len(job_overrides) - len(returns)
+                self.interrupted(requested(), stopped, not_started)
         return [returns[initial_job_idx + i] for i in range(len(job_overrides))]
 
-    def train_together(self, dirs, chunk) -> dict[int, JobReturn]:
-        """Train ``chunk``'s jobs as one vectorized run; write each job's directory."""
+    def train_group(self, group: list, returns: dict) -> int:
+        """Train one group of jobs equal but for batchable values (one at a time when they
+        cannot be batched); the number of its jobs a signal stopped."""
+        from gradlab.sweep.batched import job_config
+        from gradlab.sweep.batched import why_not_batchable as why_not
+
+        template = self.compose(group[0][1], group[0][0])
+        reason = why_not(job_config(template)) or why_not_written_directly(template)
+        if reason or len(group) == 1:
+            why = reason or "no other job differs from it only in batchable keys"
+            names = ", ".join(f"#{idx}" for idx, _, _ in group)
+            print(f"batched launcher: {names} one at a time: {why}", file=sys.stderr)
+            for idx, overrides, _ in group:  # composed by Hydra, as the basic launcher does
+                if requested():
+                    break
+                cfg = template if idx == group[0][0] else self.compose(overrides, idx)
+                returns[idx] = self.run(idx, overrides, cfg)
+            return 0
+        dirs, stopped = JobDirs(template, list(group[0][2])), 0
+        for start in range(0, len(group), self.max_runs):
+            if requested():
+                break
+            stopped += self.train_together(dirs, group[start : start + self.max_runs], returns)
+        return stopped
+
+    def train_together(self, dirs, chunk, returns: dict) -> int:
+        """Train ``chunk``'s jobs as one vectorized run; write each job's directory (into
+        ``returns``); the number of its jobs a signal stopped."""
         from gradlab.sweep.batched import train_batched
         from gradlab.sweep.job_files import write_batched_job
         from gradlab.sweep.labels import label_of, swept_keys
@@ -136,7 +157,9 @@ class BatchedLauncher(Launcher):
             outcomes = train_batched(jobs, self.exact)
         finally:
             gc.unfreeze()
-        keys, returns = swept_keys(self.config.hydra), {}
+        if not outcomes:  # a signal came first: the jobs keep only .hydra/ (not started)
+            return 0
+        keys = swept_keys(self.config.hydra)
         name = str(dirs.template.hydra.job.name)
         with no_gc_passes():
             for (idx, overrides, _), cfg, outcome in zip(chunk, jobs, outcomes, strict=True):
@@ -148,12 +171,10 @@ class BatchedLauncher(Launcher):
                 except Exception as e:  # as run_job records a failed job
                     ret.return_value, ret.status = e, JobStatus.FAILED
                 returns[idx] = ret
-        stopped = [o for o in outcomes if o.metrics["status"] == "interrupted"]
-        if stopped:  # every job of the chunk is written: end the sweep as a run ends
-            self.interrupted(stopped[0].metrics["error"], len(stopped))
+        stopped = sum(o.metrics["status"] == "interrupted" for o in outcomes)
         del jobs, outcomes
         gc.collect()  # the group's trainer, module and data are cycles: free them now
-        return returns
+        return stopped
 
     def continued(self, idx: int, overrides: list[str], returns: dict) -> bool:
         """``hydra.launcher.resume=true``: a job this sweep finished is kept, an interrupted
@@ -174,7 +195,7 @@ class BatchedLauncher(Launcher):
         returns[idx] = self.run(idx, resumed, self.compose(resumed, idx))
         return True
 
-    def interrupted(self, why: str, jobs: int) -> None:
+    def interrupted(self, signal: str, stopped: int, not_started: int) -> None:
         """The sweep's summary lists every job (the ones not started too); one ``error:``
         line, exit code 130."""
         from gradlab.errors import EXIT_CODES
@@ -188,9 +209,10 @@ class BatchedLauncher(Launcher):
             ["python", "train.py", "-m", *hydra, *self.config.hydra.overrides.task,
              f"hydra.sweep.dir={sweep}", "hydra.launcher.resume=true"]
         )  # fmt: skip
+        parts = [f"{stopped} job(s) stopped with their history so far"] if stopped else []
+        parts += [f"{not_started} not started"] if not_started or not stopped else []
         print(
-            f"error: {why.split(':', 1)[0]}: sweep interrupted; {jobs} job(s) stopped at "
-            f"update {why.rsplit(' ', 1)[-1]} with their history so far ({sweep}/summary.md); "
+            f"error: {signal}: sweep interrupted; {', '.join(parts)} ({sweep}/summary.md); "
             f"resume with: {command}",
             file=sys.stderr,
         )
