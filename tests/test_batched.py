@@ -358,3 +358,41 @@ def test_scheduled_jobs_run_one_at_a_time(tmp_path, monkeypatch, capsys):
                  "print_config=false", "logger=none")  # fmt: skip
     assert [r["status"] for r in rows] == ["ok", "ok"]
     assert "#0, #1 one at a time: scheduler: " in capsys.readouterr().err
+
+
+def test_dead_units_of_batched_jobs_are_their_solo_runs(tmp_path, monkeypatch, capsys):
+    """callbacks.dead_units in a batched group: each job warns and logs ``dead_units`` as the
+    same job of a basic sweep does (TensorBoard scalars equal, the warning lines alike)."""
+    from test_dashboards import scalars
+
+    args = ["model.activation=relu", "model.sizes=[2,6,1]", "optim.lr=0.05,0.2", "seed=1,2",
+            "trainer.max_steps=300", "print_config=false", "logger=tensorboard"]  # fmt: skip
+    monkeypatch.setattr(sys, "argv", ["train.py", "-m", *args, f"hydra.sweep.dir={tmp_path}/a"])
+    commands.train()
+    basic = [line for line in capsys.readouterr().out.splitlines() if "dead ReLU" in line]
+    sweep(monkeypatch, tmp_path / "b", *args)
+    batched = [line for line in capsys.readouterr().out.splitlines() if "dead ReLU" in line]
+    assert sorted(batched) == sorted(basic) and basic  # some runs have dead units
+    for job in ("0", "1", "2", "3"):
+        tags = scalars(tmp_path / "b" / job / "tensorboard")
+        assert "dead_units" in str(tags)
+        assert tags == scalars(tmp_path / "a" / job / "tensorboard"), job
+
+
+@pytest.mark.parametrize(
+    ("override", "named"),
+    [
+        ("callbacks=trace", "callbacks.trace (gradlab.callbacks.Trace)"),
+        ("callbacks.figures.in_sweeps=true", "callbacks.figures (gradlab.callbacks.FigureLogger)"),
+        ("module.track_params=true", "module.track_params"),
+    ],
+)
+def test_callbacks_a_group_does_not_run_make_its_jobs_run_alone(
+    tmp_path, monkeypatch, capsys, override, named
+):
+    """No configured callback is dropped: a job whose callback a batched group does not
+    reproduce runs as its solo run, with a line naming the callback."""
+    rows = sweep(monkeypatch, tmp_path, override, "optim.lr=0.1,0.2", "trainer.max_steps=5",
+                 "print_config=false", "logger=none")  # fmt: skip
+    assert [r["status"] for r in rows] == ["ok", "ok"]
+    assert f"#0, #1 one at a time: {named}" in capsys.readouterr().err

@@ -13,9 +13,13 @@ from dataclasses import dataclass, field
 from functools import partial
 
 import lightning as L
+from lightning.pytorch.callbacks import LearningRateMonitor
 import torch
 from omegaconf import DictConfig, OmegaConf
 
+from gradlab.callbacks import DeadUnitCheck, FigureLogger, RunCheckpoint, UpdateProgressBar
+from gradlab.callbacks.dead_units import dead_units, of_run
+from gradlab.callbacks.history import TrainingHistory
 from gradlab.data.base import FullBatchDataModule
 from gradlab.errors import DivergenceError
 from gradlab.models.mlp import matmul_per_run
@@ -74,6 +78,57 @@ def why_not_batchable(cfg: DictConfig) -> str | None:
         return "trainer: several processes"
     if cfg.model["_target_"] != "gradlab.models.MLP":
         return f"model: {cfg.model['_target_']} (batched over runs: MLP)"
+    if cfg.module.get("track_params"):
+        return "module.track_params: each run's parameter path is recorded by its solo run"
+    return callback_not_in_groups(cfg)
+
+
+def callback_target(node):
+    """The class a callback's config node builds (None: not one gradlab knows)."""
+    from hydra.utils import get_class
+
+    try:
+        return get_class(node["_target_"])
+    except Exception:  # noqa: BLE001 - an unknown class: not one a group reproduces
+        return None
+
+
+def has_callback(cfg: DictConfig, cls) -> bool:
+    return any(
+        node and callback_target(node) is cls for node in (cfg.get("callbacks") or {}).values()
+    )
+
+
+# callbacks whose output a batched group writes into each job as its solo run writes it;
+# the value: why a node of that class would not be (None: it is)
+GROUP_CALLBACKS = {
+    RunCheckpoint: lambda n, cfg: (
+        None if keeps_best(cfg) and n.get("save_last") and not n.get("every_n_train_steps")
+        else "saves other checkpoints than last.ckpt and best.ckpt by val/loss"
+    ),
+    UpdateProgressBar: lambda n, cfg: None,  # the group prints its progress itself
+    LearningRateMonitor: lambda n, cfg: (
+        None if n.get("logging_interval") == "step" else "logs per epoch"
+    ),
+    TrainingHistory: lambda n, cfg: None,  # history.csv (module.track_params: refused above)
+    FigureLogger: lambda n, cfg: (  # a sweep's jobs draw no figures unless asked to
+        "draws each job's figures" if n.get("in_sweeps") or n.get("plot_every_n_steps") else None
+    ),
+    DeadUnitCheck: lambda n, cfg: None,  # each run's count (RunOutcome.dead_units)
+}
+
+
+def callback_not_in_groups(cfg: DictConfig) -> str | None:
+    """Why a configured callback's output would not be written per job by a batched group
+    (None: every one's is): such jobs run one at a time, as their solo runs."""
+    for name, node in (cfg.get("callbacks") or {}).items():
+        if not node:
+            continue
+        cls = callback_target(node)
+        check = GROUP_CALLBACKS.get(cls)
+        why = check(node, cfg) if check else "runs in each job's own training only"
+        if why:
+            return f"callbacks.{name} ({node.get('_target_')}): {why}"
     return None
 
 
@@ -104,6 +159,7 @@ class RunOutcome:
     validations: list[tuple[int, dict]] = field(default_factory=list)  # (updates, val/*)
     checkpoint: dict | None = None  # its last.ckpt, as its solo run would write it
     best_checkpoint: dict | None = None  # its best.ckpt (its lowest validation loss)
+    dead_units: list | None = None  # callbacks.dead_units: (layer, dead, units) at its end
 
 
 def train_batched(cfgs: list[DictConfig], exact: bool = True) -> list[RunOutcome]:
@@ -188,6 +244,9 @@ def _train(cfgs: list[DictConfig], cfg: DictConfig, exact: bool) -> list[RunOutc
             pred = module.model(x)
             for r in range(runs):  # each run's test metrics as its own run computes them
                 tests[r] = test_metrics(data.task, module.loss_fn, pred[r], y[r])
+    dead = None  # callbacks.dead_units: each run's, as its solo run counts them at its end
+    if has_callback(cfg, DeadUnitCheck) and not stopped_by:
+        dead = dead_units(module.model, data.train[0].to(module.device))
     for r in range(runs):
         column = history[:, r]
         if stopping is not None and r in stopping.stopped:  # its own last update
@@ -223,7 +282,8 @@ def _train(cfgs: list[DictConfig], cfg: DictConfig, exact: bool) -> list[RunOutc
             else:
                 g, opt = group, optimizer_state(trainer, cfgs[r], r)
             ckpt = run_checkpoint(g, opt, cfgs[r], r, column, val, best, previous)
-        outcomes.append(RunOutcome(column.unsqueeze(1), m, validations, ckpt, best_ckpt))
+        units = of_run(dead, r) if dead and m["status"] != "diverged" else None
+        outcomes.append(RunOutcome(column.unsqueeze(1), m, validations, ckpt, best_ckpt, units))
     return outcomes
 
 

@@ -8,6 +8,7 @@ from pathlib import Path
 import torch
 from omegaconf import DictConfig
 
+from gradlab.callbacks.dead_units import report_dead_units
 from gradlab.module.loss_history import is_log_step
 from gradlab.pipeline import results
 from gradlab.pipeline.build import build_loggers, build_optimizer
@@ -40,8 +41,11 @@ def write_batched_job(cfg: DictConfig, outcome, label: str | None, swept: list[s
         write_text(out / "error.txt", f"{metrics['status']}: {metrics['error']}\n")
         if metrics["status"] != "interrupted":  # the sweep says that once, at its end
             print(f"error: {metrics['error']}", file=sys.stderr)
-    if cfg.get("logger"):
-        log_curves(cfg, outcome, metrics, label, swept)
+    loggers = build_loggers(cfg, label) if cfg.get("logger") else []
+    if outcome.dead_units is not None:  # callbacks.dead_units, as its solo run reports them
+        report_dead_units(outcome.dead_units, loggers, metrics["step"])
+    if loggers:
+        log_curves(cfg, loggers, outcome, metrics, swept)
     return sweep_metric(cfg, metrics)
 
 
@@ -56,11 +60,10 @@ def learning_rate(cfg: DictConfig) -> dict:
     return {name: float(torch.tensor(float(cfg.optim.lr), dtype=dtype))}
 
 
-def log_curves(cfg: DictConfig, outcome, metrics: dict, label, swept) -> None:
+def log_curves(cfg: DictConfig, loggers, outcome, metrics: dict, swept) -> None:
     """The scalars a solo run logs, at the same steps: train/loss at log steps, the learning
     rate as Lightning's LearningRateMonitor logs it, val/* at each validation, test/* at
     the end; then the hyperparameters and final values."""
-    loggers = build_loggers(cfg, label)
     losses = outcome.history[:, 0].tolist()
     every, last = cfg.trainer.log_every_n_steps, cfg.trainer.max_steps
     lr_name = f"lr-{build_optimizer(cfg).func.__name__}"
