@@ -1,5 +1,5 @@
-"""The package's structure: no import cycle between gradlab's modules (imports inside
-functions included), and no module over ~300 lines."""
+"""The package's structure: its layers point down only (imports inside functions included),
+no import cycle between gradlab's modules, and no module over 300 lines."""
 
 import ast
 from pathlib import Path
@@ -72,6 +72,52 @@ def test_no_import_cycle():
     graph = import_graph()
     assert "gradlab.pipeline.run" in graph and graph["gradlab.pipeline.run"]
     assert find_cycle(graph) is None, " -> ".join(find_cycle(graph))
+
+
+# gradlab's packages and top-level modules, lowest first: each imports only from layers below
+# it (the README's Layout section draws the same order)
+LAYERS = [
+    {"errors"},
+    {"safe_files", "sweep_plan", "models", "data", "optim"},
+    {"instantiate"},
+    {"module"},
+    {"analysis"},
+    {"callbacks"},
+    {"pipeline"},
+    {"sweep"},
+    {"task", "api"},
+    {"cli", "gradlab", "hydra_plugins"},
+    {"__main__"},
+]
+
+
+def layer_of(module: str) -> int:
+    parts = module.split(".")
+    name = "hydra_plugins" if parts[0] == "hydra_plugins" else (parts + ["gradlab"])[1]
+    (layer,) = [i for i, names in enumerate(LAYERS) if name in names]
+    return layer
+
+
+def upward_imports(graph: dict[str, set[str]]) -> list[str]:
+    """Every import of a module in the same or a higher layer (between packages)."""
+    return sorted(
+        f"{a} -> {b}"
+        for a, targets in graph.items()
+        for b in targets
+        if a.split(".")[:2] != b.split(".")[:2] and layer_of(b) >= layer_of(a)
+    )
+
+
+def test_the_layer_check_finds_an_upward_import():
+    graph = {"gradlab.module.m": {"gradlab.pipeline.run"}, "gradlab.pipeline.run": set()}
+    assert upward_imports(graph) == ["gradlab.module.m -> gradlab.pipeline.run"]
+    assert upward_imports({"gradlab.pipeline.run": {"gradlab.module.m"}}) == []
+
+
+def test_layers_point_down_only():
+    graph = import_graph()
+    assert all(layer_of(m) is not None for m in graph)  # every module has its layer
+    assert upward_imports(graph) == []
 
 
 def test_no_module_is_long():

@@ -29,7 +29,7 @@ def train() -> None:
     """``python train.py [overrides]``: one run, or a sweep with ``-m``, through Hydra."""
 
     def run_task(cfg):  # torch and Lightning load only when a run starts (not for --help)
-        from gradlab.pipeline.task import run_task
+        from gradlab.task import run_task
 
         return run_task(cfg)
 

@@ -53,3 +53,28 @@ def save_figure(fig, path, **kwargs) -> None:
     """``fig.savefig(path)`` through a file opened without following links."""
     with open_new(path, "wb") as f:
         fig.savefig(f, format=Path(path).suffix.lstrip(".") or "png", **kwargs)
+
+
+TMP_PREFIX = ".gradlab-tmp."  # the name of every temporary file gradlab writes
+
+
+def save_atomically(obj, path) -> None:
+    """torch.save to a temporary file, then rename it over ``path``: a kill while saving
+    leaves the previous file in place."""
+    import tempfile
+
+    import torch
+
+    path = check_directory(Path(path).parent) / Path(path).name  # never a linked directory
+    prefix = f"{TMP_PREFIX}{path.name}.{os.getpid()}."  # the writer's pid: stale ones told
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=prefix, suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            torch.save(obj, f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)  # atomic on POSIX: readers see the old file or the new one
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise

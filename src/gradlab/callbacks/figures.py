@@ -27,7 +27,7 @@ class FigureLogger(L.Callback):
             self.draw(trainer, pl_module)
 
     def on_fit_end(self, trainer, pl_module):
-        from gradlab.sweep.labels import in_sweep
+        from gradlab.sweep_plan import in_sweep
 
         wanted = self.in_sweeps or not in_sweep()
         if wanted and not trainer.fast_dev_run and trainer.is_global_zero:

@@ -7,6 +7,7 @@ the plane of its top two principal directions and each layer's distance from the
 Snapshots are written to ``<run>/trajectory/chunk_<n>.pt`` at every checkpoint and read back
 when a run resumes from one."""
 
+import math
 from pathlib import Path
 
 import lightning as L
@@ -14,7 +15,7 @@ import torch
 
 from gradlab.callbacks.publish import log_scalars
 from gradlab.module.loss_history import load_snapshots, sync_snapshots
-from gradlab.pipeline.results import write_history
+from gradlab.safe_files import write_text
 
 PARAM_COLUMNS = 64  # a history.csv column per value up to this many values
 TRAJECTORY_DIR = "trajectory"  # <run dir>/trajectory/chunk_<n>.pt: parameter snapshots
@@ -22,6 +23,27 @@ TRAJECTORY_DIR = "trajectory"  # <run dir>/trajectory/chunk_<n>.pt: parameter sn
 
 def run_dir(trainer: L.Trainer) -> Path:
     return Path(trainer.default_root_dir)
+
+
+def write_history(path: Path, history: torch.Tensor, trajectory=None, names=()) -> None:
+    """history.csv: per update, the best restart's loss, each restart's loss (restarts > 1)
+    and the tracked parameters' values (``trajectory`` rows, ``names`` columns)."""
+    header = ["step", "loss"]
+    if history.shape[1] > 1:
+        header += [f"loss_r{r}" for r in range(history.shape[1])]
+    header += list(names)
+    rows = [",".join(header)]
+    best = history.nan_to_num(nan=math.inf, posinf=math.inf).min(dim=1).values.tolist()
+    each = history.tolist() if history.shape[1] > 1 else None  # python floats: fast to print
+    path_rows = trajectory.tolist() if trajectory is not None else None
+    for i, loss in enumerate(best):
+        cells = [str(i), repr(float(loss))]
+        if each is not None:
+            cells += [repr(float(v)) for v in each[i]]
+        if path_rows is not None:
+            cells += [repr(float(v)) for v in path_rows[i]]
+        rows.append(",".join(cells))
+    write_text(path, "\n".join(rows) + "\n")
 
 
 class TrainingHistory(L.Callback):
@@ -79,7 +101,7 @@ class TrainingHistory(L.Callback):
         if trajectory is not None:
             trajectory = trajectory[: len(history)]
         write_history(out / "history.csv", history, trajectory, names)
-        from gradlab.sweep.labels import in_sweep
+        from gradlab.sweep_plan import in_sweep
 
         if self.plot and not in_sweep():  # a sweep draws every job's curve in curves.png
             self._plot(pl_module, history, trajectory, names, path, out)

@@ -104,7 +104,7 @@ class GradLabModule(Evaluation, L.LightningModule):
 
     def _build_from_configs(self, net):
         """Model, optimizer and scheduler from the stored configs: gradlab's own classes only."""
-        from gradlab.pipeline.build import build, build_model_shell
+        from gradlab.instantiate import build, build_model_shell
 
         hp = self.hparams
         if net is None:  # its weights come from the checkpoint's state_dict

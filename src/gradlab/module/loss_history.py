@@ -163,7 +163,7 @@ def sync_snapshots(history: LossHistory, directory: Path) -> list[int]:
     file (``chunk_<n>.pt``: their updates and values), so the files grow with the run and a
     kill keeps them; after thinning, the files are compacted to the kept snapshots. Returns
     the updates of the snapshots kept."""
-    from gradlab.pipeline.checkpoint_io import save_atomically
+    from gradlab.safe_files import save_atomically
 
     directory.mkdir(parents=True, exist_ok=True)
     steps = history.snapshot_steps().tolist()

@@ -1,16 +1,13 @@
 """Checkpoint files: written atomically (temporary file, then rename), read with one-line errors."""
 
 import os
-import tempfile
 from pathlib import Path
 
 import torch
 from lightning.pytorch.plugins import TorchCheckpointIO
 
 from gradlab.errors import CheckpointError
-from gradlab.safe_files import check_directory
-
-TMP_PREFIX = ".gradlab-tmp."  # the name of every temporary file gradlab writes
+from gradlab.safe_files import TMP_PREFIX, save_atomically
 
 
 class AtomicCheckpointIO(TorchCheckpointIO):
@@ -20,23 +17,6 @@ class AtomicCheckpointIO(TorchCheckpointIO):
         if storage_options is not None:
             raise TypeError("AtomicCheckpointIO does not take storage_options")
         save_atomically(checkpoint, path)
-
-
-def save_atomically(obj, path) -> None:
-    """torch.save to a temporary file, then rename it over ``path``."""
-    path = check_directory(Path(path).parent) / Path(path).name  # never a linked directory
-    prefix = f"{TMP_PREFIX}{path.name}.{os.getpid()}."  # the writer's pid: stale ones told
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=prefix, suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            torch.save(obj, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)  # atomic on POSIX: readers see the old file or the new one
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def load_checkpoint(path: str | Path) -> dict:

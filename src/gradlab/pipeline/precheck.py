@@ -130,7 +130,7 @@ def check_some_jobs(config: DictConfig) -> None:
     (a ``hydra.sweep.subdir`` that gives two jobs the same name)."""
     from omegaconf import OmegaConf
 
-    from gradlab.sweep.summarize import plan_jobs
+    from gradlab.sweep_plan import plan_jobs
 
     sweeper = str(config.hydra.sweeper.get("_target_", ""))
     if not sweeper.endswith(("BasicSweeper", "GridSweeper")):
@@ -192,8 +192,7 @@ def check_no_other_sweep(sweep_dir: Path) -> None:
 def check_same_sweep(sweep_dir: Path, config: DictConfig) -> None:
     """``hydra.launcher.resume=true`` continues the sweep whose jobs ``sweep_dir`` holds: this
     command must plan the same jobs."""
-    from gradlab.sweep.labels import PLAN
-    from gradlab.sweep.summarize import plan_jobs
+    from gradlab.sweep_plan import PLAN, plan_jobs
 
     plan = sweep_dir / PLAN
     if not plan.is_file() or json.loads(plan.read_text()) != plan_jobs(config):

@@ -9,7 +9,7 @@ from pathlib import Path
 import torch
 from omegaconf import DictConfig
 
-from gradlab.errors import error_line, status_of
+from gradlab.errors import ConfigError, did_you_mean, error_line, status_of
 from gradlab.safe_files import write_text
 
 STATUS = {"diverged": "diverged", "interrupted": "interrupted", "pruned": "pruned"}  # else failed
@@ -58,27 +58,6 @@ def write_metrics(out: Path, metrics: dict) -> None:
     write_text(out / "metrics.json", json.dumps(strict, indent=2, sort_keys=True, allow_nan=False))
 
 
-def write_history(path: Path, history: torch.Tensor, trajectory=None, names=()) -> None:
-    """history.csv: per update, the best restart's loss, each restart's loss (restarts > 1)
-    and the tracked parameters' values (``trajectory`` rows, ``names`` columns)."""
-    header = ["step", "loss"]
-    if history.shape[1] > 1:
-        header += [f"loss_r{r}" for r in range(history.shape[1])]
-    header += list(names)
-    rows = [",".join(header)]
-    best = history.nan_to_num(nan=math.inf, posinf=math.inf).min(dim=1).values.tolist()
-    each = history.tolist() if history.shape[1] > 1 else None  # python floats: fast to print
-    path_rows = trajectory.tolist() if trajectory is not None else None
-    for i, loss in enumerate(best):
-        cells = [str(i), repr(float(loss))]
-        if each is not None:
-            cells += [repr(float(v)) for v in each[i]]
-        if path_rows is not None:
-            cells += [repr(float(v)) for v in path_rows[i]]
-        rows.append(",".join(cells))
-    write_text(path, "\n".join(rows) + "\n")
-
-
 def log_results(cfg: DictConfig, loggers: list, metrics: dict, first: list | None = None) -> None:
     """Hyperparameters (the swept keys first: ``first``, by default the running sweep's) and
     final metrics to every logger."""
@@ -86,7 +65,7 @@ def log_results(cfg: DictConfig, loggers: list, metrics: dict, first: list | Non
     from lightning.pytorch.loggers import TensorBoardLogger
 
     from gradlab.pipeline.hparams import flat_hparams
-    from gradlab.sweep.labels import swept_keys
+    from gradlab.sweep_plan import swept_keys
 
     hparams = flat_hparams(cfg, first=swept_keys() if first is None else first)
     numbers = {f"hparam/{k}": v for k, v in metrics.items() if isinstance(v, float)}
@@ -163,3 +142,28 @@ def record_failure(out: Path, e: BaseException) -> None:
 def is_ddp_worker() -> bool:
     """A process Lightning started for DDP rank > 0 (it runs in rank 0's directory)."""
     return os.environ.get("LOCAL_RANK", "0") != "0"
+
+
+def sweep_metric(cfg: DictConfig, metrics: dict):
+    """The value handed to a sweeper: ``optimized_metric`` of a finished run; a run without
+    that metric (no validation set: no ``val/*``) hands ``fallback_metric`` instead, with a
+    line saying so. A diverged run hands inf under ``on_divergence=inf``; others nothing."""
+    status = metrics.get("status", "ok")
+    if status == "diverged" and cfg.get("on_divergence") == "inf":
+        return math.inf
+    metric = cfg.get("optimized_metric")
+    if not metric or status != "ok":
+        return None
+    if metric in metrics:
+        return metrics[metric]
+    fallback = cfg.get("fallback_metric")
+    no_validation = not any(k.startswith("val/") for k in metrics)
+    if metric.startswith("val/") and no_validation and fallback in metrics:
+        print(
+            f"optimized_metric: this run has no validation set ({metric} missing); "
+            f"the sweeper gets {fallback} (fallback_metric)"
+        )
+        return metrics[fallback]
+    raise ConfigError(
+        f"optimized_metric: {metric!r} is not a metric of this run{did_you_mean(metric, metrics)}"
+    )

@@ -19,13 +19,13 @@ import torch
 from omegaconf import DictConfig, OmegaConf
 
 from gradlab.errors import ConfigError, GradlabError, Interrupted, OutputError, status_of
+from gradlab.instantiate import build_model_shell
 from gradlab.models.restarts import copy_into_restart
 from gradlab.pipeline import results
 from gradlab.pipeline.build import (
     build_data,
     build_makers,
     build_model,
-    build_model_shell,
     build_module,
     build_trainer,
 )

@@ -13,8 +13,8 @@ from dataclasses import dataclass, field
 from functools import partial
 
 import lightning as L
-from lightning.pytorch.callbacks import LearningRateMonitor
 import torch
+from lightning.pytorch.callbacks import LearningRateMonitor
 from omegaconf import DictConfig, OmegaConf
 
 from gradlab.callbacks import DeadUnitCheck, FigureLogger, RunCheckpoint, UpdateProgressBar
@@ -103,7 +103,8 @@ def has_callback(cfg: DictConfig, cls) -> bool:
 # the value: why a node of that class would not be (None: it is)
 GROUP_CALLBACKS = {
     RunCheckpoint: lambda n, cfg: (
-        None if keeps_best(cfg) and n.get("save_last") and not n.get("every_n_train_steps")
+        None
+        if keeps_best(cfg) and n.get("save_last") and not n.get("every_n_train_steps")
         else "saves other checkpoints than last.ckpt and best.ckpt by val/loss"
     ),
     UpdateProgressBar: lambda n, cfg: None,  # the group prints its progress itself

@@ -44,7 +44,7 @@ class GridSweeper(Sweeper):
     def sweep(self, arguments: list[str]):
         from gradlab.sweep.batched import BATCHABLE
         from gradlab.sweep.launcher import split
-        from gradlab.sweep.summarize import grid
+        from gradlab.sweep_plan import grid
 
         jobs = grid([f"{k}={v}" for k, v in self.params.items()] + list(arguments))
         sweep_dir = Path(self.config.hydra.sweep.dir)

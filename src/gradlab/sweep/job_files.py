@@ -9,21 +9,19 @@ import torch
 from omegaconf import DictConfig
 
 from gradlab.callbacks.dead_units import report_dead_units
+from gradlab.callbacks.history import write_history
 from gradlab.module.loss_history import is_log_step
 from gradlab.pipeline import results
 from gradlab.pipeline.build import build_loggers, build_optimizer
-from gradlab.pipeline.checkpoint_io import save_atomically
-from gradlab.safe_files import write_text
+from gradlab.safe_files import save_atomically, write_text
 
 
 def write_batched_job(cfg: DictConfig, outcome, label: str | None, swept: list[str]):
     """Write one run's results into its job directory (its logger runs named ``label``, the
     ``swept`` keys first among their hyperparameters); return the sweep's metric."""
-    from gradlab.pipeline.task import sweep_metric
-
     out = Path(cfg.paths.output_dir)
     out.mkdir(parents=True, exist_ok=True)
-    results.write_history(out / "history.csv", outcome.history)
+    write_history(out / "history.csv", outcome.history)
     saved = {"last": outcome.checkpoint, "best": outcome.best_checkpoint}
     if any(saved.values()):  # eval.py and ckpt_path= take them as a solo run's
         from gradlab.pipeline.run import config_as_data
@@ -46,7 +44,7 @@ def write_batched_job(cfg: DictConfig, outcome, label: str | None, swept: list[s
         report_dead_units(outcome.dead_units, loggers, metrics["step"])
     if loggers:
         log_curves(cfg, loggers, outcome, metrics, swept)
-    return sweep_metric(cfg, metrics)
+    return results.sweep_metric(cfg, metrics)
 
 
 def learning_rate(cfg: DictConfig) -> dict:

@@ -134,7 +134,7 @@ class BatchedLauncher(Launcher):
         ``returns``); the number of its jobs a signal stopped."""
         from gradlab.sweep.batched import train_batched
         from gradlab.sweep.job_files import write_batched_job
-        from gradlab.sweep.labels import label_of, swept_keys
+        from gradlab.sweep_plan import label_of, swept_keys
 
         print(
             f"batched launcher: jobs #{chunk[0][0]}..#{chunk[-1][0]} as one run of {len(chunk)}",

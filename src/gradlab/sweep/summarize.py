@@ -18,45 +18,7 @@ from hydra.experimental.callback import Callback
 
 from gradlab.safe_files import open_new, write_text
 from gradlab.sweep.job_reading import METRICS, read_job, read_losses
-from gradlab.sweep.labels import PLAN
-
-
-def grid(texts: list[str]) -> list[list[str]]:
-    """The jobs of a grid sweep over ``texts`` as Hydra's basic sweeper orders them: the
-    cartesian product of the sweeps, a repeated key's last value winning."""
-    import itertools
-
-    from hydra.core.global_hydra import GlobalHydra
-    from hydra.core.override_parser.overrides_parser import OverridesParser
-
-    # Hydra's own parser with the running app's config loader, as its basic sweeper creates
-    # it: glob(...) over a config group's options needs the loader to list them
-    hydra = GlobalHydra.instance()
-    loader = hydra.config_loader() if hydra.is_initialized() else None
-    choices: dict[str, list[str]] = {}
-    for o in OverridesParser.create(config_loader=loader).parse_overrides(texts):
-        key = o.get_key_element()
-        if o.is_sweep_override():
-            try:
-                choices[key] = [f"{key}={v}" for v in o.sweep_string_iterator()]
-            except Exception as e:  # noqa: BLE001 - Hydra's refusal, given the key it is about
-                from gradlab.errors import ConfigError
-
-                raise ConfigError(
-                    f"{key}: {o.input_line.split('=', 1)[-1]} cannot be listed as a grid of "
-                    f"jobs ({e}); use choice(...) or range(...), or a search: "
-                    "hparams_search=sincos_optuna"
-                ) from None
-        else:
-            choices[key] = [f"{key}={o.get_value_element_as_str()}"]
-    return [list(job) for job in itertools.product(*choices.values())]
-
-
-def plan_jobs(config) -> list[list[str]]:
-    """The override lists of the basic sweeper's jobs (``hydra.sweeper.params`` then the
-    command line), so a summary can list the jobs not yet started."""
-    params = config.hydra.sweeper.get("params") or {}
-    return grid([f"{k}={v}" for k, v in params.items()] + list(config.hydra.overrides.task))
+from gradlab.sweep_plan import PLAN, plan_jobs
 
 
 def _not_started(sweep_dir: Path, rows_so_far: list[dict]) -> list[dict]:

@@ -3,7 +3,6 @@ one ``error:`` line. A single run exits with the failure's code; a sweep job rec
 failure and the sweep goes on (its end names the failed jobs), except on Ctrl-C."""
 
 import json
-import math
 import os
 import subprocess
 import sys
@@ -18,40 +17,14 @@ from gradlab.errors import (
     EXIT_CODES,
     ConfigError,
     Interrupted,
-    did_you_mean,
     error_line,
     exit_code,
     show_traceback,
     status_of,
 )
-from gradlab.pipeline.results import record_failure
+from gradlab.pipeline.results import record_failure, sweep_metric
 from gradlab.pipeline.run import train
 from gradlab.pipeline.signals import requested
-
-
-def sweep_metric(cfg: DictConfig, metrics: dict):
-    """The value handed to a sweeper: ``optimized_metric`` of a finished run; a run without
-    that metric (no validation set: no ``val/*``) hands ``fallback_metric`` instead, with a
-    line saying so. A diverged run hands inf under ``on_divergence=inf``; others nothing."""
-    status = metrics.get("status", "ok")
-    if status == "diverged" and cfg.get("on_divergence") == "inf":
-        return math.inf
-    metric = cfg.get("optimized_metric")
-    if not metric or status != "ok":
-        return None
-    if metric in metrics:
-        return metrics[metric]
-    fallback = cfg.get("fallback_metric")
-    no_validation = not any(k.startswith("val/") for k in metrics)
-    if metric.startswith("val/") and no_validation and fallback in metrics:
-        print(
-            f"optimized_metric: this run has no validation set ({metric} missing); "
-            f"the sweeper gets {fallback} (fallback_metric)"
-        )
-        return metrics[fallback]
-    raise ConfigError(
-        f"optimized_metric: {metric!r} is not a metric of this run{did_you_mean(metric, metrics)}"
-    )
 
 
 def run_task(cfg: DictConfig):

@@ -1,5 +1,5 @@
-"""Which sweep a process runs in and what it varies: the names of a job's logger runs and
-the order of its hyperparameters come from here."""
+"""Which sweep a process runs in, the jobs it plans and the keys they vary: the names of a
+job's logger runs and the order of its hyperparameters come from here."""
 
 import json
 from pathlib import Path
@@ -55,3 +55,41 @@ def label_of(overrides, keys: list[str]) -> str | None:
     last = [k.rsplit(".", 1)[-1] for k in keys]
     short = {k: s if last.count(s) == 1 else k for k, s in zip(keys, last, strict=True)}
     return ",".join(f"{short[k]}={mine[k]}" for k in keys if k in mine) or None
+
+
+def grid(texts: list[str]) -> list[list[str]]:
+    """The jobs of a grid sweep over ``texts`` as Hydra's basic sweeper orders them: the
+    cartesian product of the sweeps, a repeated key's last value winning."""
+    import itertools
+
+    from hydra.core.global_hydra import GlobalHydra
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    # Hydra's own parser with the running app's config loader, as its basic sweeper creates
+    # it: glob(...) over a config group's options needs the loader to list them
+    hydra = GlobalHydra.instance()
+    loader = hydra.config_loader() if hydra.is_initialized() else None
+    choices: dict[str, list[str]] = {}
+    for o in OverridesParser.create(config_loader=loader).parse_overrides(texts):
+        key = o.get_key_element()
+        if o.is_sweep_override():
+            try:
+                choices[key] = [f"{key}={v}" for v in o.sweep_string_iterator()]
+            except Exception as e:  # noqa: BLE001 - Hydra's refusal, given the key it is about
+                from gradlab.errors import ConfigError
+
+                raise ConfigError(
+                    f"{key}: {o.input_line.split('=', 1)[-1]} cannot be listed as a grid of "
+                    f"jobs ({e}); use choice(...) or range(...), or a search: "
+                    "hparams_search=sincos_optuna"
+                ) from None
+        else:
+            choices[key] = [f"{key}={o.get_value_element_as_str()}"]
+    return [list(job) for job in itertools.product(*choices.values())]
+
+
+def plan_jobs(config) -> list[list[str]]:
+    """The override lists of the basic sweeper's jobs (``hydra.sweeper.params`` then the
+    command line), so a summary can list the jobs not yet started."""
+    params = config.hydra.sweeper.get("params") or {}
+    return grid([f"{k}={v}" for k, v in params.items()] + list(config.hydra.overrides.task))
