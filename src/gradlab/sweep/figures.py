@@ -5,25 +5,19 @@ from pathlib import Path
 
 from gradlab.analysis.plots import plt
 from gradlab.safe_files import save_figure
+from gradlab.sweep.axes import MAX_TICKS, as_number, axis_of
 
-MAX_TICKS = 12  # category labels on an axis; more are thinned out
 SWEEP_METRICS = ("train/loss", "val/loss_best", "test/mse", "test/acc")
 
 
-def _as_number(v):
-    try:
-        return float(v)
-    except (TypeError, ValueError):
-        return None
-
-
 def plot_sweep(table: list[dict], groups: list[dict], keys: list[str], path: Path):
-    """Each final metric against each swept numeric key (log axis when the values span more
-    than a decade): the mean over seeds with a min-max band; diverged and failed jobs are
-    marked at the top, not dropped. No numeric key: one point per group, by label."""
+    """Each final metric against each swept key (``gradlab.sweep.axes``: numbers on a
+    numeric axis, lists and strings as categories in sweep order), the mean over seeds with
+    its min-max spread, one line per value of the other swept keys; diverged and failed jobs
+    are marked at the top, not dropped. No swept key but the seed: one point per group."""
     metrics = [m for m in SWEEP_METRICS if any(g.get(f"{m}/mean") is not None for g in groups)]
-    numeric = [k for k in keys if all(_as_number(g.get(k)) is not None for g in groups)]
-    x_keys = numeric or [None]
+    axes_of = {k: axis_of(k, [r.get(k) for r in table]) for k in keys}
+    x_keys = keys or [None]
     fig, axes = plt.subplots(
         max(len(metrics), 1),
         len(x_keys),
@@ -31,10 +25,8 @@ def plot_sweep(table: list[dict], groups: list[dict], keys: list[str], path: Pat
         squeeze=False,
     )
     for col, key in enumerate(x_keys):
+        axis = axes_of.get(key) or axis_of("job", [str(i) for i in range(len(groups))])
         others = [k for k in keys if k != key]
-        # fewer than three values: categories side by side, no line or band between them
-        distinct = sorted({_as_number(g.get(key)) for g in groups}) if key else []
-        categorical = key is not None and len(distinct) < 3
         lines: dict[tuple, list[dict]] = {}
         for g in groups:
             lines.setdefault(tuple(g.get(k) for k in others), []).append(g)
@@ -42,31 +34,22 @@ def plot_sweep(table: list[dict], groups: list[dict], keys: list[str], path: Pat
             ax = axes[row][col]
             for label, gs in lines.items():
                 if key is None:
-                    gs = sorted(gs, key=lambda g: str(g))
                     xs = list(range(len(gs)))
-                    ax.set_xticks(
-                        xs,
-                        [" ".join(f"{k}={g.get(k)}" for k in keys) for g in gs],
-                        rotation=30,
-                        ha="right",
-                        fontsize=7,
-                    )
                 else:
-                    gs = sorted(gs, key=lambda g: _as_number(g.get(key)))
-                    xs = [_as_number(g.get(key)) for g in gs]
-                    if categorical:
-                        xs = [distinct.index(x) for x in xs]
+                    gs = sorted(gs, key=lambda g: axis.where[str(g.get(key))])
+                    xs = [axis.where[str(g.get(key))] for g in gs]
                 mean = [g.get(f"{m}/mean") for g in gs]
                 ok = [i for i, v in enumerate(mean) if v is not None]
-                name = ", ".join(f"{k}={v}" for k, v in zip(others, label, strict=True)) or m
-                if ok and categorical:  # mean with a min-max bar
+                name = ", ".join(f"{short(k)}={v}" for k, v in zip(others, label, strict=True))
+                if ok and axis.categorical:  # mean with a min-max bar
                     low = [mean[i] - gs[i][f"{m}/min"] for i in ok]
                     high = [gs[i][f"{m}/max"] - mean[i] for i in ok]
                     ax.errorbar([xs[i] for i in ok], [mean[i] for i in ok], yerr=[low, high],
-                                fmt="o", capsize=4, label=name)  # fmt: skip
+                                fmt="o-" if len(lines) > 1 else "o", capsize=4,
+                                label=name or m)  # fmt: skip
                 elif ok:
                     line = ax.plot(
-                        [xs[i] for i in ok], [mean[i] for i in ok], marker="o", label=name
+                        [xs[i] for i in ok], [mean[i] for i in ok], marker="o", label=name or m
                     )[0]
                     ax.fill_between(
                         [xs[i] for i in ok],
@@ -85,71 +68,88 @@ def plot_sweep(table: list[dict], groups: list[dict], keys: list[str], path: Pat
                         transform=ax.get_xaxis_transform(),
                         clip_on=False,
                     )
-            if categorical:
-                every = -(-len(distinct) // MAX_TICKS)  # at most MAX_TICKS labels: readable
-                shown = range(0, len(distinct), every)
-                ax.set_xticks(list(shown), [f"{distinct[i]:g}" for i in shown])
-                ax.set_xlim(-0.5, len(distinct) - 0.5)
-                ax.set_xlabel(key)
-            elif key is not None:
-                values = [v for g in groups if (v := _as_number(g.get(key))) is not None]
-                if values and min(values) > 0 and max(values) / min(values) > 10:
+            if key is None:
+                names = [" ".join(f"{short(k)}={g.get(k)}" for k in keys) or f"group {i}"
+                         for i, g in enumerate(groups)]  # fmt: skip
+                ax.set_xticks(range(len(groups)), names, rotation=30, ha="right", fontsize=7)
+            elif axis.categorical:
+                xs, names = zip(*axis.ticks, strict=True)
+                long = max(len(n) for n in names) > 6
+                ax.set_xticks(list(xs), list(names), rotation=30 if long else 0,
+                              ha="right" if long else "center")  # fmt: skip
+                ax.set_xlim(-0.5, len(axis.where) - 0.5)
+                ax.set_xlabel(axis.label)
+            else:
+                if axis.log:
                     ax.set_xscale("log")
-                ax.set_xlabel(key)
+                ax.set_xlabel(axis.label)
             ys = [g.get(f"{m}/mean") for g in groups if g.get(f"{m}/mean")]
             if ys and min(ys) > 0 and max(ys) / min(ys) > 50:
                 ax.set_yscale("log")
             ax.set_ylabel(m + " (mean, min-max)")
             ax.grid(alpha=0.3)
             if len(lines) > 1 and row == 0:
-                ax.legend(fontsize=7, loc="upper right")  # loc="best" is slow for many points
+                handles, labels = ax.get_legend_handles_labels()
+                every = -(-len(handles) // MAX_TICKS)  # a readable legend: some lines
+                ax.legend(handles[::every], labels[::every], fontsize=7, loc="upper right")
     fig.suptitle(f"sweep {path.parent.name} (x: diverged or failed jobs)", fontsize=10)
     fig.tight_layout()
     save_figure(fig, path, dpi=90)
     plt.close(fig)
 
 
+def short(key: str) -> str:
+    """A swept key's last part, for legends (``optim.lr`` -> ``lr``)."""
+    return key.rsplit(".", 1)[-1]
+
+
 def plot_sweep_curves(table: list[dict], curves: dict, keys: list[str], path: Path):
-    """Every job's training loss against the update, coloured by the first swept key."""
+    """Every job's training loss against the update, coloured by the first swept key
+    (``curves``: job -> its restarts' curves). A job with restarts draws its best restart
+    (the lowest final loss) and the others faint, each from its own first update: restarts
+    are never joined end to end."""
     key = keys[0] if keys else None
-    values = (
-        sorted(
-            {str(r.get(key)) for r in table},
-            key=lambda v: (_as_number(v) is None, _as_number(v) or 0, v),
-        )
-        if key
-        else ["all"]
-    )
+    axis = axis_of(key, [r.get(key) for r in table]) if key else None
+    values = sorted(axis.where, key=axis.where.get) if axis else ["all"]
     cmap = plt.get_cmap("viridis")  # perceptually uniform; its pale yellow end left out
     colours = {v: cmap(0.85 * i / max(len(values) - 1, 1)) for i, v in enumerate(values)}
-    seeds = sorted({str(r.get("seed")) for r in table}, key=lambda v: (_as_number(v) or 0, v))
+    seeds = sorted({str(r.get("seed")) for r in table}, key=lambda v: (as_number(v) or 0, v))
     styles = ["-", "--", ":", "-."]  # seeds told apart by line style
     fig, ax = plt.subplots(figsize=(7, 4.5))
     named = set(values[:: -(-len(values) // MAX_TICKS)])  # a readable legend: some values
-    labelled = set()
+    labelled, restarts = set(), False
     for r in table:
-        losses = curves.get(r["job"]) or []
-        finite = [v if v == v and abs(v) != float("inf") else None for v in losses]
-        if not any(v is not None for v in finite):
+        runs = [finite(c) for c in curves.get(r["job"]) or []]
+        runs = [c for c in runs if any(v is not None for v in c)]
+        if not runs:
             continue
+        best = min(runs, key=lambda c: next(v for v in reversed(c) if v is not None))
         v = str(r.get(key)) if key else "all"
+        style = styles[seeds.index(str(r.get("seed"))) % len(styles)]
+        for c in runs:
+            if c is not best:  # the other restarts: faint, thin
+                ax.plot(range(len(c)), c, color=colours[v], ls=style, lw=0.5, alpha=0.2)
+                restarts = True
         ax.plot(
-            range(len(finite)),
-            finite,
+            range(len(best)),
+            best,
             color=colours[v],
-            ls=styles[seeds.index(str(r.get("seed"))) % len(styles)],
+            ls=style,
             lw=1,
             alpha=0.8,
-            label=f"{key}={v}" if key and v in named and v not in labelled else None,
+            label=f"{axis.label}={axis.name(v)}"
+            if axis and v in named and v not in labelled
+            else None,
         )
         labelled.add(v)
     if 1 < len(seeds) <= len(styles):  # one legend entry per seed's line style
         for i, seed in enumerate(seeds):
             ax.plot([], [], color="grey", ls=styles[i], label=f"seed={seed}")
         labelled.add("seeds")
-    ax.set(xlabel="update", ylabel="training loss", title=f"sweep {path.parent.name}: loss curves")
+    xlabel = "update of each restart (best restart; others faint)" if restarts else "update"
+    ax.set(xlabel=xlabel, ylabel="training loss", title=f"sweep {path.parent.name}: loss curves")
     ax.set_yscale("log")
-    starts = [c[0] for c in curves.values() if c and c[0] == c[0] and c[0] < float("inf")]
+    starts = [c[0][0] for c in curves.values() if c and c[0] and finite(c[0][:1])[0] is not None]
     if starts:  # diverging curves leave through the top instead of squashing the rest
         ax.set_ylim(top=10 * max(starts))
     ax.grid(alpha=0.3)
@@ -158,3 +158,8 @@ def plot_sweep_curves(table: list[dict], curves: dict, keys: list[str], path: Pa
     fig.tight_layout()
     save_figure(fig, path, dpi=90)
     plt.close(fig)
+
+
+def finite(curve: list[float]) -> list[float | None]:
+    """A curve with its NaN and infinite values as gaps."""
+    return [v if v == v and abs(v) != float("inf") else None for v in curve]

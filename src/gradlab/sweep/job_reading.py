@@ -95,19 +95,42 @@ def _read_results(job: Path, row: dict) -> None:
 
 
 def read_losses(job: Path) -> list[float]:
-    """The best-restart loss per update from a job's history.csv (empty if none); a
-    truncated or damaged file gives the updates before its first bad line."""
+    """The best-restart loss per update from a job's history.csv (empty if none)."""
+    return read_columns(job, "loss")[0]
+
+
+def read_curves(job: Path) -> list[list[float]]:
+    """Each restart's loss curve from a job's history.csv (one curve without restarts): its
+    losses in order, the updates it was not trained at left out (a minimizer trains its
+    restarts one after another)."""
+    columns = read_columns(job, "loss_r")
+    if not columns[0]:
+        return read_columns(job, "loss")
+    return [[v for v in column if v == v] for column in columns]
+
+
+def read_columns(job: Path, prefix: str) -> list[list[float]]:
+    """The history.csv columns named ``prefix`` (``loss``) or starting with it (``loss_r``),
+    as floats; a truncated or damaged file gives the updates before its first bad line."""
     path = job / "history.csv"
     try:
         lines = path.read_text().splitlines()  # (csv's reader: ten times slower here)
-        column = lines[0].split(",").index("loss")
-    except (OSError, UnicodeDecodeError, IndexError, ValueError):
-        return []
-    losses = []
+        head = lines[0].split(",")
+    except (OSError, UnicodeDecodeError, IndexError):
+        return [[]]
+    wanted = [
+        i
+        for i, name in enumerate(head)
+        if name == prefix
+        or (prefix.endswith("_r") and name.startswith(prefix) and name[len(prefix) :].isdigit())
+    ]
+    columns: list[list[float]] = [[] for _ in wanted] or [[]]
     for line in lines[1:]:
         cells = line.split(",")
         try:
-            losses.append(float(cells[column]))
+            values = [float(cells[i]) for i in wanted]
         except (IndexError, ValueError):
             break
-    return losses
+        for column, value in zip(columns, values, strict=False):
+            column.append(value)
+    return columns

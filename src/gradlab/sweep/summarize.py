@@ -17,7 +17,7 @@ from pathlib import Path
 from hydra.experimental.callback import Callback
 
 from gradlab.safe_files import open_new, write_text
-from gradlab.sweep.job_reading import METRICS, read_job, read_losses
+from gradlab.sweep.job_reading import METRICS, read_curves, read_job
 from gradlab.sweep_plan import PLAN, plan_jobs
 
 
@@ -88,7 +88,7 @@ def summarize(sweep_dir: str | Path, plot: bool = True) -> list[dict]:
 
         varied = [k for k in swept if k != "seed"]
         plot_sweep(table, groups, varied, sweep_dir / "summary.png")
-        curves = {r["job"]: read_losses(sweep_dir / r["job"]) for r in table}
+        curves = {r["job"]: read_curves(sweep_dir / r["job"]) for r in table}
         plot_sweep_curves(table, curves, varied, sweep_dir / "curves.png")
     return table
 

@@ -1,0 +1,61 @@
+"""What a sweep's figures put on their axes: numbers on a numeric axis, lists and strings as
+categories in sweep order with short labels, restarts drawn apart (never joined)."""
+
+import sys
+
+from conftest import history
+
+from gradlab import cli as commands
+from gradlab.sweep.axes import axis_of
+from gradlab.sweep.job_reading import read_curves
+
+WIDTHS = ["[1,1,1]", "[1,2,1]", "[1,3,1]", "[1,10,1]", "[1,50,1]", "[1,100,1]"]
+
+
+def test_a_width_sweep_reads_width_in_sweep_order():
+    axis = axis_of("model.sizes", WIDTHS * 2)  # each width twice (two seeds)
+    assert axis.label == "width" and axis.categorical
+    assert [name for _, name in axis.ticks] == ["1", "2", "3", "10", "50", "100"]
+    assert [axis.where[w] for w in WIDTHS] == [0, 1, 2, 3, 4, 5]  # one position each
+    assert axis.name("[1,50,1]") == "50"
+
+
+def test_other_list_and_string_sweeps_are_categories():
+    deep = axis_of("model.sizes", ["[1,10,1]", "[1,10,10,1]", "[1,10,10,10,1]"])
+    assert deep.label == "hidden layers (width 10)"
+    assert [n for _, n in deep.ticks] == ["1", "2", "3"]
+    two_wide = axis_of("model.sizes", ["[2,4,4,1]", "[2,8,8,1]"])  # equal hidden widths
+    assert two_wide.label == "width" and [n for _, n in two_wide.ticks] == ["4", "8"]
+    mixed = axis_of("model.sizes", ["[2,4,1]", "[2,8,3,1]"])
+    assert mixed.label == "model.sizes" and [n for _, n in mixed.ticks] == ["2-4-1", "2-8-3-1"]
+    acts = axis_of("model.activation", ["tanh", "relu", "sigmoid", "tanh"])
+    assert [n for _, n in acts.ticks] == ["tanh", "relu", "sigmoid"]  # sweep order, not sorted
+
+
+def test_numbers_get_a_numeric_axis_log_over_decades():
+    rates = axis_of("optim.lr", ["0.001", "0.01", "0.1", "1"])
+    assert not rates.categorical and rates.log and rates.where["0.1"] == 0.1
+    assert not axis_of("seed", ["1", "2", "3"]).log
+    two = axis_of("optim.lr", ["0.5", "0.05"])  # two values: side by side, in numeric order
+    assert two.categorical and [n for _, n in two.ticks] == ["0.05", "0.5"]
+    many = axis_of("model.activation", [f"act{i}" for i in range(30)])
+    assert len(many.ticks) <= 12  # thinned: readable
+
+
+def test_restarts_of_a_minimizer_are_curves_of_their_own(tmp_path, monkeypatch):
+    """L-BFGS trains its restarts one after another: each restart's curve starts at its own
+    first iteration (read_curves), so curves.png never joins them end to end."""
+    monkeypatch.setattr(sys, "argv", [
+        "train.py", "-m", "optim=lbfgs", "restarts=3", "trainer.max_steps=400", "seed=1,2",
+        "model.sizes=[2,3,1],[2,6,1]", "logger=none", "print_config=false",
+        f"hydra.sweep.dir={tmp_path}",
+    ])  # fmt: skip
+    commands.train()
+    curves = read_curves(tmp_path / "0")
+    rows = history(tmp_path / "0")
+    assert len(curves) == 3 and sum(len(c) for c in curves) == len(rows)
+    starts = [next(i for i, r in enumerate(rows) if r[f"loss_r{k}"] == r[f"loss_r{k}"])
+              for k in range(3)]  # fmt: skip
+    assert starts[0] == 0 and starts[1] > 0 and starts[2] > starts[1]  # one after another
+    assert curves[1][0] == rows[starts[1]]["loss_r1"]  # drawn from its own first iteration
+    assert (tmp_path / "curves.png").is_file() and (tmp_path / "summary.png").is_file()
