@@ -62,16 +62,17 @@ def test_hparams_written(tmp_path):
     }
     assert values["optim/lr"] == pytest.approx(0.2)
     assert values["seed"] == 3
-    assert values["max_steps"] == 20
+    assert values["optim"] == "SGD" and values["loss/name"] == "mse"
+    assert "max_steps" not in values and not [k for k in values if k.startswith("data/")]
     assert values["model/sizes"] == "[2, 3, 4, 1]"
     assert values["model/activation"] == "tanh"
     assert values["tags"] == "dev"  # config.yaml's default tags
-    # its metrics are the run's own curves (the tab shows their last values): no hparam/*
-    # copies as cards of their own
-    content = acc.SummaryMetadata("_hparams_/experiment").plugin_data.content
-    experiment = plugin_data_pb2.HParamsPluginData.FromString(content).experiment
-    shown = {m.name.tag for m in experiment.metric_infos}
-    assert {"train/loss", "val/loss_best", "test/mse"} <= shown <= set(acc.Tags()["scalars"])
+    assert start.group_name == f"train/{tmp_path.name}"  # <task>/<its directory>
+    # no experiment summary (TensorBoard builds one from every run it serves, the keys that
+    # differ first); its metrics are the run's own curves: no hparam/* copies
+    assert set(acc.PluginTagToContent("hparams")) == {
+        "_hparams_/session_start_info", "_hparams_/session_end_info"
+    }  # fmt: skip
     assert not [t for t in acc.Tags()["scalars"] if t.startswith("hparam/")]
     assert "epoch" not in acc.Tags()["scalars"]  # one batch per update: epochs mean nothing
     assert [e.step for e in acc.Scalars("test/mse")] == [20]  # at the updates done
@@ -188,3 +189,77 @@ def test_a_batched_job_logs_what_its_solo_run_logs(tmp_path):
     assert batched == solo
     assert [s for s, _ in batched["val/mse"]] == [100, 200, 300]
     assert "epoch" not in solo
+
+
+def serve_tensorboard(logdir):
+    """``tensorboard --logdir LOGDIR`` on a free loopback port; yields a POST to its API."""
+    import socket
+    import subprocess
+    import sys
+    import time
+    import urllib.request
+    from pathlib import Path
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    board = Path(sys.executable).parent / "tensorboard"
+    server = subprocess.Popen(
+        [str(board), "--logdir", str(logdir), "--host", "127.0.0.1", "--port", str(port)],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+
+    def post(path: str, body: dict) -> dict:
+        request = urllib.request.Request(
+            f"http://127.0.0.1:{port}{path}", data=json.dumps(body).encode(),
+            headers={"Content-Type": "application/json"},
+        )  # fmt: skip
+        with urllib.request.urlopen(request, timeout=30) as r:
+            return json.loads(r.read())
+
+    deadline = time.monotonic() + 90
+    while True:  # until the server answers with the runs' hyperparameters (it reads them)
+        try:
+            if post("/data/plugin/hparams/experiment", {"experimentName": ""}).get("hparamInfos"):
+                break
+        except OSError:
+            pass
+        assert time.monotonic() < deadline and server.poll() is None, "tensorboard did not start"
+        time.sleep(0.2)
+    return server, post
+
+
+@pytest.mark.parametrize("launcher", [[], ["sweep=batched"]])
+def test_tensorboards_hparams_tab_shows_what_was_swept(tmp_path, monkeypatch, launcher):
+    """What the browser reads from TensorBoard's HPARAMS tab over loopback: the swept keys
+    are the first columns (they differ), then the few keys that define a run; no constant
+    data field is a column; each session is named ``<task>/<swept values>``."""
+    import sys
+
+    from gradlab import cli as commands
+
+    monkeypatch.setattr(sys, "argv", ["train.py", "-m", *launcher, "optim.lr=0.05,0.1", "seed=1,2",
+                                      "trainer.max_steps=30", "print_config=false",
+                                      f"hydra.sweep.dir={tmp_path}"])  # fmt: skip
+    commands.train()
+    server, post = serve_tensorboard(tmp_path)
+    try:
+        infos = post("/data/plugin/hparams/experiment", {"experimentName": ""})["hparamInfos"]
+        names = [(h["name"], h.get("differs", False)) for h in infos]
+        groups = post("/data/plugin/hparams/session_groups", {
+            "experimentName": "", "colParams": [], "startIndex": 0, "sliceSize": 100,
+            "allowedStatuses": ["STATUS_SUCCESS", "STATUS_FAILURE", "STATUS_RUNNING",
+                                "STATUS_UNKNOWN"],
+        })["sessionGroups"]  # fmt: skip
+    finally:
+        server.terminate()
+        server.wait()
+    assert names[:2] == [("optim/lr", True), ("seed", True)]
+    assert {"model/sizes", "model/activation", "optim", "loss/name", "grads/mode"} <= {
+        n for n, _ in names
+    }
+    assert not any(n.startswith(("data/", "module/")) for n, _ in names) and len(names) <= 12
+    assert sorted(g["name"] for g in groups) == [
+        "train/lr=0.05,seed=1", "train/lr=0.05,seed=2", "train/lr=0.1,seed=1",
+        "train/lr=0.1,seed=2",
+    ]  # fmt: skip

@@ -27,3 +27,19 @@ def flat_hparams(cfg: DictConfig, first: list[str] = ()) -> dict:
         if name in out:
             leading[name] = out.pop(name)
     return {**leading, **out}
+
+
+# what defines a run, shown in TensorBoard's HPARAMS tab beside the keys its sweep varies
+DEFINING = ("seed", "model/sizes", "model/activation", "model/degree", "optim", "optim/lr",
+            "loss/name", "grads/mode", "restarts", "tags")  # fmt: skip
+
+
+def session_hparams(hparams: dict, swept: list[str]) -> dict:
+    """The HPARAMS tab's columns for a run: the keys its sweep varies, then the short set in
+    ``DEFINING`` (the optimizer by its class name), not every constant field of its config."""
+    named = dict(hparams)
+    if "optim/_target_" in named:
+        named["optim"] = str(named["optim/_target_"]).rsplit(".", 1)[-1]
+    keys = [k if k in named else k.replace(".", "/", 1) for k in swept]
+    keys += [k for k in DEFINING if k not in keys]
+    return {k: named[k] for k in keys if k in named and named[k] is not None}

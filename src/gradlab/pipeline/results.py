@@ -58,16 +58,20 @@ def write_metrics(out: Path, metrics: dict) -> None:
     write_text(out / "metrics.json", json.dumps(strict, indent=2, sort_keys=True, allow_nan=False))
 
 
-def log_results(cfg: DictConfig, loggers: list, metrics: dict, first: list | None = None) -> None:
+def log_results(
+    cfg: DictConfig, loggers: list, metrics: dict, first: list | None = None, label=None
+) -> None:
     """Hyperparameters (the swept keys first: ``first``, by default the running sweep's) and
-    final metrics to every logger."""
+    final metrics to every logger (``label``: a sweep job's name, by default the running
+    job's)."""
     import yaml
     from lightning.pytorch.loggers import TensorBoardLogger
 
     from gradlab.pipeline.hparams import flat_hparams
-    from gradlab.sweep_plan import swept_keys
+    from gradlab.sweep_plan import run_label, swept_keys
 
-    hparams = flat_hparams(cfg, first=swept_keys() if first is None else first)
+    swept = swept_keys() if first is None else first
+    hparams = flat_hparams(cfg, first=swept)
     numbers = {f"hparam/{k}": v for k, v in metrics.items() if isinstance(v, float)}
     for logger in loggers:
         if isinstance(logger, TensorBoardLogger):  # the HPARAMS tab: parameters and results
@@ -75,29 +79,46 @@ def log_results(cfg: DictConfig, loggers: list, metrics: dict, first: list | Non
             # hparams.yaml: the logger writes it once, with the module's (none) at the start
             text = yaml.safe_dump(hparams, sort_keys=False, allow_unicode=True)
             write_text(Path(logger.log_dir) / logger.NAME_HPARAMS_FILE, text)
-            hparams_session(logger, hparams, metrics)
+            name = session_name(cfg, label or run_label())
+            hparams_session(logger, hparams, metrics, swept, name)
         else:
             logger.log_hyperparams(hparams)
             logger.log_metrics(numbers, step=metrics["step"])
         logger.finalize("success" if metrics["status"] == "ok" else "failed")
 
 
-def hparams_session(logger, hparams: dict, metrics: dict) -> None:
-    """TensorBoard's HPARAMS entry for the run: its hyperparameters, and as its metrics the
-    curves the run logged (train/*, val/*, test/*: the tab shows their last values), so no
-    ``hparam/*`` copies appear as cards of their own. Written to an event file of its own
-    in the run's directory (TensorBoard reads them as one run)."""
+def session_name(cfg: DictConfig, label: str | None) -> str:
+    """A run's name in TensorBoard's HPARAMS tab: ``<task>/<swept values>`` for a sweep's
+    job (``label``: ``wave1d/sizes=[1,10,1],seed=2``), ``<task>/<its directory>`` else."""
+    return f"{cfg.task_name}/{label or Path(cfg.paths.output_dir).name}"
+
+
+def hparams_session(logger, hparams: dict, metrics: dict, swept: list, name: str) -> None:
+    """TensorBoard's HPARAMS entry for the run, named ``name``: the keys its sweep varies and
+    the few that define a run (``session_hparams``), and as its metrics the curves the run
+    logged (train/*, val/*, test/*: the tab shows their last values), so no ``hparam/*``
+    copies appear as cards of their own. No experiment summary is written: TensorBoard then
+    builds it from every run it serves, the keys whose values differ first. Written to an
+    event file of its own in the run's directory (TensorBoard reads them as one run)."""
+    from tensorboard.plugins.hparams import plugin_data_pb2
     from torch.utils.tensorboard import SummaryWriter
     from torch.utils.tensorboard.summary import hparams as hparams_summary
 
+    from gradlab.pipeline.hparams import session_hparams
+
     values = {k: v if isinstance(v, int | float | str | bool) else str(v)
-              for k, v in hparams.items()}  # fmt: skip
+              for k, v in session_hparams(hparams, swept).items()}  # fmt: skip
     curves = {
         k: v for k, v in metrics.items()
         if isinstance(v, float) and k.startswith(("train/", "val/", "test/"))
     }  # fmt: skip
+    _, start, end = hparams_summary(values, curves)
+    content = start.value[0].metadata.plugin_data  # the session's name: its group's
+    data = plugin_data_pb2.HParamsPluginData.FromString(content.content)
+    data.session_start_info.group_name = name
+    content.content = data.SerializeToString()
     with SummaryWriter(log_dir=logger.log_dir) as writer:
-        for summary in hparams_summary(values, curves):
+        for summary in (start, end):
             writer.file_writer.add_summary(summary)
 
 

@@ -43,7 +43,7 @@ def write_batched_job(cfg: DictConfig, outcome, label: str | None, swept: list[s
     if outcome.dead_units is not None:  # callbacks.dead_units, as its solo run reports them
         report_dead_units(outcome.dead_units, loggers, metrics["step"])
     if loggers:
-        log_curves(cfg, loggers, outcome, metrics, swept)
+        log_curves(cfg, loggers, outcome, metrics, swept, label)
     return results.sweep_metric(cfg, metrics)
 
 
@@ -58,7 +58,7 @@ def learning_rate(cfg: DictConfig) -> dict:
     return {name: float(torch.tensor(float(cfg.optim.lr), dtype=dtype))}
 
 
-def log_curves(cfg: DictConfig, loggers, outcome, metrics: dict, swept) -> None:
+def log_curves(cfg: DictConfig, loggers, outcome, metrics: dict, swept, label) -> None:
     """The scalars a solo run logs, at the same steps: train/loss at log steps, the learning
     rate as Lightning's LearningRateMonitor logs it, val/* at each validation, test/* at
     the end; then the hyperparameters and final values."""
@@ -76,4 +76,4 @@ def log_curves(cfg: DictConfig, loggers, outcome, metrics: dict, swept) -> None:
             logger.log_metrics(values, step=n)
         if tests:
             logger.log_metrics(tests, step=metrics["step"])  # as the solo run's test
-    results.log_results(cfg, loggers, metrics, first=swept)
+    results.log_results(cfg, loggers, metrics, first=swept, label=label)
