@@ -47,22 +47,35 @@ def test_mlflow_runs_share_one_store(tmp_path):
     assert [m.step for m in history] == [0, 49, 99]
     assert history[-1].value == pytest.approx(metrics[0.1]["train/loss"])
     assert run.data.params["optim/lr"] == "0.1"
-    assert run.data.metrics["hparam/test/mse"] == pytest.approx(metrics[0.1]["test/mse"])
+    assert run.data.metrics["test/mse"] == pytest.approx(metrics[0.1]["test/mse"])
+    assert not [k for k in run.data.metrics if k.startswith("hparam/")]  # no copies
+    # the project's tags are MLflow tags (not a param); the run links to its directory
+    assert run.data.tags["dev"] == "" and "tags" not in run.data.params
+    assert run.data.tags["gradlab.run_dir"] == str((tmp_path / "run_lr0.1").resolve())
+    files = [a.path for a in client.list_artifacts(run.info.run_id)]
+    figures = [a.path for a in client.list_artifacts(run.info.run_id, "plots")]
+    assert {"metrics.json", "history.csv"} <= set(files) and "plots/loss.png" in figures
+    assert (tmp_path / "mlruns").is_dir()  # the artifacts' store, as the README says
 
 
-def test_mlflow_ui_serves_the_shared_store(tmp_path):
-    """The README's ``mlflow ui`` command on the store: it starts, and its API lists the run
-    over loopback."""
+def test_mlflow_ui_serves_the_shared_store(tmp_path, monkeypatch):
+    """The README's ``mlflow ui`` command on the store, read over loopback through the REST
+    API its pages use: a sweep is a parent run named ``<task>/<sweep directory>`` holding its
+    jobs as nested runs named by their swept values, with params, metrics and artifacts (the
+    jobs' metrics.json and history.csv, the sweep's summary and figures)."""
     import json
     import socket
     import subprocess
     import time
+    import urllib.parse
     import urllib.request
     from pathlib import Path
 
     pytest.importorskip("mlflow.server")
-    run_train(tmp_path / "run", "logger=mlflow", f"paths.tracking_dir={tmp_path}",
-              "trainer.max_steps=20", *QUIET)  # fmt: skip
+    monkeypatch.setattr(sys, "argv", ["train.py", "-m", "logger=mlflow", "optim.lr=0.05,0.1",
+                                      f"paths.tracking_dir={tmp_path}", "trainer.max_steps=20",
+                                      f"hydra.sweep.dir={tmp_path}/sweep", *QUIET])  # fmt: skip
+    commands.train()
     with socket.socket() as s:  # a free port
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
@@ -72,24 +85,82 @@ def test_mlflow_ui_serves_the_shared_store(tmp_path):
     server = subprocess.Popen(
         [*cmd, "--port", str(port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
     )
+    api = f"http://127.0.0.1:{port}/ajax-api/2.0/mlflow"
+
+    def get(path: str, **query) -> dict:
+        url = f"{api}/{path}?{urllib.parse.urlencode(query)}"
+        with urllib.request.urlopen(url, timeout=10) as answer:
+            return json.loads(answer.read())
+
     try:
-        url = f"http://127.0.0.1:{port}/ajax-api/2.0/mlflow/runs/search"
         body = json.dumps({"experiment_ids": ["1"]}).encode()
         deadline, runs = time.monotonic() + 90, None
         while runs is None and time.monotonic() < deadline:
             try:
-                request = urllib.request.Request(url, body, {"Content-Type": "application/json"})
+                request = urllib.request.Request(
+                    f"{api}/runs/search", body, {"Content-Type": "application/json"}
+                )
                 with urllib.request.urlopen(request, timeout=5) as answer:
                     runs = json.loads(answer.read())["runs"]
             except OSError:
                 assert server.poll() is None, "mlflow ui exited"
                 time.sleep(0.1)  # polling until the server answers (deadline above)
-        assert runs and runs[0]["info"]["run_name"] == "run"
+        named = {r["info"]["run_name"]: r for r in runs}
+        assert sorted(named) == ["lr=0.05", "lr=0.1", "train/sweep"]
+        parent = named["train/sweep"]["info"]["run_id"]
+        for name in ("lr=0.05", "lr=0.1"):
+            run = named[name]
+            tags = {t["key"]: t["value"] for t in run["data"]["tags"]}
+            assert tags["mlflow.parentRunId"] == parent  # nested in the sweep's run
+            params = {p["key"]: p["value"] for p in run["data"]["params"]}
+            assert params["optim/lr"] == name.split("=")[1]
+            metrics = {m["key"] for m in run["data"]["metrics"]}
+            assert {"train/loss", "val/loss_best", "test/mse"} <= metrics
+            files = get("artifacts/list", run_id=run["info"]["run_id"])["files"]
+            assert {"metrics.json", "history.csv"} <= {f["path"] for f in files}
+        files = {f["path"] for f in get("artifacts/list", run_id=parent)["files"]}
+        assert {"summary.md", "summary.csv", "summary.png", "curves.png"} <= files
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=5) as page:
             assert page.status == 200  # the runs page
     finally:
         server.terminate()
         server.wait(timeout=30)
+
+
+def test_runs_starting_together_create_one_new_store(tmp_path):
+    """Two runs started at once on a new ``paths.tracking_dir``: the store is created and
+    migrated once, under a lock, and both runs are in it."""
+    import subprocess
+
+    from conftest import ROOT
+
+    pytest.importorskip("mlflow")
+    runs = [
+        subprocess.Popen(
+            [
+                sys.executable,
+                "train.py",
+                "logger=mlflow",
+                f"paths.tracking_dir={tmp_path}/store",
+                f"hydra.run.dir={tmp_path}/run{i}",
+                "trainer.max_steps=10",
+                *QUIET,
+            ],
+            cwd=ROOT,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+        )  # fmt: skip
+        for i in range(2)
+    ]
+    errors = [run.communicate(timeout=300)[1] for run in runs]
+    assert [run.returncode for run in runs] == [0, 0], errors
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(tracking_uri=f"sqlite:///{tmp_path}/store/mlflow.db")
+    (experiment,) = client.search_experiments(filter_string="name = 'train'")
+    names = sorted(r.info.run_name for r in client.search_runs([experiment.experiment_id]))
+    assert names == ["run0", "run1"]
 
 
 def tb_hparams(log_dir) -> dict:

@@ -2,7 +2,6 @@
 (one node at a time: ``gradlab.instantiate.build``, which refuses untrusted classes)."""
 
 from functools import partial
-from pathlib import Path
 
 import torch
 from omegaconf import DictConfig, OmegaConf
@@ -109,7 +108,9 @@ def build_loggers(cfg: DictConfig, label: str | None = None) -> list:
         if node is None or "_target_" not in node:
             continue
         extra = {"version": label} if label and "version" in node else {}
-        if "run_name" in node and node.run_name is None:  # MLflow: one store, named runs
-            extra = {"run_name": label or Path(cfg.paths.output_dir).name}
+        if str(node["_target_"]).endswith("MLFlowLogger"):  # one store, named, tagged runs
+            from gradlab.pipeline.mlflow_runs import logger_options
+
+            extra = logger_options(cfg, node, label)
         loggers.append(build(f"logger.{name}", node, **extra))
     return loggers

@@ -65,14 +65,19 @@ def log_results(
     final metrics to every logger (``label``: a sweep job's name, by default the running
     job's)."""
     import yaml
-    from lightning.pytorch.loggers import TensorBoardLogger
+    from lightning.pytorch.loggers import MLFlowLogger, TensorBoardLogger
 
     from gradlab.pipeline.hparams import flat_hparams
+    from gradlab.pipeline.mlflow_runs import log_run_files
     from gradlab.sweep_plan import run_label, swept_keys
 
     swept = swept_keys() if first is None else first
     hparams = flat_hparams(cfg, first=swept)
-    numbers = {f"hparam/{k}": v for k, v in metrics.items() if isinstance(v, float)}
+    # final values other than the curves already logged (train/*, val/*, test/*): no copies
+    curves = ("train/", "val/", "test/")
+    numbers = {
+        k: v for k, v in metrics.items() if isinstance(v, float) and not k.startswith(curves)
+    }
     for logger in loggers:
         if isinstance(logger, TensorBoardLogger):  # the HPARAMS tab: parameters and results
             logger.log_hyperparams(hparams, {})  # (no scalars written)
@@ -81,6 +86,10 @@ def log_results(
             write_text(Path(logger.log_dir) / logger.NAME_HPARAMS_FILE, text)
             name = session_name(cfg, label or run_label())
             hparams_session(logger, hparams, metrics, swept, name)
+        elif isinstance(logger, MLFlowLogger):  # tags are MLflow tags (logger_options)
+            logger.log_hyperparams({k: v for k, v in hparams.items() if k != "tags"})
+            logger.log_metrics(numbers, step=metrics["step"])
+            log_run_files(logger, Path(cfg.paths.output_dir))
         else:
             logger.log_hyperparams(hparams)
             logger.log_metrics(numbers, step=metrics["step"])

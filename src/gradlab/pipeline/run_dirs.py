@@ -76,7 +76,8 @@ def check_only_gradlab_files(path: Path, key: str) -> None:
 
 
 SWEEP_FILES = ("multirun.yaml", ".sweep_plan.json", ".gradlab.lock", "summary.md", "summary.csv",
-               "summary_groups.csv", "optimization_results.yaml")  # fmt: skip
+               "summary_groups.csv", "optimization_results.yaml",
+               ".mlflow_parent_run.json")  # fmt: skip
 
 
 def check_only_sweep_files(path: Path, key: str) -> None:

@@ -16,6 +16,7 @@ from pathlib import Path
 
 from hydra.experimental.callback import Callback
 
+from gradlab.pipeline.mlflow_runs import end_sweep_run, mlflow_node, start_sweep_run
 from gradlab.safe_files import open_new, write_text
 from gradlab.sweep.job_reading import METRICS, read_curves, read_job
 from gradlab.sweep_plan import PLAN, plan_jobs
@@ -157,6 +158,8 @@ class SweepSummary(Callback):
     def on_multirun_start(self, config, **kwargs) -> None:
         global LAST_SWEEP_FAILED
         LAST_SWEEP_FAILED = None
+        if mlflow_node(config) is not None:  # the sweep's parent run, its jobs nested in it
+            start_sweep_run(config)
         if not str(config.hydra.sweeper["_target_"]).endswith(("BasicSweeper", "GridSweeper")):
             return  # a search decides its trials as it goes
         plan = plan_jobs(config)  # not empty: gradlab.pipeline.precheck refused that
@@ -191,6 +194,7 @@ class SweepSummary(Callback):
     def on_multirun_end(self, config, **kwargs) -> None:
         global LAST_SWEEP_FAILED
         table = summarize(config.hydra.sweep.dir)
+        end_sweep_run(Path(config.hydra.sweep.dir))  # its summary as the parent run's files
         counts = Counter(r["status"] for r in table)
         where = Path(config.hydra.sweep.dir) / "summary.md"
         said = ", ".join(f"{n} {status}" for status, n in sorted(counts.items()))
