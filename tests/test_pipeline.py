@@ -238,3 +238,33 @@ def test_a_sweep_over_an_experiment_without_validation_runs(tmp_path, monkeypatc
     assert "the sweeper gets train/loss (fallback_metric)" in out
     for job in ("0", "1"):
         assert read_metrics(tmp_path / job)["status"] == "ok"
+
+
+def test_a_summed_loss_says_what_it_sums_and_gives_the_per_point_number(tmp_path, capsys):
+    """experiment=legendre minimizes a sum of squares: the summary says each loss line is a
+    sum (over how many points), and metrics.json holds train/mse = train/loss / n beside it,
+    the per-point number that val/mse and test/mse are."""
+    metrics = run_train(tmp_path / "sse", "experiment=legendre", "trainer.max_steps=20",
+                        "print_config=false")  # fmt: skip
+    assert metrics["train/mse"] == metrics["train/loss"] / 2000
+    lines = capsys.readouterr().out.splitlines()
+    train = next(line for line in lines if line.strip().startswith("train/loss"))
+    test = next(line for line in lines if line.strip().startswith("test/loss"))
+    assert train.endswith("(sum over 2000 points)") and test.endswith("(sum over 500 points)")
+    plain = run_train(tmp_path / "mse", "trainer.max_steps=20", "print_config=false")
+    assert "train/mse" not in plain  # a mean loss is already per point
+    assert "sum over" not in capsys.readouterr().out
+
+
+def test_a_batched_sum_of_squares_job_is_its_solo_run(tmp_path, monkeypatch):
+    """train/mse of a loss=sse job is the same from a batched group as from its solo run."""
+    args = ["loss=sse", "optim.lr=0.001,0.002", "trainer.max_steps=30", "print_config=false",
+            "logger=none"]  # fmt: skip
+    for name, launcher in (("basic", []), ("batched", ["sweep=batched"])):
+        monkeypatch.setattr(sys, "argv", ["train.py", "-m", *launcher, *args,
+                                          f"hydra.sweep.dir={tmp_path}/{name}"])  # fmt: skip
+        commands.train()
+    for job in ("0", "1"):
+        mine, theirs = (read_metrics(tmp_path / d / job) for d in ("batched", "basic"))
+        mine.pop("wall_time_s"), theirs.pop("wall_time_s")
+        assert mine == theirs and "train/mse" in mine

@@ -43,6 +43,24 @@ def final_metrics(module, wall: float, error: BaseException | None) -> dict:
     return out
 
 
+def per_point(loss_fn, metrics: dict, train_targets) -> dict:
+    """``train/mse`` beside a sum-of-squares ``train/loss`` (the sum over every training
+    value): the per-point number that ``val/mse`` and ``test/mse`` are."""
+    loss = metrics.get("train/loss")
+    if loss_fn.name != "sse" or loss is None or not math.isfinite(loss):
+        return {}
+    return {"train/mse": loss / train_targets.numel()}
+
+
+def sum_notes(loss_fn, data) -> dict:
+    """For a loss summed over the points (``reduction: sum``), what each loss line is a sum
+    over, for the summary: {"train": "sum over 2000 points", ...}."""
+    if loss_fn.reduction != "sum":
+        return {}
+    sets = {"train": data.train, "val": data.val, "test": data.test}
+    return {k: f"sum over {len(v[1])} points" for k, v in sets.items() if v is not None}
+
+
 def run_tags(cfg: DictConfig) -> dict:
     """The run's ``tags`` as a metrics.json entry (summaries show them)."""
     return {"tags": [str(t) for t in cfg.tags]} if cfg.get("tags") else {}
@@ -139,12 +157,15 @@ def print_start(cfg: DictConfig, module) -> None:
     print(f"model: {type(module.model).__name__} with {n} parameters")
 
 
-def print_summary(module, metrics: dict, out: Path) -> None:
+def print_summary(module, metrics: dict, out: Path, sums: dict | None = None) -> None:
+    """The end-of-run summary; ``sums``: what a summed loss is a sum over (``sum_notes``)."""
     describe = getattr(module.model, "describe", None)
     lines = ["", "Summary"]
-    for key in ("train/loss", "val/loss_best", "test/mse", "test/r2", "test/acc", "test/loss"):
+    for key in ("train/loss", "train/mse", "val/loss_best", "test/mse", "test/r2", "test/acc",
+                "test/loss"):  # fmt: skip
         if key in metrics:
-            lines.append(f"  {key:<14} {metrics[key]:.6g}")
+            note = (sums or {}).get(key.split("/")[0]) if key.endswith(("/loss", "_best")) else None
+            lines.append(f"  {key:<14} {metrics[key]:.6g}" + (f"  ({note})" if note else ""))
     for key in ("restarts/best_loss", "restarts/median_loss", "restarts/worst_loss"):
         if key in metrics:
             lines.append(f"  {key:<14} {metrics[key]:.6g}")

@@ -142,6 +142,7 @@ def fit(parts: RunParts) -> Outcome:
         tested = trainer.test(module, datamodule=data, verbose=False)
         metrics.update(results.collect_metrics(tested[0] if tested else {}))
     metrics.update(results.final_metrics(module, wall, error))
+    metrics.update(results.per_point(module.loss_fn, metrics, data.train[1]))
     metrics.update(results.run_tags(cfg))
     return Outcome(metrics, error)
 
@@ -154,7 +155,8 @@ def record(parts: RunParts, outcome: Outcome) -> None:
     results.write_metrics(parts.out, outcome.metrics)
     results.log_results(parts.cfg, parts.trainer.loggers, outcome.metrics)
     if parts.cfg.get("print_summary", True):
-        results.print_summary(parts.module, outcome.metrics, parts.out)
+        sums = results.sum_notes(parts.module.loss_fn, parts.data)
+        results.print_summary(parts.module, outcome.metrics, parts.out, sums)
 
 
 def train(cfg: DictConfig) -> tuple[dict, RunParts | None]:

@@ -31,6 +31,7 @@ from gradlab.pipeline.build import (
     updates_between_validations,
 )
 from gradlab.pipeline.process_state import torch_settings
+from gradlab.pipeline.results import per_point
 from gradlab.pipeline.run import draw_stacked
 from gradlab.pipeline.signals import fit_until_stopped
 from gradlab.pipeline.validate import check_optimizer, check_values, validate
@@ -262,6 +263,7 @@ def _train(cfgs: list[DictConfig], cfg: DictConfig, exact: bool) -> list[RunOutc
             m["error"] = str(DivergenceError.at(k, column[k].item(), lrs[r]))
         else:
             m["train/loss"] = float(column[-1])
+            m.update(per_point(module.loss_fn, m, data.train[1][r]))
             if validation.best is not None:
                 m["val/loss"] = float(validation.last[r])
                 m["val/loss_best"] = float(validation.best[r])
