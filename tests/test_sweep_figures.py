@@ -59,3 +59,26 @@ def test_restarts_of_a_minimizer_are_curves_of_their_own(tmp_path, monkeypatch):
     assert starts[0] == 0 and starts[1] > 0 and starts[2] > starts[1]  # one after another
     assert curves[1][0] == rows[starts[1]]["loss_r1"]  # drawn from its own first iteration
     assert (tmp_path / "curves.png").is_file() and (tmp_path / "summary.png").is_file()
+
+
+def test_each_group_of_a_sweep_gets_its_fit_and_fits_png(tmp_path, monkeypatch):
+    """A width sweep over two seeds: the first job of each width draws its fit from its
+    last.ckpt (plots/fit.png, the same picture for either launcher), and fits.png tiles them."""
+    import matplotlib.image
+
+    args = ["data=sine", "model.sizes=[1,2,1],[1,8,1]", "seed=1,2", "trainer.max_steps=50",
+            "logger=none", "print_config=false"]  # fmt: skip
+    for name, launcher in (("basic", []), ("batched", ["sweep=batched"])):
+        monkeypatch.setattr(sys, "argv", ["train.py", "-m", *launcher, *args,
+                                          f"hydra.sweep.dir={tmp_path}/{name}"])  # fmt: skip
+        commands.train()
+    for name in ("basic", "batched"):
+        sweep = tmp_path / name
+        drawn = sorted(p.parent.parent.name for p in sweep.glob("*/plots/fit.png"))
+        assert drawn == ["0", "2"]  # seed 1 of each width
+        tiles = matplotlib.image.imread(sweep / "fits.png")
+        one = matplotlib.image.imread(sweep / "0" / "plots" / "fit.png")
+        assert tiles.shape[1] == 2 * one.shape[1]  # two side by side
+    for job in ("0", "2"):
+        basic, batched = (tmp_path / d / job / "plots" / "fit.png" for d in ("basic", "batched"))
+        assert basic.read_bytes() == batched.read_bytes()

@@ -59,10 +59,30 @@ def model_figures(pl_module, data, dense_points: int = 500) -> dict:
     from gradlab.analysis import plots
 
     step = pl_module.updates
-    model = pl_module.model
     # a CPU copy in eval mode: the live model stays where and how it was
-    model = single_restart(model, pl_module.best_restart if pl_module.restarts > 1 else 0)
+    model = single_restart(pl_module.model, pl_module.best_restart if pl_module.restarts > 1 else 0)
     model = model.to("cpu").eval()
+    figures = fit_figures(model, data, step, dense_points)
+    x, y = (t.cpu() for t in data.train)
+    path = pl_module.trajectory(with_start=True)
+    if path is not None and sum(p.numel() for p in model.parameters()) in (1, 2):
+        from gradlab.callbacks.landscape import exact_loss_surface
+
+        with torch.no_grad():  # the loss over the parameters, the optimizer's path on it
+            figures["loss_surface"] = exact_loss_surface(model, pl_module.loss_fn, x, y, path.cpu())
+    if pl_module.gradients.worst:
+        figures["gradcheck"] = plots.plot_gradcheck(
+            list(pl_module.gradients.worst.values()), pl_module.check_tol
+        )
+    return figures
+
+
+def fit_figures(model, data, step: int, dense_points: int = 500, title=None) -> dict:
+    """One run's model (no restart dimension, on the CPU) on its data: the fit (a surface or
+    a curve, with its hidden units) or the decision regions, chosen by the data's shape
+    (``title``: instead of the model's name and step)."""
+    from gradlab.analysis import plots
+
     name = type(model).__name__
     figures = {}
     x, y = (t.cpu() for t in data.train)
@@ -75,6 +95,8 @@ def model_figures(pl_module, data, dense_points: int = 500) -> dict:
         ):
             xg, yg = (t.cpu() for t in data.test)
             figures["fit"] = plots.plot_surface_2d(xg, yg, model(xg), data.grid, x, name, step)
+            if title:
+                figures["fit"].suptitle(title, fontsize=10)
             hidden = model.hidden(xg) if hasattr(model, "hidden") else []
             if hidden:
                 figures["hidden_units"] = plots.plot_hidden_maps(xg, hidden, data.grid, step)
@@ -84,7 +106,7 @@ def model_figures(pl_module, data, dense_points: int = 500) -> dict:
             pad = 0.05 * (hi - lo)
             dense = torch.linspace(lo - pad, hi + pad, dense_points).unsqueeze(1).to(x.dtype)
             pred = model(dense)
-            title = f"{name} at step {step}"
+            title = title or f"{name} at step {step}"
             figures["fit"] = plots.plot_fit_1d(x, y, xt, yt, dense, pred, title)
             if hasattr(model, "hidden") and model.num_layers == 2:
                 h = model.hidden(dense)[0]
@@ -105,16 +127,7 @@ def model_figures(pl_module, data, dense_points: int = 500) -> dict:
                     )
         elif data.task == "classification" and x.shape[-1] == 2:
             figures["decision_regions"] = plots.plot_decision_regions(
-                x, y, lambda g: model(g).argmax(-1), f"{name} decision regions at step {step}"
-            )
-    path = pl_module.trajectory(with_start=True)
-    if path is not None and sum(p.numel() for p in model.parameters()) in (1, 2):
-        from gradlab.callbacks.landscape import exact_loss_surface
-
-        with torch.no_grad():  # the loss over the parameters, the optimizer's path on it
-            figures["loss_surface"] = exact_loss_surface(model, pl_module.loss_fn, x, y, path.cpu())
-    if pl_module.gradients.worst:
-        figures["gradcheck"] = plots.plot_gradcheck(
-            list(pl_module.gradients.worst.values()), pl_module.check_tol
-        )
+                x, y, lambda g: model(g).argmax(-1),
+                title or f"{name} decision regions at step {step}",
+            )  # fmt: skip
     return figures

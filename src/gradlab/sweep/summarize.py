@@ -50,8 +50,9 @@ def is_run(path: Path) -> bool:
     return (path / ".hydra").is_dir() or (path / "metrics.json").is_file()
 
 
-def summarize(sweep_dir: str | Path, plot: bool = True) -> list[dict]:
-    """Write summary.csv and summary.md (and summary.png unless ``plot=False``) for a sweep."""
+def summarize(sweep_dir: str | Path, plot: bool = True, fits: bool = True) -> list[dict]:
+    """Write summary.csv and summary.md for a sweep, and unless ``plot=False`` its figures:
+    summary.png, curves.png and (``fits``) each group's fit with fits.png."""
     sweep_dir = Path(sweep_dir)
     jobs = sorted(  # a sweep's numbered jobs, or any set of single runs (logs/train/runs)
         (p for p in sweep_dir.iterdir() if p.is_dir() and (p.name.isdigit() or is_run(p))),
@@ -91,6 +92,10 @@ def summarize(sweep_dir: str | Path, plot: bool = True) -> list[dict]:
         plot_sweep(table, groups, varied, sweep_dir / "summary.png")
         curves = {r["job"]: read_curves(sweep_dir / r["job"]) for r in table}
         plot_sweep_curves(table, curves, varied, sweep_dir / "curves.png")
+        if fits:  # each group's fit: <job>/plots/fit.png and fits.png
+            from gradlab.sweep.fits import plot_fits
+
+            plot_fits(sweep_dir, table, varied)
     return table
 
 
@@ -193,7 +198,9 @@ class SweepSummary(Callback):
 
     def on_multirun_end(self, config, **kwargs) -> None:
         global LAST_SWEEP_FAILED
-        table = summarize(config.hydra.sweep.dir)
+        # fits drawn unless the jobs draw no figures (callbacks.figures=null)
+        fits = bool((config.get("callbacks") or {}).get("figures"))
+        table = summarize(config.hydra.sweep.dir, fits=fits)
         end_sweep_run(Path(config.hydra.sweep.dir))  # its summary as the parent run's files
         counts = Counter(r["status"] for r in table)
         where = Path(config.hydra.sweep.dir) / "summary.md"
