@@ -78,3 +78,19 @@ def test_a_large_batched_sweep_prints_a_bounded_console(tmp_path):
     assert len(lines) <= 10, lines
     assert any("75 more" in line for line in lines)
     assert not any("Warning" in line for line in lines)
+
+
+def test_a_minimizers_lines_say_its_restart_budget_and_time_left(tmp_path, monkeypatch, capsys):
+    """BFGS over ten restarts (notebook 004): each progress line names the restart at work
+    of R, the iteration budget, and (once a restart converged) the time the rest will take."""
+    from gradlab import cli as commands
+
+    args = ["experiment=wave1d", "trainer.max_steps=600", "logger=none", "print_config=false",
+            "callbacks.progress_bar.refresh_rate=10", f"hydra.run.dir={tmp_path}"]  # fmt: skip
+    monkeypatch.setattr(sys, "argv", ["train.py", *args])
+    commands.train()
+    lines = [ln for ln in capsys.readouterr().out.splitlines() if ln.startswith("iterations ")]
+    assert lines[0].startswith("iterations 1 ") and "restart 1/10" in lines[0]
+    assert all("budget <=600" in ln for ln in lines)  # max_steps caps 10 x 10000
+    later = [ln for ln in lines if "restart 1/10" not in ln]
+    assert later and all(" left ~" in ln for ln in later)

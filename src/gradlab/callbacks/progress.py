@@ -12,7 +12,9 @@ class UpdateProgressBar(TQDMProgressBar):
     """Lightning's bar over training updates; validation and test (one full batch each here)
     run without bars of their own, so the console keeps one bar per run, printed once when
     the last update is done (before Lightning's closing lines). A minimizer's bar (BFGS,
-    L-BFGS) counts iterations without a total: ``max_steps`` is only a cap there.
+    L-BFGS) counts iterations without a total (``max_steps`` is only a cap there) and says
+    which restart it is on, the iteration budget left and, once a restart has converged, the
+    time the others will take at that pace.
 
     Without a terminal (a pipe, a log file, CI) no carriage-return frames are written: one
     plain line every ``plain_every`` of the run (a tenth by default), and the last update."""
@@ -83,8 +85,11 @@ class UpdateProgressBar(TQDMProgressBar):
             return
         every = max(int(total * self.plain_every), 1) if total else self.refresh_rate * 10
         self._next_line = (n // every + 1) * every
+        shown = ("restart", "budget", "left")  # a minimizer's restarts and budget
         metrics = "  ".join(
-            f"{k} {_number(v)}" for k, v in self.get_metrics(trainer, pl_module).items() if "/" in k
+            f"{k} {_number(v)}"
+            for k, v in self.get_metrics(trainer, pl_module).items()
+            if "/" in k or k in shown
         )
         counted = f"{n}/{total}" if total else str(n)
         elapsed = time.perf_counter() - self._start
@@ -98,10 +103,34 @@ class UpdateProgressBar(TQDMProgressBar):
             print(*args, sep=sep, **kwargs)
 
     def get_metrics(self, trainer, pl_module) -> dict:
-        """The bar's values without ``v_num`` (the run's directory names the run)."""
+        """The bar's values without ``v_num`` (the run's directory names the run); for a
+        minimizer, its restarts and budget (``minimizer_progress``)."""
         metrics = super().get_metrics(trainer, pl_module)
         metrics.pop("v_num", None)
+        if getattr(pl_module, "is_minimizer", False):
+            metrics.update(minimizer_progress(trainer, pl_module, self._start))
         return metrics
+
+
+def minimizer_progress(trainer, pl_module, start: float) -> dict:
+    """``restart`` k/R (the one at work), ``budget`` (iterations at most: the optimizers'
+    ``max_iter`` per restart, capped by ``max_steps``) and, once a restart has converged,
+    ``left`` (the remaining restarts at the pace of the finished ones)."""
+    restarts, done = pl_module.restarts, pl_module.progress.restart
+    out = {"restart": f"{min(done + 1, restarts)}/{restarts}"} if restarts > 1 else {}
+    per_restart = []
+    for opt in pl_module.opts:
+        group = opt.optimizer.param_groups[0]
+        numel = sum(p.numel() for p in group["params"])
+        per_restart.append(group.get("max_iter") or 200 * numel)  # BFGS's default: scipy's
+    budget = sum(per_restart) * (restarts if len(per_restart) == 1 else 1)
+    if trainer.max_steps > 0:
+        budget = min(budget, trainer.max_steps)
+    out["budget"] = f"<={budget}"
+    if 0 < done < restarts:
+        left = (time.perf_counter() - start) / done * (restarts - done)
+        out["left"] = f"~{left:.0f} s"
+    return out
 
 
 def _number(v) -> str:
