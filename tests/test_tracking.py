@@ -202,7 +202,9 @@ def test_sweep_runs_are_named_summarized_over_seeds_and_drawn(tmp_path, monkeypa
     hparams = OmegaConf.load(tmp_path / "0" / "csv" / "lr=0.05,seed=1" / "hparams.yaml")
     assert list(hparams)[:2] == ["optim/lr", "seed"]  # the swept keys first
     assert tb_hparams(tmp_path / "0" / "tensorboard")["optim/lr"] == 0.05
-    assert not (tmp_path / "0" / "plots").exists()  # jobs draw nothing; the sweep draws
+    # jobs draw nothing as they train; the sweep's end draws each group's first job's fit
+    assert [p.name for p in (tmp_path / "0" / "plots").iterdir()] == ["fit.png"]
+    assert not (tmp_path / "1" / "plots").exists()  # lr=0.05's second seed
     with open(tmp_path / "summary_groups.csv") as f:
         groups = {g["optim.lr"]: g for g in csv.DictReader(f)}
     with open(tmp_path / "summary.csv") as f:
@@ -257,3 +259,31 @@ def test_a_corrupt_job_is_listed_not_a_crash(tmp_path):
     table = summarize(tmp_path, plot=False)
     assert [r["status"] for r in table] == ["ok", "unreadable"]
     assert table[1]["error"] == f"{tmp_path / '1' / 'metrics.json'}: not readable JSON"
+
+
+def test_wandb_runs_offline_into_the_run_directory(tmp_path, monkeypatch):
+    """logger=wandb needs no account: the W&B run is written offline under <run>/wandb/
+    (``wandb sync`` uploads it later), named by its directory (a sweep's jobs by their swept
+    values), the project's tags as W&B tags, its files (metrics.json, history.csv, figures)
+    saved with it."""
+    pytest.importorskip("wandb")
+    from conftest import make_cfg
+
+    from gradlab.pipeline.run import train
+
+    cfg = make_cfg(tmp_path / "run", "logger=wandb", "trainer.max_steps=30", "print_config=false")
+    _, parts = train(cfg)
+    (logger,) = parts.trainer.loggers
+    assert logger.experiment.name == "run" and logger.experiment.tags == ("dev",)
+    (offline,) = (tmp_path / "run" / "wandb").glob("offline-run-*")
+    saved = {p.relative_to(offline / "files").as_posix() for p in offline.rglob("files/**/*")}
+    assert {"metrics.json", "history.csv", "plots/loss.png", "plots/fit.png"} <= saved
+    monkeypatch.setattr(sys, "argv", ["train.py", "-m", "logger=wandb", "optim.lr=0.05,0.1",
+                                      "trainer.max_steps=10", f"hydra.sweep.dir={tmp_path}/s",
+                                      *QUIET])  # fmt: skip
+    commands.train()
+    for job, name in (("0", "lr=0.05"), ("1", "lr=0.1")):
+        (offline,) = (tmp_path / "s" / job / "wandb").glob("offline-run-*")
+        assert (offline / "files" / "metrics.json").is_file()
+        (record,) = offline.glob("run-*.wandb")  # the run's records: its name among them
+        assert name.encode() in record.read_bytes(), job

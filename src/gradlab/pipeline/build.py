@@ -2,6 +2,7 @@
 (one node at a time: ``gradlab.instantiate.build``, which refuses untrusted classes)."""
 
 from functools import partial
+from pathlib import Path
 
 import torch
 from omegaconf import DictConfig, OmegaConf
@@ -112,5 +113,15 @@ def build_loggers(cfg: DictConfig, label: str | None = None) -> list:
             from gradlab.pipeline.mlflow_runs import logger_options
 
             extra = logger_options(cfg, node, label)
+        elif str(node["_target_"]).endswith("WandbLogger"):  # named, tagged, its directory
+            if node.get("settings"):  # W&B's console settings are its process-wide setup's
+                import wandb
+
+                mode = {"mode": "offline"} if node.get("offline") else {}
+                wandb.setup(settings=wandb.Settings(**node.settings, **mode))
+            extra = {"tags": [str(t) for t in cfg.get("tags") or []],
+                     "notes": f"gradlab run directory: {cfg.paths.output_dir}"}  # fmt: skip
+            if node.get("name") is None:
+                extra["name"] = label or Path(cfg.paths.output_dir).name
         loggers.append(build(f"logger.{name}", node, **extra))
     return loggers

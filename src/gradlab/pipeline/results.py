@@ -83,10 +83,10 @@ def log_results(
     final metrics to every logger (``label``: a sweep job's name, by default the running
     job's)."""
     import yaml
-    from lightning.pytorch.loggers import MLFlowLogger, TensorBoardLogger
+    from lightning.pytorch.loggers import MLFlowLogger, TensorBoardLogger, WandbLogger
 
     from gradlab.pipeline.hparams import flat_hparams
-    from gradlab.pipeline.mlflow_runs import log_run_files
+    from gradlab.pipeline.mlflow_runs import RUN_FILES, log_run_files
     from gradlab.sweep_plan import run_label, swept_keys
 
     swept = swept_keys() if first is None else first
@@ -108,6 +108,14 @@ def log_results(
             logger.log_hyperparams({k: v for k, v in hparams.items() if k != "tags"})
             logger.log_metrics(numbers, step=metrics["step"])
             log_run_files(logger, Path(cfg.paths.output_dir))
+        elif isinstance(logger, WandbLogger):  # tags are W&B tags; the files are the run's
+            logger.log_hyperparams({k: v for k, v in hparams.items() if k != "tags"})
+            logger.log_metrics(numbers, step=metrics["step"])
+            out = Path(cfg.paths.output_dir)
+            for path in [out / n for n in RUN_FILES] + sorted((out / "plots").glob("*.png")):
+                if path.is_file():
+                    logger.experiment.save(str(path), base_path=str(out), policy="now")
+            logger.experiment.finish()  # the next run of this process (a sweep's) is its own
         else:
             logger.log_hyperparams(hparams)
             logger.log_metrics(numbers, step=metrics["step"])

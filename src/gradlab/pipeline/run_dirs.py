@@ -15,7 +15,7 @@ RESULT_FILES = ("metrics.json", "history.csv", "checkpoints")  # what makes a ru
 # what gradlab writes in a run directory: none of it may be a link (a copied or downloaded
 # run), or a resume would write where the link points
 RUN_ENTRIES = (*RESULT_FILES, ".gradlab.lock", "error.txt", "plots", "tensorboard", "csv",
-               ".hydra", "trajectory.pt")  # fmt: skip
+               ".hydra", "trajectory.pt", "wandb")  # fmt: skip
 
 
 def link_refused(key: str, link: Path) -> ConfigError:
