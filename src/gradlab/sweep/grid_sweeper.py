@@ -42,7 +42,7 @@ class GridSweeper(Sweeper):
         )
 
     def sweep(self, arguments: list[str]):
-        from gradlab.sweep.batched import BATCHABLE
+        from gradlab.sweep.batchable import BATCHABLE
         from gradlab.sweep.launcher import split
         from gradlab.sweep_plan import grid
 

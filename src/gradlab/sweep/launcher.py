@@ -72,7 +72,7 @@ class BatchedLauncher(Launcher):
         self.config, self.hydra_context, self.task_function = config, hydra_context, task_function
 
     def launch(self, job_overrides, initial_job_idx: int) -> list[JobReturn]:
-        from gradlab.sweep.batched import BATCHABLE, BATCHABLE_INEXACT
+        from gradlab.sweep.batchable import BATCHABLE, BATCHABLE_INEXACT
 
         setup_globals()
         configure_log(self.config.hydra.hydra_logging, self.config.hydra.verbose)
@@ -107,8 +107,8 @@ class BatchedLauncher(Launcher):
     def train_group(self, group: list, returns: dict) -> int:
         """Train one group of jobs equal but for batchable values (one at a time when they
         cannot be batched); the number of its jobs a signal stopped."""
-        from gradlab.sweep.batched import job_config
-        from gradlab.sweep.batched import why_not_batchable as why_not
+        from gradlab.sweep.batchable import job_config
+        from gradlab.sweep.batchable import why_not_batchable as why_not
 
         template = self.compose(group[0][1], group[0][0])
         reason = why_not(job_config(template)) or why_not_written_directly(template)

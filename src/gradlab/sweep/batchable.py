@@ -1,0 +1,110 @@
+"""Which jobs of a sweep a batched group can train together: configs equal but for the seed
+and per-group optimizer options, whose every configured callback's output the group writes
+per job as the job's solo run writes it. Others run one at a time, with a line saying why."""
+
+from lightning.pytorch.callbacks import LearningRateMonitor
+from omegaconf import DictConfig, OmegaConf
+
+from gradlab.callbacks import DeadUnitCheck, FigureLogger, RunCheckpoint, UpdateProgressBar
+from gradlab.callbacks.history import TrainingHistory
+from gradlab.optim import is_minimizer
+from gradlab.pipeline.build import build_optimizer
+
+# keys whose values may differ within one batched run: the seed, and options that torch's
+# optimizers take per param group (each run's slices form groups: gradlab.sweep.per_run)
+GROUP_OPTIONS = ("lr", "momentum", "dampening", "weight_decay", "betas", "eps", "alpha")
+BATCHABLE = ("seed", *(f"optim.{k}" for k in GROUP_OPTIONS))
+BATCHABLE_INEXACT = ("seed", "optim.lr")  # hydra.launcher.exact=false: one group for all runs
+
+
+def group_options(cfg: DictConfig) -> dict:
+    """The run's per-group optimizer options (those its optim config sets)."""
+    return {
+        k: tuple(v) if k == "betas" else v
+        for k in GROUP_OPTIONS
+        if (v := cfg.optim.get(k)) is not None
+    }
+
+
+def why_not_batchable(cfg: DictConfig) -> str | None:
+    """Why this run cannot share a vectorized training (None: it can)."""
+    optimizer = build_optimizer(cfg)
+    if is_minimizer(getattr(optimizer, "func", None)):
+        return f"optim: {optimizer.func.__name__} is a minimizer (a line search per run)"
+    if cfg.get("restarts", 1) > 1:
+        return "restarts > 1 (the run dimension is taken)"
+    if cfg.get("ckpt_path"):
+        return "ckpt_path: a resumed run"
+    if cfg.get("scheduler"):  # a group would share one schedule's state and lr curve
+        return "scheduler: each run's schedule, curve and checkpoint are its own"
+    if cfg.grads.mode == "check":
+        return "grads=check compares per run"
+    strategy = str(cfg.trainer.get("strategy", "auto"))
+    if strategy.startswith("ddp") or cfg.trainer.get("devices", 1) not in (1, "auto"):
+        return "trainer: several processes"
+    if cfg.model["_target_"] != "gradlab.models.MLP":
+        return f"model: {cfg.model['_target_']} (batched over runs: MLP)"
+    if cfg.module.get("track_params"):
+        return "module.track_params: each run's parameter path is recorded by its solo run"
+    return callback_not_in_groups(cfg)
+
+
+def callback_target(node):
+    """The class a callback's config node builds (None: not one gradlab knows)."""
+    from hydra.utils import get_class
+
+    try:
+        return get_class(node["_target_"])
+    except Exception:  # noqa: BLE001 - an unknown class: not one a group reproduces
+        return None
+
+
+def has_callback(cfg: DictConfig, cls) -> bool:
+    return any(
+        node and callback_target(node) is cls for node in (cfg.get("callbacks") or {}).values()
+    )
+
+
+# callbacks whose output a batched group writes into each job as its solo run writes it;
+# the value: why a node of that class would not be (None: it is)
+GROUP_CALLBACKS = {
+    RunCheckpoint: lambda n, cfg: (
+        None
+        if keeps_best(cfg) and n.get("save_last") and not n.get("every_n_train_steps")
+        else "saves other checkpoints than last.ckpt and best.ckpt by val/loss"
+    ),
+    UpdateProgressBar: lambda n, cfg: None,  # the group prints its progress itself
+    LearningRateMonitor: lambda n, cfg: (
+        None if n.get("logging_interval") == "step" else "logs per epoch"
+    ),
+    TrainingHistory: lambda n, cfg: None,  # history.csv (module.track_params: refused above)
+    FigureLogger: lambda n, cfg: (  # a sweep's jobs draw no figures unless asked to
+        "draws each job's figures" if n.get("in_sweeps") or n.get("plot_every_n_steps") else None
+    ),
+    DeadUnitCheck: lambda n, cfg: None,  # each run's count (RunOutcome.dead_units)
+}
+
+
+def callback_not_in_groups(cfg: DictConfig) -> str | None:
+    """Why a configured callback's output would not be written per job by a batched group
+    (None: every one's is): such jobs run one at a time, as their solo runs."""
+    for name, node in (cfg.get("callbacks") or {}).items():
+        if not node:
+            continue
+        cls = callback_target(node)
+        check = GROUP_CALLBACKS.get(cls)
+        why = check(node, cfg) if check else "runs in each job's own training only"
+        if why:
+            return f"callbacks.{name} ({node.get('_target_')}): {why}"
+    return None
+
+
+def keeps_best(cfg: DictConfig) -> bool:
+    """Whether the run's callbacks keep a ``best.ckpt`` (a ModelCheckpoint of val/loss)."""
+    node = (cfg.get("callbacks") or {}).get("model_checkpoint")
+    return bool(node) and node.get("monitor") == "val/loss" and node.get("filename") == "best"
+
+
+def job_config(cfg: DictConfig) -> DictConfig:
+    """A job's config without Hydra's node, for building its run."""
+    return OmegaConf.masked_copy(cfg, [k for k in cfg if k != "hydra"])
