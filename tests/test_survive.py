@@ -7,6 +7,7 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 import torch
@@ -433,7 +434,7 @@ def test_sigterm_stops_a_batched_sweep_and_keeps_every_job(tmp_path):
 
 @pytest.mark.parametrize("gap", [None, 0.02, 0.15, 0.5])
 def test_an_interrupted_batched_sweep_resumes_to_equal_an_uninterrupted_one(
-    tmp_path, monkeypatch, gap
+    tmp_path, tmp_path_factory, monkeypatch, gap
 ):
     """SIGTERM mid-sweep (once, or twice ``gap`` s apart), then the resume command the sweep
     prints: each interrupted job continues from its last.ckpt, and every job's metrics.json
@@ -451,13 +452,12 @@ def test_an_interrupted_batched_sweep_resumes_to_equal_an_uninterrupted_one(
     command = last.split("resume with: python train.py ", 1)[1].split()
     monkeypatch.setattr(sys, "argv", ["train.py", *command])
     commands.train()
-    monkeypatch.setattr(sys, "argv", ["train.py", "-m", *args, f"hydra.sweep.dir={tmp_path}/b"])
-    commands.train()
+    whole = uninterrupted_sweep(args, tmp_path_factory, monkeypatch)
     for job in ("0", "1"):
-        resumed, uninterrupted = read_metrics(sweep / job), read_metrics(tmp_path / "b" / job)
+        resumed, uninterrupted = read_metrics(sweep / job), read_metrics(whole / job)
         resumed.pop("wall_time_s"), uninterrupted.pop("wall_time_s")
         assert resumed == uninterrupted and resumed["status"] == "ok", job
-        assert history(sweep / job) == history(tmp_path / "b" / job)
+        assert history(sweep / job) == history(whole / job)
     if gap is not None:
         return
     other = ["train.py", "-m", *args[:-3], "trainer.max_steps=50", *args[-2:],
@@ -465,6 +465,19 @@ def test_an_interrupted_batched_sweep_resumes_to_equal_an_uninterrupted_one(
     r = cli(*other)
     assert r.returncode == 2
     assert _last_line(r.stderr).startswith("error: hydra.launcher.resume: ")
+
+
+UNINTERRUPTED: dict[tuple, Path] = {}  # the same sweep run once per worker, without a stop
+
+
+def uninterrupted_sweep(args: list[str], tmp_path_factory, monkeypatch) -> Path:
+    key = tuple(args)
+    if key not in UNINTERRUPTED:
+        out = tmp_path_factory.mktemp("uninterrupted")
+        monkeypatch.setattr(sys, "argv", ["train.py", "-m", *args, f"hydra.sweep.dir={out}"])
+        commands.train()
+        UNINTERRUPTED[key] = out
+    return UNINTERRUPTED[key]
 
 
 def _last_line(stderr: str) -> str:

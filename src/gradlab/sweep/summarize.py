@@ -190,7 +190,7 @@ class SweepSummary(Callback):
         try:
             sweep = config.hydra.sweep.dir
             if config.hydra.mode is not None and str(config.hydra.mode).endswith("MULTIRUN"):
-                summarize(sweep, plot=self.plot_every_job)
+                summarize(sweep, plot=self.plot_every_job, fits=False)  # fits: at the end
         except Exception as e:  # a summary must never fail the job
             print(f"warning: sweep summary not written: {e}", file=sys.stderr)
         self.written = time.monotonic()
