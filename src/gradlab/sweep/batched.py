@@ -35,6 +35,7 @@ from gradlab.pipeline.validate import check_optimizer, check_values, validate
 from gradlab.sweep.batchable import group_options, has_callback, keeps_best
 from gradlab.sweep.job_checkpoint import (
     BestCheckpoints,
+    HeldCheckpointIO,
     StartCheckpoints,
     group_checkpoint,
     optimizer_state,
@@ -135,6 +136,7 @@ def _train(cfgs: list[DictConfig], cfg: DictConfig, exact: bool) -> list[RunOutc
         num_sanity_val_steps=0,
         max_time=cfg.trainer.get("max_time"),  # for the group
         callbacks=[c for c in (stopping, validation if has_val else None, start, keeper) if c],
+        plugins=[HeldCheckpointIO()],  # the group's checkpoints, in memory: job_checkpoint
         default_root_dir=None,
     )
     data.set_steps(steps)

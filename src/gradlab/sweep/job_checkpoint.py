@@ -1,23 +1,51 @@
 """A batched job's ``checkpoints/last.ckpt`` and ``best.ckpt``, written as its solo run would
 write them."""
 
+import copy
 import math
 
 import lightning as L
 import torch
+from lightning.pytorch.plugins.io import CheckpointIO
 from omegaconf import OmegaConf
 
 from gradlab.sweep.per_run import optimizer_snapshot, run_optimizer_state
 
 
-def group_checkpoint(trainer: L.Trainer) -> dict:
-    """The group's checkpoint as Lightning writes it (its loop counters are every run's)."""
-    import tempfile
-    from pathlib import Path
+class HeldCheckpointIO(CheckpointIO):
+    """The batched trainer's checkpoint IO: ``trainer.save_checkpoint`` hands it the group's
+    checkpoint as Lightning assembles it, and it keeps a copy in memory (``held``) instead
+    of writing a file; each run's checkpoint is cut from it (``run_checkpoint``)."""
 
-    with tempfile.TemporaryDirectory() as tmp:
-        trainer.save_checkpoint(Path(tmp) / "group.ckpt", weights_only=False)
-        return torch.load(Path(tmp) / "group.ckpt", map_location="cpu", weights_only=True)
+    held: dict | None = None
+
+    def save_checkpoint(self, checkpoint, path, storage_options=None) -> None:
+        self.held = detached(checkpoint)  # its tensors are the live ones: copied now
+
+    def load_checkpoint(self, path, map_location=None):
+        raise NotImplementedError("a batched group resumes each run from its own last.ckpt")
+
+    def remove_checkpoint(self, path) -> None:
+        pass
+
+
+def detached(obj):
+    """A copy of a checkpoint: tensors cloned to the CPU, containers rebuilt, the rest as is
+    (plain values)."""
+    if torch.is_tensor(obj):
+        return obj.detach().to("cpu", copy=True)
+    if isinstance(obj, dict):
+        return {k: detached(v) for k, v in obj.items()}
+    if isinstance(obj, list | tuple):
+        return type(obj)(detached(v) for v in obj)
+    return copy.deepcopy(obj)
+
+
+def group_checkpoint(trainer: L.Trainer) -> dict:
+    """The group's checkpoint as Lightning assembles it (its loop counters are every run's),
+    through the trainer's ``HeldCheckpointIO``."""
+    trainer.save_checkpoint("group.ckpt", weights_only=False)  # held, not written
+    return trainer.strategy.checkpoint_io.held
 
 
 def optimizer_state(trainer: L.Trainer, cfg, r: int, packed: dict | None = None) -> dict:
