@@ -77,10 +77,11 @@ def model_figures(pl_module, data, dense_points: int = 500) -> dict:
     return figures
 
 
-def fit_figures(model, data, step: int, dense_points: int = 500, title=None) -> dict:
+def fit_figures(model, data, step: int, dense_points: int = 500, title=None, compact=False):
     """One run's model (no restart dimension, on the CPU) on its data: the fit (a surface or
     a curve, with its hidden units) or the decision regions, chosen by the data's shape
-    (``title``: instead of the model's name and step)."""
+    (``title``: instead of the model's name and step; ``compact``: the fit alone, one panel:
+    a sweep's fits.png)."""
     from gradlab.analysis import plots
 
     name = type(model).__name__
@@ -94,6 +95,11 @@ def fit_figures(model, data, step: int, dense_points: int = 500, title=None) -> 
             and getattr(data, "grid", None)
         ):
             xg, yg = (t.cpu() for t in data.test)
+            if compact:
+                vrange = (float(yg.min()), float(yg.max()))
+                title = title or f"{name} at step {step}"
+                fit = plots.plot_prediction_2d(xg, model(xg), data.grid, x, title, vrange)
+                return {"fit": fit}
             figures["fit"] = plots.plot_surface_2d(xg, yg, model(xg), data.grid, x, name, step)
             if title:
                 figures["fit"].suptitle(title, fontsize=10)
@@ -108,6 +114,8 @@ def fit_figures(model, data, step: int, dense_points: int = 500, title=None) -> 
             pred = model(dense)
             title = title or f"{name} at step {step}"
             figures["fit"] = plots.plot_fit_1d(x, y, xt, yt, dense, pred, title)
+            if compact:
+                return figures
             if hasattr(model, "hidden") and model.num_layers == 2:
                 h = model.hidden(dense)[0]
                 w_out = model.weight_of(1)[:, 0]

@@ -76,7 +76,8 @@ def job_fit(job: Path, title: str):
             if losses is not None and len(losses) > 1:  # its best restart, as its run reports
                 model = single_restart(model, int(losses.nan_to_num(nan=math.inf).argmin()))
             step = int(ckpt["gradlab"].get("updates", 0))
-            figures = fit_figures(model.eval(), data, step, title=f"{title} (step {step})")
+            title = f"{title} (step {step})"
+            figures = fit_figures(model.eval(), data, step, title=title, compact=True)
     except (CheckpointError, ConfigError, RuntimeError, KeyError):
         return None  # a checkpoint this sweep cannot draw: its other files still tell
     fit = figures.pop("fit", None) or figures.pop("decision_regions", None)
