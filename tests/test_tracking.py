@@ -287,3 +287,16 @@ def test_wandb_runs_offline_into_the_run_directory(tmp_path, monkeypatch):
         assert (offline / "files" / "metrics.json").is_file()
         (record,) = offline.glob("run-*.wandb")  # the run's records: its name among them
         assert name.encode() in record.read_bytes(), job
+
+
+def test_mlflow_log_model_adds_the_run_checkpoints(tmp_path):
+    """logger.mlflow.log_model=true (Lightning's option): the run's last.ckpt and best.ckpt
+    are artifacts of its MLflow run too."""
+    mlflow = pytest.importorskip("mlflow")
+    run_train(tmp_path / "run", "logger=mlflow", "logger.mlflow.log_model=true",
+              f"paths.tracking_dir={tmp_path}", "trainer.max_steps=20", *QUIET)  # fmt: skip
+    client = mlflow.tracking.MlflowClient(tracking_uri=f"sqlite:///{tmp_path}/mlflow.db")
+    (experiment,) = client.search_experiments(filter_string="name = 'train'")
+    (run,) = client.search_runs([experiment.experiment_id])
+    files = {a.path for d in ("last", "best") for a in client.list_artifacts(run.info.run_id, d)}
+    assert {"last/last.ckpt", "best/best.ckpt"} <= files
