@@ -176,11 +176,11 @@ def test_notebook004_input_gradient():
 def test_model_without_manual_backward_refuses():
     with pytest.raises(ValueError, match="Linear has no hand-written backward"):
         GradLabModule(
-            model_config={},
-            optim_config={},
+            model={},
+            optim={},
             net=torch.nn.Linear(2, 1),
             optimizer=torch.optim.SGD,
-            grads="manual",
+            grads={"mode": "manual"},
         )
 
 

@@ -134,7 +134,7 @@ def test_a_checkpoint_naming_code_is_refused(
     ckpt["gradlab"]["config"] = {**ckpt["gradlab"]["config"], group: hostile(target, tmp_path)}
     if group in ("model", "optim"):  # the module's own hyperparameters name it too
         hparams = dict(ckpt["hyper_parameters"])
-        hparams[f"{group}_config"] = hostile(target, tmp_path)
+        hparams[group] = hostile(target, tmp_path)
         ckpt["hyper_parameters"] = hparams
     path = tmp_path / "hostile.ckpt"
     torch.save(ckpt, path)

@@ -6,9 +6,10 @@ callback hook count updates. Gradients come from ``gradlab.module.gradients`` (a
 model's hand-derived backward, or both compared); the configured optimizer applies them
 through Lightning's manual optimization (``self.optimizers()``, ``opt.step()``).
 
-Built from its config (``module._target_``) by ``gradlab.pipeline.build.build_module``; its
-hyperparameters are the configs of the model, optimizer and scheduler (plain data), so
-``GradLabModule.load_from_checkpoint(path)`` rebuilds it from gradlab's own classes.
+Instantiated from its own config node (``module:`` in config.yaml: the run's groups and the
+module's options; ``pipeline.build.build_module`` adds the drawn model): its hyperparameters
+are that node (plain data), so ``load_from_checkpoint(path)`` rebuilds it from gradlab's own
+classes.
 """
 
 import math
@@ -37,39 +38,39 @@ def _plain(node):
 class GradLabModule(Evaluation, L.LightningModule):
     def __init__(
         self,
-        model_config: dict,
-        optim_config: dict,
-        scheduler_config: dict | None = None,
-        loss: str = "mse",
-        grads: str = "autograd",
-        check_every_n_steps: int = 100,
-        check_tol: float = 1e-4,
-        log_every_n_steps: int = 50,
+        model: dict,
+        optim: dict,
+        scheduler: dict | None = None,
+        loss: dict | None = None,
+        grads: dict | None = None,
+        restarts: int = 1,
         grad_clip: float | None = None,
         track_params: bool = False,
         trajectory_budget_mb: float = 64.0,
         stop_tol: float | None = None,
         task: str = "regression",
         num_classes: int | None = None,
-        restarts: int = 1,
         net: nn.Module | None = None,
         optimizer=None,
         lr_scheduler=None,
     ):
+        """The run's config groups, ``restarts`` and options (``module:`` in config.yaml), the
+        data set's task; ``net``, ``optimizer``, ``lr_scheduler``: built by the pipeline (or,
+        from a checkpoint, from the configs)."""
         super().__init__()
-        model_config, optim_config = _plain(model_config), _plain(optim_config)
-        scheduler_config = _plain(scheduler_config)
-        # the objects are built by the pipeline; from a checkpoint, from the configs above
+        model, optim, scheduler = _plain(model), _plain(optim), _plain(scheduler) or None
+        loss, grads = _plain(loss) or {"name": "mse"}, _plain(grads) or {"mode": "autograd"}
         # (logger=False: the loggers get the run's flat hyperparameters at the end instead)
         self.save_hyperparameters(ignore=["net", "optimizer", "lr_scheduler"], logger=False)
         self.automatic_optimization = False
         if net is None or optimizer is None:
             net, optimizer, lr_scheduler = self._build_from_configs(net)
         self.model = net
-        self.loss_fn = get_loss(loss)
+        self.loss_fn = get_loss(loss["name"])
         self.optimizer_factory, self.scheduler_factory = optimizer, lr_scheduler
-        self.gradients = GradientSource(grads, self.loss_fn, net, check_every_n_steps, check_tol)
-        self.log_every_n_steps = max(int(log_every_n_steps), 1)
+        every, tol = grads.get("every_n_steps", 100), grads.get("tol", 1e-4)
+        self.gradients = GradientSource(grads["mode"], self.loss_fn, net, every, tol)
+        self.log_every_n_steps = 50  # the trainer's, read when fit starts
         self.grad_clip, self.stop_tol = grad_clip, stop_tol
         self.restarts = num_restarts(net)
         # BFGS / L-BFGS couple parameters through their line search: restarts run one after
@@ -92,11 +93,9 @@ class GradLabModule(Evaluation, L.LightningModule):
             previous_loss=math.inf,
             checked=0,  # updates whose loss is known to be finite
         )
-        dtype_bytes = torch.finfo(torch.get_default_dtype()).bits // 8
+        budget = int(trajectory_budget_mb * 2**20 / torch.finfo(torch.get_default_dtype()).bits * 8)
         self.loss_history = LossHistory(
-            self.restarts,
-            track_params=track_params,
-            budget_values=int(trajectory_budget_mb * 2**20 / dtype_bytes),
+            self.restarts, track_params=track_params, budget_values=budget
         )
         self.summary_lines: list[str] = []  # instruments add lines to the end-of-run summary
         self.final_metrics: dict[str, float] = {}  # ... and final values to metrics.json
@@ -108,9 +107,9 @@ class GradLabModule(Evaluation, L.LightningModule):
 
         hp = self.hparams
         if net is None:  # its weights come from the checkpoint's state_dict
-            net = build_model_shell(OmegaConf.create(hp.model_config), hp.restarts, False)
-        optimizer = build("optim", OmegaConf.create(hp.optim_config), False)
-        scheduler = hp.scheduler_config or None  # scheduler=none: an empty node
+            net = build_model_shell(OmegaConf.create(hp.model), hp.restarts, False)
+        optimizer = build("optim", OmegaConf.create(hp.optim), False)
+        scheduler = hp.scheduler or None  # scheduler=none: an empty node
         if scheduler is not None:
             scheduler = build("scheduler", OmegaConf.create(scheduler), False)
         return net, optimizer, scheduler
@@ -162,6 +161,7 @@ class GradLabModule(Evaluation, L.LightningModule):
         return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "step"}}
 
     def on_fit_start(self) -> None:
+        self.log_every_n_steps = max(int(self.trainer.log_every_n_steps), 1)
         self.gradients.world_size = self.trainer.world_size
         # autograd's backward: through Lightning's manual_backward where it does something
         # (loss scaling under mixed precision, gradient sync under DDP); in float32/float64

@@ -37,27 +37,19 @@ def build_optimizer(cfg: DictConfig, trusted: bool = True) -> partial:
 
 
 def build_module(cfg: DictConfig, model, data, trusted: bool = True):
-    """The LightningModule from ``cfg.module`` (its ``_target_`` and options) with the run's
-    model, optimizer and scheduler objects; their configs become its hyperparameters."""
+    """The LightningModule from its own node, ``cfg.module`` (its ``_target_``, the run's
+    groups and its options), with the drawn model, the optimizer and scheduler objects and
+    the data set's task."""
     scheduler = build("scheduler", cfg.scheduler, trusted) if cfg.get("scheduler") else None
     return build(
         "module",
         cfg.module,
-        _recursive_=False,  # the configs below are hyperparameters, not objects to build
+        _recursive_=False,  # its groups are hyperparameters, not objects to build
         net=model,
         optimizer=build_optimizer(cfg, trusted),
         lr_scheduler=scheduler,
-        model_config=cfg.model,
-        optim_config=cfg.optim,
-        scheduler_config=cfg.get("scheduler"),
-        loss=cfg.loss.name,
-        grads=cfg.grads.mode,
-        check_every_n_steps=cfg.grads.get("every_n_steps", 100),
-        check_tol=cfg.grads.get("tol", 1e-4),
-        log_every_n_steps=cfg.trainer.log_every_n_steps,
         task=data.task,
         num_classes=data.num_classes,
-        restarts=cfg.get("restarts", 1),
     )
 
 

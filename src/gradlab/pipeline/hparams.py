@@ -3,6 +3,7 @@
 from omegaconf import DictConfig, OmegaConf
 
 GROUPS = ("model", "data", "optim", "loss", "grads", "module")
+MODULE_GROUPS = ("model", "optim", "scheduler", "loss", "grads", "restarts")
 
 
 def flat_hparams(cfg: DictConfig, first: list[str] = ()) -> dict:
@@ -16,8 +17,8 @@ def flat_hparams(cfg: DictConfig, first: list[str] = ()) -> dict:
         if node is None:
             continue
         for k, v in OmegaConf.to_container(node, resolve=True).items():
-            if k == "_partial_":
-                continue
+            if k == "_partial_" or (group == "module" and k in MODULE_GROUPS):
+                continue  # (the module's groups are flattened as groups of their own)
             if isinstance(v, list | dict):
                 v = str(v)
             out[f"{group}/{k}"] = v

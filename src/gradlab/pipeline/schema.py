@@ -14,6 +14,12 @@ from hydra.core.config_store import ConfigStore
 @dataclass
 class ModuleOptions:
     _target_: str = "gradlab.module.GradLabModule"  # the LightningModule class
+    model: Any = "${model}"  # the run's config groups (config.yaml): its hyperparameters
+    optim: Any = "${optim}"
+    scheduler: Any = "${scheduler}"
+    loss: Any = "${loss}"
+    grads: Any = "${grads}"
+    restarts: Any = "${restarts}"
     grad_clip: float | None = None  # clip each restart's gradient norm (not for BFGS/L-BFGS)
     track_params: bool = False  # record the parameters along the run (history.csv, params.png)
     trajectory_budget_mb: float = 64.0  # snapshots beyond this are thinned (every 2nd kept)

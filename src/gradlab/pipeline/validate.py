@@ -121,8 +121,11 @@ def _check_node(name: str, node, full: bool) -> None:
     known = _target_parameters(name, target)
     if known is not None:
         extra = {"generator", "restarts"} if name in ("data", "model") else set()
-        if name == "module":  # set by the pipeline, not by the config
-            extra = set()
+        if name == "module":  # the drawn model, its optimizer and the data's task: set by
+            extra, known = (
+                set(),
+                known - {"net", "optimizer", "lr_scheduler", "task", "num_classes"},
+            )  # the pipeline, not the config
         unread = [k for k in node if k not in known | extra and not str(k).startswith("_")]
         if unread and ("." in name or did_you_mean(unread[0], known)):  # a typo
             _unknown(f"{name}.", unread, known | extra)

@@ -71,8 +71,8 @@ def run_checkpoint(group, opt_state, cfg, r, column, val_history, best, previous
     ckpt["optimizer_states"] = [opt_state]
     ckpt["callbacks"] = {}
     hparams = dict(group.get("hyper_parameters") or {})
-    if "optim_config" in hparams:
-        hparams["optim_config"] = OmegaConf.to_container(cfg.optim, resolve=True)
+    if "optim" in hparams:  # the run's own optimizer options (lr, ...)
+        hparams["optim"] = OmegaConf.to_container(cfg.optim, resolve=True)
     ckpt["hyper_parameters"] = hparams
     n = len(column)
     history = {"length": n, "losses": column.unsqueeze(1).clone(), "params": None, "kept": 0,
