@@ -6,7 +6,7 @@ import math
 
 import lightning as L
 import torch
-from lightning.pytorch.plugins.io import CheckpointIO
+from lightning.pytorch.plugins import CheckpointIO
 from omegaconf import OmegaConf
 
 from gradlab.sweep.per_run import optimizer_snapshot, run_optimizer_state
