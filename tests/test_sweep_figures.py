@@ -82,3 +82,23 @@ def test_each_group_of_a_sweep_gets_its_fit_and_fits_png(tmp_path, monkeypatch):
     for job in ("0", "2"):
         basic, batched = (tmp_path / d / job / "plots" / "fit.png" for d in ("basic", "batched"))
         assert basic.read_bytes() == batched.read_bytes()
+
+
+def test_two_swept_keys_get_a_heat_map(tmp_path):
+    """Widths x rates: one cell per pair, the mean over seeds written in it, a cell with no
+    finished job marked x; one swept key draws none."""
+    import matplotlib.image
+
+    from gradlab.sweep.figures import plot_heatmap
+
+    groups = [
+        {"model.sizes": w, "optim.lr": lr, "n": 2, "n_ok": ok,
+         "val/loss_best/mean": (0.1 / (i + 1)) if ok else None}
+        for i, (w, lr, ok) in enumerate([("[2,2,1]", "0.1", 2), ("[2,8,1]", "0.1", 2),
+                                          ("[2,2,1]", "1", 0), ("[2,8,1]", "1", 1)])
+    ]  # fmt: skip
+    assert plot_heatmap(groups, ["model.sizes", "optim.lr"], tmp_path / "heatmap.png")
+    height, width, _ = matplotlib.image.imread(tmp_path / "heatmap.png").shape
+    assert height > 100 and width > 100
+    assert not plot_heatmap(groups, ["model.sizes"], tmp_path / "one.png")
+    assert not (tmp_path / "one.png").exists()

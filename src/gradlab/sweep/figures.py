@@ -163,3 +163,44 @@ def plot_sweep_curves(table: list[dict], curves: dict, keys: list[str], path: Pa
 def finite(curve: list[float]) -> list[float | None]:
     """A curve with its NaN and infinite values as gaps."""
     return [v if v == v and abs(v) != float("inf") else None for v in curve]
+
+
+def plot_heatmap(groups: list[dict], keys: list[str], path: Path) -> bool:
+    """Two swept keys (but the seed): one cell per pair of values, coloured by the mean over
+    seeds of val/loss_best (else train/loss), its value written in the cell; cells without a
+    finished job are grey with an x. False when there is nothing to draw."""
+    import math
+
+    import numpy as np
+    from matplotlib.colors import LogNorm
+
+    metric = next((m for m in ("val/loss_best", "train/loss")
+                   if any(g.get(f"{m}/mean") is not None for g in groups)), None)  # fmt: skip
+    if metric is None or len(keys) != 2:
+        return False
+    (kx, ky), axes = keys, [axis_of(k, [g.get(k) for g in groups]) for k in keys]
+    cols, rows = (sorted(a.where, key=a.where.get) for a in axes)
+    cells = np.full((len(rows), len(cols)), np.nan)
+    for g in groups:
+        value = g.get(f"{metric}/mean")
+        if value is not None:
+            cells[rows.index(str(g.get(ky))), cols.index(str(g.get(kx)))] = value
+    finite = cells[np.isfinite(cells)]
+    log = finite.size and finite.min() > 0 and finite.max() / finite.min() > 50
+    fig, ax = plt.subplots(figsize=(1.2 + 0.8 * len(cols), 1.2 + 0.55 * len(rows)))
+    ax.set_facecolor("0.85")  # no finished job: grey
+    image = ax.imshow(cells, cmap="viridis_r", aspect="auto", norm=LogNorm() if log else None)
+    fig.colorbar(image, ax=ax, label=f"{metric} (mean over seeds)")
+    for i in range(len(rows)):
+        for j in range(len(cols)):
+            v = cells[i, j]
+            dark = not math.isnan(v) and float(image.norm(v)) > 0.55  # viridis_r's dark end
+            text = "x" if math.isnan(v) else f"{v:.3g}"
+            ax.text(j, i, text, ha="center", va="center", fontsize=7, color="w" if dark else "k")
+    ax.set_xticks(range(len(cols)), [axes[0].name(c) for c in cols], rotation=30, ha="right")
+    ax.set_yticks(range(len(rows)), [axes[1].name(r) for r in rows])
+    ax.set(xlabel=axes[0].label, ylabel=axes[1].label, title=f"sweep {path.parent.name}")
+    fig.tight_layout()
+    save_figure(fig, path, dpi=90)
+    plt.close(fig)
+    return True

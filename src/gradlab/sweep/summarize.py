@@ -86,12 +86,13 @@ def summarize(sweep_dir: str | Path, plot: bool = True, fits: bool = True) -> li
         text += "\n## Over seeds (mean, sd)\n\n" + _markdown(groups, shown)
     write_text(sweep_dir / "summary.md", text)
     if plot:
-        from gradlab.sweep.figures import plot_sweep, plot_sweep_curves
+        from gradlab.sweep.figures import plot_heatmap, plot_sweep, plot_sweep_curves
 
         varied = [k for k in swept if k != "seed"]
         plot_sweep(table, groups, varied, sweep_dir / "summary.png")
         curves = {r["job"]: read_curves(sweep_dir / r["job"]) for r in table}
         plot_sweep_curves(table, curves, varied, sweep_dir / "curves.png")
+        plot_heatmap(groups, varied, sweep_dir / "heatmap.png")  # two swept keys: a grid
         if fits:  # each group's fit: <job>/plots/fit.png and fits.png
             from gradlab.sweep.fits import plot_fits
 
