@@ -568,7 +568,7 @@ def workload_g(rows, lrs: int, seeds: int, big_jobs: int | None, huge: bool):
         if not big_jobs:
             return
         start = timed([*sweep_command(tmp, "s", 1, 1)[:3], "trainer.max_steps=1", "logger=none",
-                       "print_config=false", f"hydra.run.dir={tmp}/start"])  # fmt: skip
+                       "print_config=false", f"hydra.sweep.dir={tmp}/start"])  # fmt: skip
         floor = raw_batched_loop(big_jobs)
         rows.append(row(f"G raw batched loop, {big_jobs} runs", "s (the floor)", floor))
         rows.append(row("G process start (train.py, 1 update)", "s", start))

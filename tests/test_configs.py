@@ -50,6 +50,8 @@ def test_group_options_compose(tmp_path, group):
                 overrides[-1] = "model.sizes=[2,3,1]"
         if group == "loss":  # each loss on data it can take
             overrides += LOSS_DATA.get(option, [])
+        if group == "logger":  # shared stores (logger=mlflow) in the test's own directory
+            overrides.append(f"paths.tracking_dir={tmp_path / 'store'}")
         cfg = make_cfg(tmp_path / group / option, *overrides)
         if option == "gpu" and not torch.cuda.is_available():  # refused with the key named
             with pytest.raises(ConfigError, match="^trainer"), torch_settings(cfg):
