@@ -60,13 +60,17 @@ def logger_options(cfg, node, label: str | None) -> dict:
     return options
 
 
+def run_files(out: Path) -> list[Path]:
+    """The files a tracker keeps with a run: metrics.json, history.csv, plots/*.png."""
+    files = [out / name for name in RUN_FILES] + sorted((out / "plots").glob("*.png"))
+    return [p for p in files if p.is_file()]
+
+
 def log_run_files(logger, out: Path) -> None:
-    """The run's files as artifacts of its MLflow run: metrics.json, history.csv, plots/."""
-    for name in RUN_FILES:
-        if (out / name).is_file():
-            logger.experiment.log_artifact(logger.run_id, str(out / name))
-    for figure in sorted((out / "plots").glob("*.png")):
-        logger.experiment.log_artifact(logger.run_id, str(figure), "plots")
+    """The run's files as artifacts of its MLflow run (figures under plots/)."""
+    for path in run_files(out):
+        folder = path.parent.relative_to(out).as_posix()
+        logger.experiment.log_artifact(logger.run_id, str(path), None if folder == "." else folder)
 
 
 def read_parent(sweep_dir: Path) -> dict | None:

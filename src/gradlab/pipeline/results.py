@@ -86,7 +86,7 @@ def log_results(
     from lightning.pytorch.loggers import MLFlowLogger, TensorBoardLogger, WandbLogger
 
     from gradlab.pipeline.hparams import flat_hparams
-    from gradlab.pipeline.mlflow_runs import RUN_FILES, log_run_files
+    from gradlab.pipeline.mlflow_runs import log_run_files, run_files
     from gradlab.sweep_plan import run_label, swept_keys
 
     swept = swept_keys() if first is None else first
@@ -104,18 +104,16 @@ def log_results(
             write_text(Path(logger.log_dir) / logger.NAME_HPARAMS_FILE, text)
             name = session_name(cfg, label or run_label())
             hparams_session(logger, hparams, metrics, swept, name)
-        elif isinstance(logger, MLFlowLogger):  # tags are MLflow tags (logger_options)
-            logger.log_hyperparams({k: v for k, v in hparams.items() if k != "tags"})
-            logger.log_metrics(numbers, step=metrics["step"])
-            log_run_files(logger, Path(cfg.paths.output_dir))
-        elif isinstance(logger, WandbLogger):  # tags are W&B tags; the files are the run's
+        elif isinstance(logger, MLFlowLogger | WandbLogger):  # tags are the tracker's tags
             logger.log_hyperparams({k: v for k, v in hparams.items() if k != "tags"})
             logger.log_metrics(numbers, step=metrics["step"])
             out = Path(cfg.paths.output_dir)
-            for path in [out / n for n in RUN_FILES] + sorted((out / "plots").glob("*.png")):
-                if path.is_file():
+            if isinstance(logger, MLFlowLogger):
+                log_run_files(logger, out)
+            else:  # W&B: the files saved with the run; finished, so a sweep's next is its own
+                for path in run_files(out):
                     logger.experiment.save(str(path), base_path=str(out), policy="now")
-            logger.experiment.finish()  # the next run of this process (a sweep's) is its own
+                logger.experiment.finish()
         else:
             logger.log_hyperparams(hparams)
             logger.log_metrics(numbers, step=metrics["step"])
