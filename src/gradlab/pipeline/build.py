@@ -9,6 +9,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from gradlab.errors import ConfigError
 from gradlab.instantiate import build
+from gradlab.pipeline.library_output import srun_advice
 
 
 # ---------------------------------------------------------------- run pieces
@@ -87,7 +88,8 @@ def build_trainer(cfg: DictConfig, data):
     overrides = {"val_check_interval": updates_between_validations(cfg)}
     if data.val is None:
         overrides["limit_val_batches"] = 0
-    return build("trainer", cfg.trainer, callbacks=callbacks, logger=logger, **overrides)
+    with srun_advice(cfg.trainer):
+        return build("trainer", cfg.trainer, callbacks=callbacks, logger=logger, **overrides)
 
 
 def build_loggers(cfg: DictConfig, label: str | None = None) -> list:

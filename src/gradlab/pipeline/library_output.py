@@ -4,7 +4,11 @@ exact text, with the reason."""
 import logging
 import re
 import warnings
+from contextlib import contextmanager
 
+from lightning.fabric.utilities.warnings import PossibleUserWarning
+
+SRUN_ADVICE = re.escape("The `srun` command is available on your system but is not used")
 # Lightning 2.6 builds torch's deprecated LeafSpec for every data loader (torch 2.13 warns);
 # nothing a gradlab user can change, and Lightning's own fix will remove it
 LIBRARY_WARNINGS = [
@@ -35,6 +39,12 @@ LIBRARY_WARNINGS = [
     # mlflow's SQL store (logger=mlflow) uses a SQLAlchemy loader that SQLAlchemy 2.1 deprecates;
     # mlflow's to change, and the store works
     (Warning, re.escape("The ``noload`` loader strategy is deprecated")),
+    # Lightning advises `srun` wherever SLURM's srun is on the PATH (every login node of a
+    # cluster), at every Trainer and every fit and test: the advice is for a training of several
+    # processes, which srun starts. gradlab's runs are one process unless the trainer has
+    # several devices or nodes, and then it is shown once, when the Trainer is built
+    # (srun_advice). Within a SLURM job (srun or sbatch) Lightning does not give it.
+    (PossibleUserWarning, SRUN_ADVICE),
 ]
 # Lightning advertises a cloud logging product on every Trainer it builds, and a cloud
 # checkpoint product on every Trainer that builds its own checkpoint callback (callbacks=none)
@@ -50,6 +60,19 @@ LIBRARY_NOTICES = [
     # budget; a run stopped otherwise (stop_tol, a signal, divergence) says so in its own line
     "`Trainer.fit` stopped: `max_steps=",
 ]
+
+
+@contextmanager
+def srun_advice(trainer_cfg):
+    """Building a Trainer of several processes (devices or nodes), Lightning's `srun` advice
+    is shown (it is dropped for every other Trainer: LIBRARY_WARNINGS)."""
+    devices, nodes = trainer_cfg.get("devices", 1), trainer_cfg.get("num_nodes", 1)
+    if str(devices) == "1" and str(nodes) == "1":
+        yield
+        return
+    with warnings.catch_warnings():
+        warnings.filterwarnings("always", message=SRUN_ADVICE, category=PossibleUserWarning)
+        yield
 
 
 class DropNotices(logging.Filter):
