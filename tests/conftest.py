@@ -22,7 +22,10 @@ def pytest_configure(config):
 
     for category, text in LIBRARY_WARNINGS:
         assert ":" not in text  # pytest's filter syntax splits on ':'
-        config.addinivalue_line("filterwarnings", f"ignore:{text}:{category.__name__}")
+        name = category.__name__  # a builtin category by its name, others by their module's
+        if category.__module__ != "builtins":
+            name = f"{category.__module__}.{name}"
+        config.addinivalue_line("filterwarnings", f"ignore:{text}:{name}")
 
 
 @pytest.fixture(autouse=True)

@@ -71,6 +71,11 @@ class GradCheckError(GradlabError, RuntimeError):
     status = "gradcheck"
 
 
+class ClusterJobError(GradlabError, RuntimeError):
+    """A submitit job (a SLURM job, or a process of its own) of a sweep ended without its
+    results; the message names the job's id, its state and its log file."""
+
+
 class Pruned(GradlabError):
     """A search's pruner stopped this trial early (its validation loss was not promising)."""
 

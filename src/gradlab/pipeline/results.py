@@ -197,8 +197,9 @@ def record_failure(out: Path, e: BaseException) -> None:
 
 
 def is_ddp_worker() -> bool:
-    """A process Lightning started for DDP rank > 0 (it runs in rank 0's directory)."""
-    return os.environ.get("LOCAL_RANK", "0") != "0"
+    """A DDP process of rank > 0, which runs in rank 0's directory: one Lightning started
+    (LOCAL_RANK), or a task of ``srun --ntasks=N`` other than the first (SLURM_PROCID)."""
+    return os.environ.get("LOCAL_RANK", "0") != "0" or os.environ.get("SLURM_PROCID", "0") != "0"
 
 
 def sweep_metric(cfg: DictConfig, metrics: dict):

@@ -75,9 +75,10 @@ def check_only_gradlab_files(path: Path, key: str) -> None:
     _refuse_foreign(path, key, "run", lambda p: p.name in RUN_ENTRIES or p.suffix == ".log")
 
 
+# (.submitit: submitit's logs and pickles, written by both submitit launchers)
 SWEEP_FILES = ("multirun.yaml", ".sweep_plan.json", ".gradlab.lock", "summary.md", "summary.csv",
                "summary_groups.csv", "optimization_results.yaml",
-               ".mlflow_parent_run.json")  # fmt: skip
+               ".mlflow_parent_run.json", ".submitit")  # fmt: skip
 
 
 def check_only_sweep_files(path: Path, key: str) -> None:

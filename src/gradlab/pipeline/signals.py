@@ -23,10 +23,16 @@ def _note(signum, frame) -> None:
         STOP.trainer.should_stop = True
 
 
+# submitit's signal of a SLURM job's coming time limit (and, where the cluster sends it, of its
+# preemption): ``--signal=USR2@<delay>``; submitit's own handler would exit at once
+PREEMPTION = signal.SIGUSR2
+
+
 @contextmanager
-def signals_noted():
-    """SIGINT and SIGTERM are noted (``requested()``), not raised, for this span (a command,
-    a sweep, a run); spans nest. Outside the main thread nothing is installed."""
+def signals_noted(preemption: bool = False):
+    """SIGINT and SIGTERM (and ``preemption``: SIGUSR2, PREEMPTION) are noted
+    (``requested()``), not raised, for this span (a command, a sweep, a run); spans nest.
+    Outside the main thread nothing is installed."""
     if threading.current_thread() is not threading.main_thread():
         yield STOP
         return
@@ -38,7 +44,8 @@ def signals_noted():
             STOP.held -= 1
         return
     STOP.signal, STOP.held = None, 1
-    previous = {s: signal.signal(s, _note) for s in (signal.SIGINT, signal.SIGTERM)}
+    noted = (signal.SIGINT, signal.SIGTERM, *((PREEMPTION,) if preemption else ()))
+    previous = {s: signal.signal(s, _note) for s in noted}
     try:
         yield STOP
     finally:

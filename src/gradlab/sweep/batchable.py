@@ -9,6 +9,7 @@ from gradlab.callbacks import DeadUnitCheck, FigureLogger, RunCheckpoint, Update
 from gradlab.callbacks.history import TrainingHistory
 from gradlab.optim import is_minimizer
 from gradlab.pipeline.build import build_optimizer
+from gradlab.sweep.job_dirs import parsed
 
 # keys whose values may differ within one batched run: the seed, and options that torch's
 # optimizers take per param group (each run's slices form groups: gradlab.sweep.per_run)
@@ -108,3 +109,29 @@ def keeps_best(cfg: DictConfig) -> bool:
 def job_config(cfg: DictConfig) -> DictConfig:
     """A job's config without Hydra's node, for building its run."""
     return OmegaConf.masked_copy(cfg, [k for k in cfg if k != "hydra"])
+
+
+def split(overrides, batchable) -> tuple[tuple, dict]:
+    """(the overrides other than the batchable keys, {batchable key: value}): jobs with equal
+    first parts can train together, each with its own values."""
+    rest, values = [], {}
+    for text in overrides:
+        o = parsed(text)
+        plain = not o.is_delete()  # key=v, +key=v and ++key=v set a value
+        if o.key_or_group in batchable and plain:
+            values[o.key_or_group] = o.value()
+        else:
+            rest.append(text)
+    return tuple(rest), values
+
+
+def why_not_written_directly(template: DictConfig) -> str | None:
+    """Why Hydra's run_job must make each job (None: ``JobDirs`` writes what it would)."""
+    job = template.hydra.job
+    if job.chdir:
+        return "hydra.job.chdir: each job runs in its own working directory"
+    if job.env_set:
+        return "hydra.job.env_set: each job sets environment variables"
+    if "filename" in OmegaConf.to_yaml(template.hydra.job_logging):
+        return "hydra.job_logging: each job writes its own log file"
+    return None

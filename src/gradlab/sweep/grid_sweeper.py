@@ -42,8 +42,7 @@ class GridSweeper(Sweeper):
         )
 
     def sweep(self, arguments: list[str]):
-        from gradlab.sweep.batchable import BATCHABLE
-        from gradlab.sweep.launcher import split
+        from gradlab.sweep.batchable import BATCHABLE, split
         from gradlab.sweep_plan import grid
 
         jobs = grid([f"{k}={v}" for k, v in self.params.items()] + list(arguments))

@@ -10,10 +10,12 @@ from omegaconf import DictConfig
 
 from gradlab.callbacks.dead_units import report_dead_units
 from gradlab.callbacks.history import write_history
+from gradlab.instantiate import build
 from gradlab.module.loss_history import is_log_step
 from gradlab.pipeline import results
 from gradlab.pipeline.build import build_loggers, build_optimizer
 from gradlab.safe_files import save_atomically, write_text
+from gradlab.sweep.batchable import keeps_best
 
 
 def write_batched_job(cfg: DictConfig, outcome, label: str | None, swept: list[str]):
@@ -27,9 +29,11 @@ def write_batched_job(cfg: DictConfig, outcome, label: str | None, swept: list[s
         from gradlab.pipeline.run import config_as_data
 
         config = config_as_data(cfg)
+        callbacks = checkpoint_callback_state(cfg, out, outcome.metrics)
         for name, ckpt in saved.items():
             if ckpt is not None:
                 ckpt["gradlab"]["config"] = config
+                ckpt["callbacks"] = callbacks
                 save_atomically(ckpt, out / "checkpoints" / f"{name}.ckpt")
     metrics = {**outcome.metrics, **learning_rate(cfg), **results.run_tags(cfg)}
     if outcome.checkpoint is not None and metrics["status"] == "interrupted":
@@ -45,6 +49,24 @@ def write_batched_job(cfg: DictConfig, outcome, label: str | None, swept: list[s
     if loggers:
         log_curves(cfg, loggers, outcome, metrics, swept, label)
     return results.sweep_metric(cfg, metrics)
+
+
+def checkpoint_callback_state(cfg: DictConfig, out: Path, metrics: dict) -> dict:
+    """The state the run's ModelCheckpoint (``callbacks.model_checkpoint``) keeps in its solo
+    run's checkpoints: its best score and file, so that a job resumed from its ``last.ckpt``
+    replaces its ``best.ckpt`` only with a better one, as the uninterrupted run does."""
+    if not keeps_best(cfg) or "val/loss_best" not in metrics:
+        return {}
+    callback = build("callbacks.model_checkpoint", cfg.callbacks.model_checkpoint)
+    dtype = torch.float64 if cfg.get("dtype") == "float64" else torch.float32
+    best, last = out / "checkpoints" / "best.ckpt", out / "checkpoints" / "last.ckpt"
+    callback.best_model_score = torch.tensor(metrics["val/loss_best"], dtype=dtype)
+    callback.current_score = torch.tensor(metrics["val/loss"], dtype=dtype)
+    callback.best_model_path = callback.kth_best_model_path = str(best)
+    callback.kth_value = callback.best_model_score
+    callback.best_k_models = {str(best): callback.best_model_score}
+    callback.last_model_path = str(last)
+    return {callback.state_key: callback.state_dict()}
 
 
 def learning_rate(cfg: DictConfig) -> dict:

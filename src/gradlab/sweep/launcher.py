@@ -3,16 +3,16 @@
 vectorized run (``gradlab.sweep.batched``); every job still gets its own
 directory as the basic launcher writes it (``.hydra/``, ``metrics.json``, ``history.csv``, its
 TensorBoard run) and its summary row. Jobs that cannot be batched run one at a time, with a
-line saying why."""
+line saying why. ``hydra.launcher.executor``: the groups train in this process, or each in a
+process or SLURM job of its own (``gradlab.sweep.submitted``)."""
 
-import contextlib
 import gc
 import json
 import logging
 import os
 import shlex
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from hydra.core.config_store import ConfigStore
@@ -29,7 +29,7 @@ from hydra.types import HydraContext, TaskFunction
 from omegaconf import DictConfig, OmegaConf, open_dict
 
 from gradlab.pipeline.signals import requested, signals_noted
-from gradlab.sweep.job_dirs import JobDirs, parsed
+from gradlab.sweep.job_dirs import JobDirs, no_gc_passes
 
 log = logging.getLogger(__name__)
 SHOWN_JOBS = 5  # jobs of a group listed on the console; the rest in one line
@@ -41,6 +41,24 @@ class BatchedLauncherConf:
     max_runs: int = 1024  # runs per vectorized training (more: several; memory grows with it)
     exact: bool = True  # each run's matmuls and optimizer step as its own run rounds them
     resume: bool = False  # continue this sweep in its directory: interrupted jobs resume
+    # where each group trains: local (in this process, one group after the other),
+    # submitit_local (a process of its own per group) or submitit_slurm (a SLURM job per
+    # group, all of them one job array): gradlab.sweep.submitted. The keys below are
+    # submitit's and SLURM's (as hydra/launcher=submitit_slurm names them); None: not passed
+    executor: str = "local"
+    submitit_folder: str = "${hydra.sweep.dir}/.submitit"  # each job's logs and pickles
+    timeout_min: int = 60  # a group's time limit; it is requeued when it runs out
+    partition: str | None = None
+    account: str | None = None
+    qos: str | None = None
+    cpus_per_task: int | None = None
+    gpus_per_node: int | None = None
+    mem_gb: int | None = None
+    array_parallelism: int = 256  # groups running at once
+    signal_delay_s: int = 120  # SIGUSR2 this long before the time limit: stop, write, requeue
+    max_requeues: int = 3  # a group preempted or out of time more often than this fails
+    additional_parameters: dict = field(default_factory=dict)  # more sbatch options
+    setup: list = field(default_factory=list)  # shell lines run before each group's python
 
 
 ConfigStore.instance().store(
@@ -48,23 +66,17 @@ ConfigStore.instance().store(
 )
 
 
-def split(overrides, batchable) -> tuple[tuple, dict]:
-    """(the overrides other than the batchable keys, {batchable key: value}): jobs with equal
-    first parts can train together, each with its own values."""
-    rest, values = [], {}
-    for text in overrides:
-        o = parsed(text)
-        plain = not o.is_delete()  # key=v, +key=v and ++key=v set a value
-        if o.key_or_group in batchable and plain:
-            values[o.key_or_group] = o.value()
-        else:
-            rest.append(text)
-    return tuple(rest), values
-
-
 class BatchedLauncher(Launcher):
-    def __init__(self, max_runs: int = 1024, exact: bool = True, resume: bool = False) -> None:
+    def __init__(
+        self,
+        max_runs: int = 1024,
+        exact: bool = True,
+        resume: bool = False,
+        executor: str = "local",
+        **submitit,
+    ) -> None:
         self.max_runs, self.exact, self.resume = max_runs, exact, resume
+        self.executor, self.submitit = executor, submitit
 
     def setup(
         self, *, hydra_context: HydraContext, task_function: TaskFunction, config: DictConfig
@@ -72,50 +84,92 @@ class BatchedLauncher(Launcher):
         self.config, self.hydra_context, self.task_function = config, hydra_context, task_function
 
     def launch(self, job_overrides, initial_job_idx: int) -> list[JobReturn]:
-        from gradlab.sweep.batchable import BATCHABLE, BATCHABLE_INEXACT
-
         setup_globals()
         configure_log(self.config.hydra.hydra_logging, self.config.hydra.verbose)
         Path(str(self.config.hydra.sweep.dir)).mkdir(parents=True, exist_ok=True)
-        subdir = OmegaConf.to_container(self.config.hydra.sweep)["subdir"]
-        if self.resume and subdir != "${hydra.job.num}":
-            from gradlab.errors import ConfigError
-
-            raise ConfigError(
-                f"hydra.launcher.resume: finds a sweep's jobs by number; hydra.sweep.subdir "
-                f"is {subdir!r} (leave it out)"
-            )
-        groups: dict[tuple, list] = {}  # equal but for the values of the same batchable keys
-        returns: dict[int, JobReturn] = {}
-        for i, overrides in enumerate(job_overrides):
-            if self.resume and self.continued(initial_job_idx + i, list(overrides), returns):
-                continue
-            rest, values = split(list(overrides), BATCHABLE if self.exact else BATCHABLE_INEXACT)
-            key = (rest, tuple(sorted(values)))
-            groups.setdefault(key, []).append((initial_job_idx + i, list(overrides), values))
+        self.check_subdir()
+        jobs = [(initial_job_idx + i, list(o)) for i, o in enumerate(job_overrides)]
         with signals_noted():  # a signal stops the group at work; no later one starts
-            stopped = 0
-            for group in groups.values():
-                if requested():
-                    break
-                stopped += self.train_group(group, returns)
-            if requested():  # every job started is written: end as an interrupted run ends
-                not_started = len(job_overrides) - len(returns)
-                self.interrupted(requested(), stopped, not_started)
-        return [returns[initial_job_idx + i] for i in range(len(job_overrides))]
+            if self.executor == "local":
+                returns, stopped = self.launch_jobs(jobs)
+                stopped_by = requested()
+            else:  # every group a job of submitit's
+                from gradlab.sweep.submitted import launch_submitted
 
-    def train_group(self, group: list, returns: dict) -> int:
-        """Train one group of jobs equal but for batchable values (one at a time when they
-        cannot be batched); the number of its jobs a signal stopped."""
-        from gradlab.sweep.batchable import job_config
+                returns, stopped, stopped_by = launch_submitted(self, jobs)
+            if stopped_by:  # every job started is written: end as an interrupted run ends
+                self.interrupted(stopped_by, stopped, len(jobs) - len(returns))
+        return [returns[idx] for idx, _ in jobs]
+
+    def check_subdir(self) -> None:
+        """A sweep resumed, or trained by groups that may be requeued, finds its jobs by
+        number."""
+        subdir = OmegaConf.to_container(self.config.hydra.sweep)["subdir"]
+        if subdir == "${hydra.job.num}" or not (self.resume or self.executor != "local"):
+            return
+        from gradlab.errors import ConfigError
+
+        key = "hydra.launcher.resume" if self.resume else "hydra.launcher.executor"
+        raise ConfigError(
+            f"{key}: finds a sweep's jobs by number; hydra.sweep.subdir is {subdir!r} "
+            "(leave it out)"
+        )
+
+    def launch_jobs(self, jobs: list[tuple[int, list[str]]]) -> tuple[dict, int]:
+        """Train ``jobs`` (number, overrides) in this process, group by group: ({number:
+        JobReturn}, the number of jobs a signal stopped). With ``resume``, a finished job is
+        kept and an interrupted one resumes alone from its ``last.ckpt``."""
+        returns: dict[int, JobReturn] = {}
+        resumes, groups = self.plan(jobs, returns)
+        for idx, overrides in resumes:  # (as its solo run resumes, to equal it)
+            if requested():
+                return returns, 0
+            returns[idx] = self.run(idx, overrides, self.compose(overrides, idx))
+        stopped = 0
+        for group in groups:
+            if requested():
+                break
+            stopped += self.train_group(group, returns)
+        return returns, stopped
+
+    def plan(self, jobs, returns: dict) -> tuple[list, list]:
+        """(the interrupted jobs to resume: (number, overrides with their ``ckpt_path``), the
+        groups of the other jobs to train: equal but for the values of the same batchable
+        keys, each job (number, overrides, {key: value})); a finished job (``resume``) goes
+        into ``returns``."""
+        from gradlab.sweep.batchable import BATCHABLE, BATCHABLE_INEXACT, split
+
+        resumes, groups = [], {}
+        for idx, overrides in jobs:
+            state = self.state_of(idx) if self.resume else None
+            if state == "finished":
+                returns[idx] = JobReturn(overrides=overrides, status=JobStatus.COMPLETED)
+                continue
+            if state is not None:  # its last.ckpt
+                resumes.append((idx, [*overrides, f"ckpt_path={state}"]))
+                continue
+            rest, values = split(overrides, BATCHABLE if self.exact else BATCHABLE_INEXACT)
+            groups.setdefault((rest, tuple(sorted(values))), []).append((idx, overrides, values))
+        return resumes, list(groups.values())
+
+    def alone(self, group: list) -> tuple[DictConfig, str | None]:
+        """(the group's first job's config, why its jobs train one at a time or None)."""
+        from gradlab.sweep.batchable import job_config, why_not_written_directly
         from gradlab.sweep.batchable import why_not_batchable as why_not
 
         template = self.compose(group[0][1], group[0][0])
         reason = why_not(job_config(template)) or why_not_written_directly(template)
-        if reason or len(group) == 1:
-            why = reason or "no other job differs from it only in batchable keys"
+        if not reason and len(group) == 1:
+            reason = "no other job differs from it only in batchable keys"
+        return template, reason
+
+    def train_group(self, group: list, returns: dict) -> int:
+        """Train one group of jobs equal but for batchable values (one at a time when they
+        cannot be batched); the number of its jobs a signal stopped."""
+        template, reason = self.alone(group)
+        if reason:
             names = ", ".join(f"#{idx}" for idx, _, _ in group)
-            print(f"batched launcher: {names} one at a time: {why}", file=sys.stderr)
+            print(f"batched launcher: {names} one at a time: {reason}", file=sys.stderr)
             for idx, overrides, _ in group:  # composed by Hydra, as the basic launcher does
                 if requested():
                     break
@@ -176,24 +230,19 @@ class BatchedLauncher(Launcher):
         gc.collect()  # the group's trainer, module and data are cycles: free them now
         return stopped
 
-    def continued(self, idx: int, overrides: list[str], returns: dict) -> bool:
-        """``hydra.launcher.resume=true``: a job this sweep finished is kept, an interrupted
-        one resumes alone from its ``last.ckpt`` (as its solo run resumes, to equal it); False
-        for a job to run (not started, failed, or interrupted before its first checkpoint)."""
+    def state_of(self, idx: int) -> str | Path | None:
+        """``hydra.launcher.resume=true``: "finished" for a job this sweep finished (ok or
+        diverged: kept as it is), the ``last.ckpt`` of an interrupted one, None for a job to
+        run (not started, failed, or interrupted before its first checkpoint)."""
         out = Path(str(self.config.hydra.sweep.dir)) / str(idx)
         try:
             status = json.loads((out / "metrics.json").read_text())["status"]
         except (OSError, ValueError, KeyError):
-            return False
-        if status in ("ok", "diverged"):  # a result: kept as it is
-            returns[idx] = JobReturn(overrides=overrides, status=JobStatus.COMPLETED)
-            return True
+            return None
+        if status in ("ok", "diverged"):
+            return "finished"
         last = out / "checkpoints" / "last.ckpt"
-        if status != "interrupted" or not last.is_file():
-            return False
-        resumed = [*overrides, f"ckpt_path={last}"]
-        returns[idx] = self.run(idx, resumed, self.compose(resumed, idx))
-        return True
+        return last if status == "interrupted" and last.is_file() else None
 
     def interrupted(self, signal: str, stopped: int, not_started: int) -> None:
         """The sweep's summary lists every job (the ones not started too); one ``error:``
@@ -237,30 +286,3 @@ class BatchedLauncher(Launcher):
         )
         configure_log(self.config.hydra.hydra_logging, self.config.hydra.verbose)
         return ret
-
-
-@contextlib.contextmanager
-def no_gc_passes():
-    """Python's cycle collector off while a group's job files are made or written: each of
-    its passes scans every live object, and a group's thousands of job configs made its
-    passes most of that time (a 1000-job sweep: 6.0 s -> 3.5 s making the jobs here). What
-    it would have collected is collected when it is back on."""
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if enabled:
-            gc.enable()
-
-
-def why_not_written_directly(template: DictConfig) -> str | None:
-    """Why Hydra's run_job must make each job (None: ``JobDirs`` writes what it would)."""
-    job = template.hydra.job
-    if job.chdir:
-        return "hydra.job.chdir: each job runs in its own working directory"
-    if job.env_set:
-        return "hydra.job.env_set: each job sets environment variables"
-    if "filename" in OmegaConf.to_yaml(template.hydra.job_logging):
-        return "hydra.job_logging: each job writes its own log file"
-    return None

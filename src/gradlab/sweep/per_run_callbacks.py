@@ -7,6 +7,7 @@ import lightning as L
 import torch
 
 from gradlab.module.evaluation import test_metrics
+from gradlab.pipeline.signals import requested
 from gradlab.sweep.job_checkpoint import group_checkpoint, optimizer_state
 
 
@@ -54,8 +55,9 @@ class PerRunValidation(L.Callback):
 
     def on_train_end(self, trainer, pl_module) -> None:
         # the group stopped early (every run met stop_tol, or trainer.max_time): validate
-        # where it stopped, as a solo run validates where it stops
-        if self.evaluated_at != pl_module.updates:
+        # where it stopped, as a solo run validates where it stops; a group a signal stopped
+        # is resumed later, and validates where its uninterrupted runs validate
+        if self.evaluated_at != pl_module.updates and not requested():
             self.evaluate(pl_module)
 
     def of_run(self, run: int, stop: int) -> list[tuple[int, dict]]:
