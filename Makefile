@@ -14,7 +14,7 @@ LINT_PATHS := src tests train.py eval.py benchmarks docs
 TEST_JOBS ?= 2
 PYTEST := $(BIN)/python -m pytest -q -n $(TEST_JOBS) --dist worksteal
 
-.PHONY: help install train test test-fast numerics lint format docs bench bench-quick clean
+.PHONY: help install train test test-fast numerics lint format docs bench bench-quick clean slurm-up slurm-down
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | expand -t 14
@@ -37,6 +37,12 @@ test: install  ## lint, the docs, the whole suite, then the numeric tests again 
 	$(BIN)/mkdocs build --strict --quiet
 	$(PYTEST) --durations=10 $(PYTEST_ARGS)
 	ATEN_CPU_CAPABILITY=default $(PYTEST) -m numerics $(PYTEST_ARGS)
+
+slurm-up:  ## a one-node SLURM on this machine for the tests marked slurm (root; scripts/slurm-local.sh)
+	bash scripts/slurm-local.sh up
+
+slurm-down:  ## stop it
+	bash scripts/slurm-local.sh down
 
 test-fast: install  ## the suite without tests marked slow
 	$(PYTEST) -m "not slow" $(PYTEST_ARGS)

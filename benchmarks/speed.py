@@ -17,6 +17,7 @@ import argparse
 import json
 import os
 import resource
+import shutil
 import statistics
 import subprocess
 import sys
@@ -584,6 +585,25 @@ def workload_g(rows, lrs: int, seeds: int, big_jobs: int | None, huge: bool):
                                 f"s (target <= 300); peak {mib:.0f} MiB", t))  # fmt: skip
 
 
+def workload_s(rows, groups: int, runs: int):
+    """A batched sweep of ``groups`` groups of ``runs`` runs (1000 updates each) through SLURM
+    (``hydra/launcher=batched_slurm``, one CPU per group: submission to summary, the whole
+    command) against the same sweep in this machine's one process; needs a running SLURM
+    (``bash scripts/slurm-local.sh up``)."""
+    up = shutil.which("sinfo") and "idle" in subprocess.run(
+        ["sinfo", "-h", "-o", "%T"], capture_output=True, text=True).stdout  # fmt: skip
+    if not up:
+        print("\nno idle SLURM node (bash scripts/slurm-local.sh up): workload S skipped")
+        return
+    fast = ["hydra.launcher.exact=false", "logger=none", f"hydra.launcher.max_runs={runs}"]
+    slurm = ["hydra/launcher=batched_slurm", "hydra.launcher.cpus_per_task=1"]
+    with tempfile.TemporaryDirectory() as tmp:
+        local = timed(sweep_command(tmp, "local", groups, runs, *fast))
+        cluster = timed(sweep_command(tmp, "slurm", groups, runs, *fast, *slurm))
+    rows.append(row(f"S sweep {groups}x{runs} jobs batched, SLURM vs local", "whole sweep s; "
+                    "ratio = SLURM / local", cluster, local, cluster / local))  # fmt: skip
+
+
 def timed_rss(cmd) -> tuple[float, float]:
     """Wall seconds and peak resident MiB of a command (GNU time's %M of that process)."""
     with tempfile.NamedTemporaryFile("r") as out:
@@ -626,7 +646,7 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="one round, shorter runs")
     parser.add_argument("--json", type=Path, help="also write the rows as JSON here")
-    parser.add_argument("--only", default="ABCDEFGH", help="workloads to run, e.g. --only AB")
+    parser.add_argument("--only", default="ABCDEFGHS", help="workloads to run, e.g. --only AB")
     parser.add_argument("--huge", action="store_true", help="G: also a sweep of 10,000 jobs")
     args = parser.parse_args()
     only = args.only.upper()
@@ -657,6 +677,8 @@ def main():
             workload_g(rows, 2, 3, None, huge=False)
         else:
             workload_g(rows, 4, 12, 1000, huge=args.huge)
+    if "S" in only and not args.quick:
+        workload_s(rows, 4, 250)
     print_table(
         rows,
         f"CPU ({torch.get_num_threads()} threads), torch {torch.__version__}, "

@@ -46,18 +46,17 @@ class UnitJob:
     same unit left."""
 
     def __init__(self, launcher, jobs: list[tuple[int, list[str]]]):
+        self.launcher_class = type(launcher)  # (rebuilt in the unit's process)
         self.options = {"max_runs": launcher.max_runs, "exact": launcher.exact}
         self.config, self.context = launcher.config, launcher.hydra_context
         self.task_function, self.jobs = launcher.task_function, jobs
         self.hydra_state = Singleton.get_state()
 
     def __call__(self) -> UnitResult:
-        from gradlab.sweep.launcher import BatchedLauncher
-
         Singleton.set_state(self.hydra_state)
         setup_globals()
         configure_log(self.config.hydra.hydra_logging, self.config.hydra.verbose)
-        launcher = BatchedLauncher(**self.options, resume=True)  # a requeued try continues
+        launcher = self.launcher_class(**self.options, resume=True)  # a requeued try continues
         launcher.setup(
             hydra_context=self.context, task_function=self.task_function, config=self.config
         )
