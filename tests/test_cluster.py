@@ -192,6 +192,23 @@ def test_a_cancelled_slurm_group_resumes_to_equal_an_uninterrupted_sweep(
 
 
 @pytest.mark.slurm
+def test_ctrl_c_in_the_launcher_stops_every_slurm_group_with_its_runs_written(slurm, tmp_path):
+    """Ctrl-C where the sweep was launched cancels its SLURM jobs: each group stops between two
+    updates and writes its runs (resumable), the sweep ends with exit 130 and one line."""
+    sweep = tmp_path / "sweep"
+    proc, job_id = start_slurm_sweep(sweep, *LONG)
+    wait_training(sweep, job_id, cpu_s=1)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=300)
+    assert proc.returncode == 130, err[-3000:]
+    assert sum(line.startswith("error:") for line in err.splitlines()) == 1, err[-3000:]
+    assert err.strip().splitlines()[-1].startswith("error: SIGINT: sweep interrupted; 2 job(s)")
+    for job in ("0", "1"):
+        assert read_metrics(sweep / job)["status"] == "interrupted"
+        assert (sweep / job / "checkpoints" / "last.ckpt").is_file()
+
+
+@pytest.mark.slurm
 def test_a_preempted_slurm_group_is_submitted_again_and_ends_as_uninterrupted(
     slurm, tmp_path, monkeypatch
 ):
