@@ -1,6 +1,9 @@
 """Every option of every config group composes and instantiates: data, model, module, the
 Trainer with its callbacks, loggers and plugins, all built by the pipeline's ``assemble``."""
 
+import contextlib
+import shutil
+
 import pytest
 import torch
 from conftest import make_cfg
@@ -57,7 +60,10 @@ def test_group_options_compose(tmp_path, group):
             with pytest.raises(ConfigError, match="^trainer"), torch_settings(cfg):
                 assemble(cfg)
             continue
-        with torch_settings(cfg):
+        advice = contextlib.nullcontext()  # Lightning's srun advice: for several processes
+        if option == "ddp" and shutil.which("srun"):
+            advice = pytest.warns(UserWarning, match="The `srun` command is available")
+        with torch_settings(cfg), advice:
             parts = assemble(cfg)
         module, data, trainer = parts.module, parts.data, parts.trainer
         module.configure_optimizers()

@@ -6,8 +6,6 @@ import re
 import warnings
 from contextlib import contextmanager
 
-from lightning.fabric.utilities.warnings import PossibleUserWarning
-
 SRUN_ADVICE = re.escape("The `srun` command is available on your system but is not used")
 # Lightning 2.6 builds torch's deprecated LeafSpec for every data loader (torch 2.13 warns);
 # nothing a gradlab user can change, and Lightning's own fix will remove it
@@ -44,7 +42,7 @@ LIBRARY_WARNINGS = [
     # processes, which srun starts. gradlab's runs are one process unless the trainer has
     # several devices or nodes, and then it is shown once, when the Trainer is built
     # (srun_advice). Within a SLURM job (srun or sbatch) Lightning does not give it.
-    (PossibleUserWarning, SRUN_ADVICE),
+    (UserWarning, SRUN_ADVICE),  # (Lightning's PossibleUserWarning, a UserWarning)
 ]
 # Lightning advertises a cloud logging product on every Trainer it builds, and a cloud
 # checkpoint product on every Trainer that builds its own checkpoint callback (callbacks=none)
@@ -71,7 +69,7 @@ def srun_advice(trainer_cfg):
         yield
         return
     with warnings.catch_warnings():
-        warnings.filterwarnings("always", message=SRUN_ADVICE, category=PossibleUserWarning)
+        warnings.filterwarnings("always", message=SRUN_ADVICE, category=UserWarning)
         yield
 
 

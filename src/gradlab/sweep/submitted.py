@@ -118,7 +118,7 @@ def launch_submitted(launcher, jobs) -> tuple[dict, int, str | None]:
     executor = executor_of(launcher)
     pending = submit(executor, launcher, units)
     tries = {id(unit): 0 for unit in units}
-    stopped, stopped_by, cancelled = 0, None, False
+    stopped, stopped_by, cancelled, done = 0, None, False, 0
     while pending:
         if requested() and not cancelled:  # Ctrl-C here: every unit stops and writes
             for job, _ in pending:
@@ -139,7 +139,10 @@ def launch_submitted(launcher, jobs) -> tuple[dict, int, str | None]:
                     continue
                 failure = f"stopped {tries[id(unit)]} times by its time limit or a preemption"
                 result = None
+            done += 1
             if result is not None:
+                print(f"batched launcher: job {job.job_id} ended ({done}/{len(units)} units)",
+                      file=sys.stderr)  # fmt: skip
                 returns.update(result.returns)
                 stopped += result.stopped
                 stopped_by = stopped_by or result.signal
