@@ -10,7 +10,7 @@ from functools import partial
 from pathlib import Path
 
 from hydra.experimental.callback import Callback
-from omegaconf import DictConfig
+from omegaconf import DictConfig, read_write
 
 from gradlab.errors import ConfigError, reported_errors
 from gradlab.pipeline.results import is_ddp_worker
@@ -49,6 +49,9 @@ class ConfigCheck(Callback):
             explicit = any(o.startswith("hydra.run.dir=") for o in config.hydra.overrides.hydra)
             own = os.environ.get("GRADLAB_SWEEP_JOB") == "1"  # a sweep's DDP job: its own dir
             if is_ddp_worker() or own:  # the directory is rank 0's / the sweep job's
+                if is_ddp_worker():  # srun's other tasks start with rank 0: Hydra's record
+                    with read_write(config.hydra):  # of the run (.hydra/) is rank 0's to write
+                        config.hydra.output_subdir = None
                 return
             run_dir = Path(config.hydra.run.dir)
             if run_dir.exists() and not run_dir.is_dir():
