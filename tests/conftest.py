@@ -58,18 +58,20 @@ def cli(*args: str, cwd: Path = ROOT, timeout: int = 300) -> subprocess.Complete
     )
 
 
+def cpu_seconds(pid: int) -> float:
+    """The CPU time (user + system) process ``pid`` has used, from /proc."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def wait_cpu_seconds(proc: subprocess.Popen, seconds: float, timeout: float = 300) -> None:
     """Wait until the running ``proc`` has used ``seconds`` more of CPU time (user + system,
     from /proc): a state, not a wall-clock guess, so a busy machine only makes the wait
     longer. Fails at once if the process ends first."""
     import time
 
-    def used() -> float:
-        fields = Path(f"/proc/{proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-    start, deadline = used(), time.monotonic() + timeout
-    while used() - start < seconds:
+    start, deadline = cpu_seconds(proc.pid), time.monotonic() + timeout
+    while cpu_seconds(proc.pid) - start < seconds:
         assert proc.poll() is None, f"process {proc.pid} ended (exit {proc.returncode})"
         assert time.monotonic() < deadline, f"process {proc.pid} did not run {seconds} s of CPU"
         time.sleep(0.05)  # polling the state above, not a fixed wait

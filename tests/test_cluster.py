@@ -3,6 +3,7 @@
 ``bash scripts/slurm-local.sh up``, which ``.ci/run`` runs; elsewhere they are skipped, and
 fail instead under ``GRADLAB_REQUIRE_SLURM=1``)."""
 
+import contextlib
 import csv
 import os
 import re
@@ -16,7 +17,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from conftest import ROOT, cli, read_metrics
+from conftest import ROOT, cli, cpu_seconds, read_metrics
 
 from gradlab import cli as commands
 
@@ -147,12 +148,8 @@ def wait_training(sweep: Path, job_id: str, cpu_s: float, timeout: float = 300) 
     while True:
         used = 0.0
         for pid in pids_of(job_id):
-            stat = Path(f"/proc/{pid}/stat")
-            try:
-                fields = stat.read_text().rsplit(")", 1)[1].split()
-            except (OSError, IndexError):
-                continue
-            used += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+            with contextlib.suppress(OSError):  # (a process of the job that just ended)
+                used += cpu_seconds(pid)
         start = used if start is None else start
         if used - start >= cpu_s:
             return

@@ -48,10 +48,11 @@ class ConfigCheck(Callback):
             check_name(config.hydra.job.name, "hydra.job.name")
             explicit = any(o.startswith("hydra.run.dir=") for o in config.hydra.overrides.hydra)
             own = os.environ.get("GRADLAB_SWEEP_JOB") == "1"  # a sweep's DDP job: its own dir
-            if is_ddp_worker() or own:  # the directory is rank 0's / the sweep job's
-                if is_ddp_worker():  # srun's other tasks start with rank 0: Hydra's record
-                    with read_write(config.hydra):  # of the run (.hydra/) is rank 0's to write
-                        config.hydra.output_subdir = None
+            if is_ddp_worker():  # the directory is rank 0's, and so is Hydra's record of
+                with read_write(config.hydra):  # the run (.hydra/): srun starts every rank
+                    config.hydra.output_subdir = None  # at once (Lightning's ranks: the same)
+                return
+            if own:  # the sweep job's
                 return
             run_dir = Path(config.hydra.run.dir)
             if run_dir.exists() and not run_dir.is_dir():

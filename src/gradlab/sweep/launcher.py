@@ -121,10 +121,11 @@ class BatchedLauncher(Launcher):
         kept and an interrupted one resumes alone from its ``last.ckpt``."""
         returns: dict[int, JobReturn] = {}
         resumes, groups = self.plan(jobs, returns)
-        for idx, overrides in resumes:  # (as its solo run resumes, to equal it)
+        for idx, overrides, last in resumes:  # (as its solo run resumes, to equal it)
             if requested():
                 return returns, 0
-            returns[idx] = self.run(idx, overrides, self.compose(overrides, idx))
+            resumed = [*overrides, f"ckpt_path={last}"]
+            returns[idx] = self.run(idx, resumed, self.compose(resumed, idx))
         stopped = 0
         for group in groups:
             if requested():
@@ -133,7 +134,7 @@ class BatchedLauncher(Launcher):
         return returns, stopped
 
     def plan(self, jobs, returns: dict) -> tuple[list, list]:
-        """(the interrupted jobs to resume: (number, overrides with their ``ckpt_path``), the
+        """(the interrupted jobs to resume: (number, overrides, its ``last.ckpt``), the
         groups of the other jobs to train: equal but for the values of the same batchable
         keys, each job (number, overrides, {key: value})); a finished job (``resume``) goes
         into ``returns``."""
@@ -146,7 +147,7 @@ class BatchedLauncher(Launcher):
                 returns[idx] = JobReturn(overrides=overrides, status=JobStatus.COMPLETED)
                 continue
             if state is not None:  # its last.ckpt
-                resumes.append((idx, [*overrides, f"ckpt_path={state}"]))
+                resumes.append((idx, overrides, state))
                 continue
             rest, values = split(overrides, BATCHABLE if self.exact else BATCHABLE_INEXACT)
             groups.setdefault((rest, tuple(sorted(values))), []).append((idx, overrides, values))

@@ -97,8 +97,7 @@ def units_of(launcher, jobs, returns: dict) -> list[list[tuple[int, list[str]]]]
     job (and each interrupted one, which resumes alone) a unit of its own. Finished jobs
     (``resume``) go into ``returns``."""
     resumes, groups = launcher.plan(jobs, returns)
-    units = [[(idx, [o for o in overrides if not o.startswith("ckpt_path=")])]
-             for idx, overrides in resumes]  # fmt: skip
+    units = [[(idx, overrides)] for idx, overrides, _ in resumes]  # (resumed in the unit)
     for group in groups:
         _, reason = launcher.alone(group)
         jobs_of = [(idx, overrides) for idx, overrides, _ in group]
