@@ -5,6 +5,7 @@ import math
 
 import torch
 import torchmetrics
+from lightning.pytorch.callbacks import Timer
 
 
 def test_metrics(task: str, loss_fn, pred: torch.Tensor, y: torch.Tensor) -> dict[str, float]:
@@ -53,6 +54,9 @@ class Evaluation:
 
     def _evaluate(self, batch, stage: str) -> None:
         x, y = batch
+        if self.group is not None:  # a group's runs: each its own (module.run_group)
+            self._evaluate_runs(x, y, stage)
+            return
         pred = self.predict_best(x)
         # every DDP process evaluates the whole set: the same value, synced as such
         self.log(f"{stage}/loss", self.loss_fn(pred, y), sync_dist=self.trainer.world_size > 1)
@@ -66,6 +70,24 @@ class Evaluation:
             acc = getattr(self, f"{stage}_acc")
             acc(pred.argmax(-1), y)
             self.log(f"{stage}/acc", acc)
+
+    def _evaluate_runs(self, x, y, stage: str) -> None:
+        if stage == "test":
+            self.group.tested(self.loss_fn, self.task, self.model(x), y)
+        elif self.validates_runs_now():
+            self.group.validated(self.loss_fn, self.task, self.model(x), y, self.updates)
+
+    def validates_runs_now(self) -> bool:
+        """Lightning validates on its schedule and where training stops early. A group does
+        too where every run stopped (``stop_tol``) or its time is up (``max_time``), not where
+        a signal stopped it off the schedule: it resumes, and validates where its
+        uninterrupted runs validate."""
+        n, trainer = self.updates, self.trainer
+        if n % trainer.val_check_batch == 0 or n == trainer.max_steps:
+            return True
+        left = [c.time_remaining() for c in trainer.callbacks if isinstance(c, Timer)]
+        time_up = any(s is not None and s <= 0 for s in left)  # (None: no limit)
+        return time_up or len(self.group.stopped) == self.group.runs
 
     def validation_step(self, batch, batch_idx):
         self._evaluate(batch, "val")

@@ -26,7 +26,9 @@ from gradlab.models.restarts import copy_into_restart, num_restarts, single_rest
 from gradlab.module.evaluation import Evaluation
 from gradlab.module.grad_compare import log_check, report_check
 from gradlab.module.gradients import GradientSource, clip_per_restart
-from gradlab.module.loss_history import LossHistory, is_log_step
+from gradlab.module.loss_history import LossHistory, first_nonfinite, is_log_step
+from gradlab.module.run_checkpoint import gradlab_state
+from gradlab.module.run_group import settled
 from gradlab.optim import is_minimizer
 
 
@@ -84,6 +86,7 @@ class GradLabModule(Evaluation, L.LightningModule):
             else None
         )
         self.run_config: dict | None = None  # the composed Hydra config, stored in checkpoints
+        self.group = None  # RunGroup: the restart dimension holds a batched sweep's runs
         # per-update bookkeeping in a plain namespace: nn.Module's attribute hooks would cost
         # more than a tiny model's whole update
         self.progress = SimpleNamespace(
@@ -240,9 +243,13 @@ class GradLabModule(Evaluation, L.LightningModule):
         elif log:  # GPU: at log steps only, so training does not wait for the device every step
             self._check_finite(self.progress.checked)
             self.progress.checked = self.progress.updates
-        if self.stop_tol is not None:  # stop when the loss changes by less than stop_tol
+        if self.group is not None:  # a group's runs: each its own stop rule
+            params = list(self.model.parameters())
+            if self.group.after_update(params, losses, self.progress.updates):
+                self.trainer.should_stop = True
+        elif self.stop_tol is not None:  # stop when the loss changes by less than stop_tol
             value = self.loss_history.best(i).item()
-            if abs(self.progress.previous_loss - value) < self.stop_tol:
+            if settled(self.progress.previous_loss, value, self.stop_tol):
                 self.trainer.should_stop = True
                 if not log:  # the curve ends at the run's last update
                     self._log_loss(i)
@@ -263,10 +270,9 @@ class GradLabModule(Evaluation, L.LightningModule):
         # reached) count as +inf, so the run fails only when no restart has a finite loss
         rows = self.loss_history.rows(first).nan_to_num(nan=math.inf, posinf=math.inf)
         rows = rows.min(dim=1).values
-        bad = ~torch.isfinite(rows)
-        if bad.any():
-            i = first + int(bad.nonzero()[0])
-            raise DivergenceError.at(i, rows[i - first].item(), self.lr)
+        bad = first_nonfinite(rows)
+        if bad is not None:
+            raise DivergenceError.at(first + bad, rows[bad].item(), self.lr)
 
     def on_train_end(self) -> None:
         report_check(self.gradients)  # grads=check: the worst differences; fails past grads.tol
@@ -278,15 +284,11 @@ class GradLabModule(Evaluation, L.LightningModule):
     # ------------------------------------------------------------- checkpoints
     def on_save_checkpoint(self, checkpoint: dict) -> None:
         # state, not logs: parameter snapshots are written by the history callback
-        checkpoint["gradlab"] = {
-            "updates": self.progress.updates,
-            "restart": self.progress.restart,
-            "history": self.loss_history.state_dict(with_params=False),
-            "last_losses": self.progress.last_losses.cpu(),
-            "previous_loss": self.progress.previous_loss,
-            "val_history": self.val_history,
-            "config": self.run_config,
-        }
+        p = self.progress
+        checkpoint["gradlab"] = gradlab_state(
+            p.updates, p.restart, self.loss_history.state_dict(with_params=False),
+            p.last_losses.cpu(), p.previous_loss, self.val_history, self.run_config,
+        )  # fmt: skip
 
     def on_load_checkpoint(self, checkpoint: dict) -> None:
         state = checkpoint.get("gradlab", {})

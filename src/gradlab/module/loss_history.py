@@ -17,6 +17,12 @@ def is_log_step(i: int, every: int, max_steps: int) -> bool:
     return (i + 1) % every == 0 or i == 0 or i + 1 == max_steps
 
 
+def first_nonfinite(values: torch.Tensor) -> int | None:
+    """The index of the first value that is not finite (a diverged update), or None."""
+    bad = (~torch.isfinite(values)).nonzero()
+    return int(bad[0]) if len(bad) else None
+
+
 class LossHistory:
     def __init__(
         self,

@@ -68,8 +68,18 @@ def updates_between_validations(cfg: DictConfig) -> int:
     return max(1, min(int(interval), steps))
 
 
-def build_trainer(cfg: DictConfig, data):
-    """The Trainer with the config's callbacks and loggers; every interval counts updates."""
+def build_trainer(cfg: DictConfig, data, group_callbacks: list | None = None):
+    """The Trainer with the config's callbacks and loggers; every interval counts updates.
+    ``group_callbacks``: a batched group's Trainer: with those callbacks instead, no logger
+    and no bar (each run's files are written after it: ``pipeline.group_record``), its
+    checkpoints held in memory to be cut per run (``callbacks.group_checkpoints``)."""
+    if group_callbacks is not None:
+        from gradlab.pipeline.checkpoint_io import HeldCheckpointIO
+
+        group = {"callbacks": group_callbacks, "logger": False, "enable_checkpointing": False,
+                 "enable_progress_bar": False, "enable_model_summary": False, "devices": 1,
+                 "plugins": [HeldCheckpointIO()], "default_root_dir": None}  # fmt: skip
+        return build("trainer", cfg.trainer, **validation(cfg, data), **group)
     callbacks = []
     has_logger = bool(cfg.get("logger")) and not cfg.trainer.get("fast_dev_run")
     for name, node in (cfg.get("callbacks") or {}).items():
@@ -85,11 +95,39 @@ def build_trainer(cfg: DictConfig, data):
 
         callbacks.append(TrialPruning(cfg.search.storage, cfg.search.study, cfg.search.trial))
     logger = (build_loggers(cfg) if has_logger else None) or False
+    with srun_advice(cfg.trainer):
+        return build("trainer", cfg.trainer, callbacks=callbacks, logger=logger,
+                     **validation(cfg, data))  # fmt: skip
+
+
+def validation(cfg: DictConfig, data) -> dict:
+    """The Trainer's validation interval in updates; none without a validation set."""
     overrides = {"val_check_interval": updates_between_validations(cfg)}
     if data.val is None:
         overrides["limit_val_batches"] = 0
-    with srun_advice(cfg.trainer):
-        return build("trainer", cfg.trainer, callbacks=callbacks, logger=logger, **overrides)
+    return overrides
+
+
+def callback_target(node):
+    """The class a callback's config node builds (None: not one gradlab knows)."""
+    from hydra.utils import get_class
+
+    try:
+        return get_class(node["_target_"])
+    except Exception:  # noqa: BLE001 - an unknown class: not one a group reproduces
+        return None
+
+
+def has_callback(cfg: DictConfig, cls) -> bool:
+    return any(
+        node and callback_target(node) is cls for node in (cfg.get("callbacks") or {}).values()
+    )
+
+
+def keeps_best(cfg: DictConfig) -> bool:
+    """Whether the run's callbacks keep a ``best.ckpt`` (a ModelCheckpoint of val/loss)."""
+    node = (cfg.get("callbacks") or {}).get("model_checkpoint")
+    return bool(node) and node.get("monitor") == "val/loss" and node.get("filename") == "best"
 
 
 def build_loggers(cfg: DictConfig, label: str | None = None) -> list:

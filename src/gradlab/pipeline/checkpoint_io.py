@@ -1,10 +1,11 @@
 """Checkpoint files: written atomically (temporary file, then rename), read with one-line errors."""
 
+import copy
 import os
 from pathlib import Path
 
 import torch
-from lightning.pytorch.plugins import TorchCheckpointIO
+from lightning.pytorch.plugins import CheckpointIO, TorchCheckpointIO
 
 from gradlab.errors import CheckpointError
 from gradlab.safe_files import TMP_PREFIX, save_atomically
@@ -59,3 +60,32 @@ def remove_stale_temporaries(directory: str | Path) -> list[Path]:
             tmp.unlink(missing_ok=True)
             removed.append(tmp)
     return removed
+
+
+class HeldCheckpointIO(CheckpointIO):
+    """A batched group's checkpoint IO: ``trainer.save_checkpoint`` hands it the group's
+    checkpoint as Lightning assembles it, and it keeps a copy in memory (``held``) instead
+    of writing a file; each run's checkpoint is cut from it (``callbacks.group_checkpoints``)."""
+
+    held: dict | None = None
+
+    def save_checkpoint(self, checkpoint, path, storage_options=None) -> None:
+        self.held = detached(checkpoint)  # its tensors are the live ones: copied now
+
+    def load_checkpoint(self, path, map_location=None):
+        raise NotImplementedError("a batched group resumes each run from its own last.ckpt")
+
+    def remove_checkpoint(self, path) -> None:
+        pass
+
+
+def detached(obj):
+    """A copy of a checkpoint: tensors cloned to the CPU, containers rebuilt, the rest as is
+    (plain values)."""
+    if torch.is_tensor(obj):
+        return obj.detach().to("cpu", copy=True)
+    if isinstance(obj, dict):
+        return {k: detached(v) for k, v in obj.items()}
+    if isinstance(obj, list | tuple):
+        return type(obj)(detached(v) for v in obj)
+    return copy.deepcopy(obj)

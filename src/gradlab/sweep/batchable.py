@@ -8,23 +8,14 @@ from omegaconf import DictConfig, OmegaConf
 from gradlab.callbacks import DeadUnitCheck, FigureLogger, RunCheckpoint, UpdateProgressBar
 from gradlab.callbacks.history import TrainingHistory
 from gradlab.optim import is_minimizer
-from gradlab.pipeline.build import build_optimizer
+from gradlab.optim.per_run import GROUP_OPTIONS
+from gradlab.pipeline.build import build_optimizer, callback_target, keeps_best
 from gradlab.sweep.job_dirs import parsed
 
 # keys whose values may differ within one batched run: the seed, and options that torch's
-# optimizers take per param group (each run's slices form groups: gradlab.sweep.per_run)
-GROUP_OPTIONS = ("lr", "momentum", "dampening", "weight_decay", "betas", "eps", "alpha")
+# optimizers take per param group (each run's slices form groups: gradlab.optim.per_run)
 BATCHABLE = ("seed", *(f"optim.{k}" for k in GROUP_OPTIONS))
 BATCHABLE_INEXACT = ("seed", "optim.lr")  # hydra.launcher.exact=false: one group for all runs
-
-
-def group_options(cfg: DictConfig) -> dict:
-    """The run's per-group optimizer options (those its optim config sets)."""
-    return {
-        k: tuple(v) if k == "betas" else v
-        for k in GROUP_OPTIONS
-        if (v := cfg.optim.get(k)) is not None
-    }
 
 
 def why_not_batchable(cfg: DictConfig) -> str | None:
@@ -48,22 +39,6 @@ def why_not_batchable(cfg: DictConfig) -> str | None:
     if cfg.module.get("track_params"):
         return "module.track_params: each run's parameter path is recorded by its solo run"
     return callback_not_in_groups(cfg)
-
-
-def callback_target(node):
-    """The class a callback's config node builds (None: not one gradlab knows)."""
-    from hydra.utils import get_class
-
-    try:
-        return get_class(node["_target_"])
-    except Exception:  # noqa: BLE001 - an unknown class: not one a group reproduces
-        return None
-
-
-def has_callback(cfg: DictConfig, cls) -> bool:
-    return any(
-        node and callback_target(node) is cls for node in (cfg.get("callbacks") or {}).values()
-    )
 
 
 # callbacks whose output a batched group writes into each job as its solo run writes it;
@@ -98,12 +73,6 @@ def callback_not_in_groups(cfg: DictConfig) -> str | None:
         if why:
             return f"callbacks.{name} ({node.get('_target_')}): {why}"
     return None
-
-
-def keeps_best(cfg: DictConfig) -> bool:
-    """Whether the run's callbacks keep a ``best.ckpt`` (a ModelCheckpoint of val/loss)."""
-    node = (cfg.get("callbacks") or {}).get("model_checkpoint")
-    return bool(node) and node.get("monitor") == "val/loss" and node.get("filename") == "best"
 
 
 def job_config(cfg: DictConfig) -> DictConfig:

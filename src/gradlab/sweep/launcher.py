@@ -187,8 +187,8 @@ class BatchedLauncher(Launcher):
     def train_together(self, dirs, chunk, returns: dict) -> int:
         """Train ``chunk``'s jobs as one vectorized run; write each job's directory (into
         ``returns``); the number of its jobs a signal stopped."""
-        from gradlab.sweep.batched import train_batched
-        from gradlab.sweep.job_files import write_batched_job
+        from gradlab.pipeline.group import train_group
+        from gradlab.pipeline.group_record import write_batched_job
         from gradlab.sweep_plan import label_of, swept_keys
 
         print(
@@ -209,7 +209,7 @@ class BatchedLauncher(Launcher):
             )
         gc.freeze()  # the job configs live until the end: later passes need not scan them
         try:
-            outcomes = train_batched(jobs, self.exact)
+            outcomes = train_group(jobs, self.exact)
         finally:
             gc.unfreeze()
         if not outcomes:  # a signal came first: the jobs keep only .hydra/ (not started)

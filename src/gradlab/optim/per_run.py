@@ -4,6 +4,18 @@ import copy
 
 import torch
 
+# options that torch's optimizers take per param group: a group's runs may differ in them
+GROUP_OPTIONS = ("lr", "momentum", "dampening", "weight_decay", "betas", "eps", "alpha")
+
+
+def group_options(cfg) -> dict:
+    """The run's per-group optimizer options (those its optim config sets)."""
+    return {
+        k: tuple(v) if k == "betas" else v
+        for k in GROUP_OPTIONS
+        if (v := cfg.optim.get(k)) is not None
+    }
+
 
 class PerRunLearningRates(torch.optim.Optimizer):
     """Run ``optimizer`` with learning rate 1, then scale each run's parameter change by that

@@ -1,4 +1,4 @@
-"""The files of a run trained inside a batched sweep (``hydra/launcher=batched``), written by
+"""The files of a run trained in a batched group (``pipeline.group``), written by
 the pipeline's own writers (``gradlab.pipeline.results``) as its solo run writes them:
 history.csv, metrics.json, its logger runs, error.txt."""
 
@@ -13,9 +13,8 @@ from gradlab.callbacks.history import write_history
 from gradlab.instantiate import build
 from gradlab.module.loss_history import is_log_step
 from gradlab.pipeline import results
-from gradlab.pipeline.build import build_loggers, build_optimizer
+from gradlab.pipeline.build import build_loggers, build_optimizer, keeps_best
 from gradlab.safe_files import save_atomically, write_text
-from gradlab.sweep.batchable import keeps_best
 
 
 def write_batched_job(cfg: DictConfig, outcome, label: str | None, swept: list[str]):

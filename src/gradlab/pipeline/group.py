@@ -1,10 +1,13 @@
-"""Train many runs that differ only in seed and learning rate as one vectorized run.
+"""A batched sweep's group: runs that differ only in seed and per-group optimizer options,
+trained as one run of the pipeline over a run dimension.
 
 Each run's data and weights are drawn exactly as its own run would draw them (one generator
 seeded with its seed); they are stacked along a leading run dimension (the models' restart
-dimension), so one Lightning step is one update of every run. Per-run learning rates go
-through ``gradlab.sweep.per_run``: ``RunByRun`` (exact: each run's slice stepped as its own
-run steps it) or ``PerRunLearningRates``. Each run's results come back separately.
+dimension), so one Lightning step is one update of every run. The module holds each run's
+stop rule, validation and test (``module.run_group``), the Trainer is ``build_trainer``'s,
+each run's checkpoints are cut from the group's (``callbacks.group_checkpoints``). Per-run
+options go through ``optim.per_run``: ``RunByRun`` (exact: each run's slice stepped as its
+own run steps it) or ``PerRunLearningRates``. Each run's results come back separately.
 """
 
 import math
@@ -18,31 +21,24 @@ from omegaconf import DictConfig
 
 from gradlab.callbacks import DeadUnitCheck
 from gradlab.callbacks.dead_units import dead_units, of_run
+from gradlab.callbacks.group_checkpoints import GroupCheckpoints
 from gradlab.data.base import FullBatchDataModule
 from gradlab.errors import DivergenceError
 from gradlab.models.mlp import matmul_per_run
-from gradlab.module.evaluation import test_metrics
+from gradlab.module.run_group import RunGroup
+from gradlab.optim.per_run import PerRunLearningRates, RunByRun, group_options
 from gradlab.pipeline.build import (
     build_module,
     build_optimizer,
-    updates_between_validations,
+    build_trainer,
+    has_callback,
+    keeps_best,
 )
 from gradlab.pipeline.process_state import torch_settings
 from gradlab.pipeline.results import per_point
 from gradlab.pipeline.run import draw_stacked
 from gradlab.pipeline.signals import fit_until_stopped
 from gradlab.pipeline.validate import check_optimizer, check_values, validate
-from gradlab.sweep.batchable import group_options, has_callback, keeps_best
-from gradlab.sweep.job_checkpoint import (
-    BestCheckpoints,
-    HeldCheckpointIO,
-    StartCheckpoints,
-    group_checkpoint,
-    optimizer_state,
-    run_checkpoint,
-)
-from gradlab.sweep.per_run import PerRunLearningRates, RunByRun
-from gradlab.sweep.per_run_callbacks import PerRunStop, PerRunValidation
 
 
 class StackedData(FullBatchDataModule):
@@ -75,7 +71,7 @@ class RunOutcome:
     dead_units: list | None = None  # callbacks.dead_units: (layer, dead, units) at its end
 
 
-def train_batched(cfgs: list[DictConfig], exact: bool = True) -> list[RunOutcome]:
+def train_group(cfgs: list[DictConfig], exact: bool = True) -> list[RunOutcome]:
     """Train ``cfgs`` (equal but for the keys in BATCHABLE) as one vectorized run; ``exact``:
     each run's matmuls and optimizer step as its own run computes them (bit-identical to it),
     else torch's batched matmul and one optimizer step for all runs (faster for many runs;
@@ -97,15 +93,13 @@ def train_batched(cfgs: list[DictConfig], exact: bool = True) -> list[RunOutcome
 def _train(cfgs: list[DictConfig], cfg: DictConfig, exact: bool) -> list[RunOutcome]:
     L.seed_everything(cfg.seed, workers=True, verbose=False)
     datas, model = draw_stacked(cfgs)  # each run as its own run draws it
-    runs = len(cfgs)
     if exact:
         model.matmul = matmul_per_run
     data = StackedData(datas)
     del datas  # (stacked: each run's own copy is not needed)
     lrs = [float(c.optim.lr) for c in cfgs]
     module = build_module(cfg, model, data)
-    stop_tol, module.stop_tol = module.stop_tol, None  # per run: PerRunStop
-    stopping = PerRunStop(stop_tol, runs, cfgs) if stop_tol is not None else None
+    module.group = runs = RunGroup(len(cfgs), module.stop_tol, bool(cfg.get("logger")))
     if exact:
         options = [group_options(c) for c in cfgs]
         module.optimizer_factory = partial(
@@ -115,31 +109,9 @@ def _train(cfgs: list[DictConfig], cfg: DictConfig, exact: bool) -> list[RunOutc
         module.optimizer_factory = partial(
             PerRunLearningRates, optimizer=build_optimizer(cfg), lrs=lrs
         )
-    steps = cfg.trainer.max_steps
-    every = updates_between_validations(cfg)
-    logged = bool(cfg.get("logger"))
-    validation = PerRunValidation(every, data.val, module.loss_fn, data.task, logged)
-    start = StartCheckpoints()  # for a diverged run's last.ckpt
-    has_val, keeper = data.val is not None, None  # keeper: each run's best.ckpt
-    if has_val and keeps_best(cfg):
-        keeper = BestCheckpoints(validation, cfgs, stopping)
-    trainer = L.Trainer(
-        accelerator=cfg.trainer.get("accelerator", "auto"),
-        devices=1,
-        max_steps=steps,
-        max_epochs=-1,
-        logger=False,
-        enable_checkpointing=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-        limit_val_batches=0,
-        num_sanity_val_steps=0,
-        max_time=cfg.trainer.get("max_time"),  # for the group
-        callbacks=[c for c in (stopping, validation if has_val else None, start, keeper) if c],
-        plugins=[HeldCheckpointIO()],  # the group's checkpoints, in memory: job_checkpoint
-        default_root_dir=None,
-    )
-    data.set_steps(steps)
+    checkpoints = GroupCheckpoints(cfgs, keep_best=data.val is not None and keeps_best(cfg))
+    trainer = build_trainer(cfg, data, group_callbacks=[checkpoints])
+    data.set_steps(cfg.trainer.max_steps)
     began = time.perf_counter()
     # Ctrl-C and SIGTERM stop every run between two updates, as they stop a solo run
     stopped_by, error = fit_until_stopped(trainer, module, data)
@@ -147,56 +119,32 @@ def _train(cfgs: list[DictConfig], cfg: DictConfig, exact: bool) -> list[RunOutc
         raise error  # (every run diverged: each is recorded below)
     if stopped_by and module.updates == 0:
         return []  # a signal before the first update: the jobs did not start
-    wall = (time.perf_counter() - began) / runs
-    history = module.history().cpu()
-    group = group_checkpoint(trainer)
-    outcomes = []
-    tests = {}
-    if data.test is not None and cfg.get("test", True) and not stopped_by:
-        x, y = (t.to(module.device) for t in data.test)
-        with torch.no_grad():
-            pred = module.model(x)
-            for r in range(runs):  # each run's test metrics as its own run computes them
-                tests[r] = test_metrics(data.task, module.loss_fn, pred[r], y[r])
+    wall = (time.perf_counter() - began) / len(cfgs)
+    if data.test is not None and cfg.get("test", True) and not stopped_by and error is None:
+        trainer.test(module, datamodule=data, verbose=False)  # each run's: runs.tests
     dead = None  # callbacks.dead_units: each run's, as its solo run counts them at its end
     if has_callback(cfg, DeadUnitCheck) and not stopped_by:
         dead = dead_units(module.model, data.train[0].to(module.device))
-    for r in range(runs):
-        column = history[:, r]
-        if stopping is not None and r in stopping.stopped:  # its own last update
-            column = column[: stopping.stopped[r]]
-        bad = (~torch.isfinite(column)).nonzero()
+    history, outcomes = module.history().cpu(), []
+    for r in range(len(cfgs)):
+        column = runs.history_of_run(history, r)
         m = {"step": len(column), "wall_time_s": wall, "status": "ok"}
-        if len(bad):
-            k = int(bad[0])
-            column = column[: k + 1]
-            m.update(step=k + 1, status="diverged")
-            m["train/loss"] = math.inf
-            m["error"] = str(DivergenceError.at(k, column[k].item(), lrs[r]))
+        diverged = runs.divergence(column, lrs[r])
+        if diverged is not None:
+            m.update({"status": "diverged", "train/loss": math.inf, "error": str(diverged)})
         else:
             m["train/loss"] = float(column[-1])
             m.update(per_point(module.loss_fn, m, data.train[1][r]))
-            if validation.best is not None:
-                m["val/loss"] = float(validation.last[r])
-                m["val/loss_best"] = float(validation.best[r])
-                m.update(validation.metrics(r))
-            m.update({f"test/{k}": v for k, v in tests.get(r, {}).items()})
+            if runs.best is not None:
+                m.update({"val/loss": float(runs.last[r]), "val/loss_best": float(runs.best[r])})
+                m.update(runs.metrics(r))
+            m.update({f"test/{k}": v for k, v in runs.tests.get(r, {}).items()})
             if stopped_by:
                 m["status"] = "interrupted"
                 m["error"] = f"{stopped_by}: run interrupted at step {len(column)}"
-        validations = validation.of_run(r, len(column))
-        best_ckpt = keeper.checkpoints.get(r) if keeper is not None else None
-        if m["status"] == "diverged":  # what its solo run last saved: its best, or its start
-            ckpt = best_ckpt or start.checkpoint(trainer, cfgs[r], r)
-        else:
-            previous = stopping.previous[r] if stopping is not None else math.inf
-            val = validation.losses_of_run(r, len(column))
-            best = None if validation.best is None else validation.best[r]
-            if stopping is not None and r in stopping.at_stop:  # as it was when it stopped
-                g, opt = stopping.at_stop[r]
-            else:
-                g, opt = group, optimizer_state(trainer, cfgs[r], r)
-            ckpt = run_checkpoint(g, opt, cfgs[r], r, column, val, best, previous)
-        units = of_run(dead, r) if dead and m["status"] != "diverged" else None
-        outcomes.append(RunOutcome(column.unsqueeze(1), m, validations, ckpt, best_ckpt, units))
+        units = of_run(dead, r) if dead and diverged is None else None
+        outcomes.append(RunOutcome(
+            column.unsqueeze(1), m, runs.validations_of_run(r, len(column)),
+            checkpoints.last(trainer, r, column), checkpoints.best.get(r), units,
+        ))  # fmt: skip
     return outcomes

@@ -1,0 +1,105 @@
+"""A batched group's per-run checkpoints, cut from the group's checkpoint as Lightning assembles
+it (``trainer.save_checkpoint`` into the pipeline's ``HeldCheckpointIO``, no file) by
+``module.run_checkpoint.checkpoint_of_run``: each run's ``best.ckpt`` by its own validation
+loss (as its ModelCheckpoint keeps it), the state where it stopped, the state at the start."""
+
+import math
+
+import lightning as L
+import torch
+from omegaconf import OmegaConf
+
+from gradlab.module.run_checkpoint import checkpoint_of_run
+from gradlab.optim.per_run import optimizer_snapshot, run_optimizer_state
+
+
+def group_checkpoint(trainer: L.Trainer) -> dict:
+    """The group's checkpoint as Lightning assembles it (its loop counters are every run's),
+    held in memory by the trainer's checkpoint IO (``pipeline.checkpoint_io.HeldCheckpointIO``)."""
+    trainer.save_checkpoint("group.ckpt", weights_only=False)  # held, not written
+    return trainer.strategy.checkpoint_io.held
+
+
+def optimizer_state(trainer: L.Trainer, cfg, r: int, packed: dict | None = None) -> dict:
+    """Run ``r``'s optimizer state (now, or in ``packed``: ``optimizer_snapshot``), as its own
+    optimizer's ``state_dict()``."""
+    runs = trainer.lightning_module.group.runs
+    return run_optimizer_state(trainer.optimizers[0], r, runs, float(cfg.optim.lr), packed)
+
+
+def run_checkpoint(trainer, group: dict, cfgs, r: int, opt=None, **state) -> dict:
+    """Run ``r``'s checkpoint from the group's ``group`` (its optimizer state: ``opt`` or now)."""
+    opt = opt if opt is not None else optimizer_state(trainer, cfgs[r], r)
+    optim = OmegaConf.to_container(cfgs[r].optim, resolve=True)
+    return checkpoint_of_run(group, opt, optim, r, **state)
+
+
+class GroupCheckpoints(L.Callback):
+    """Each run's checkpoints: ``best`` (run -> its best.ckpt: at every validation where its
+    loss is below its best so far, the first one always, as its ModelCheckpoint of
+    ``val/loss``, ``mode: min`` keeps it; ``keep_best``), ``at_stop`` (run -> its state where
+    ``stop_tol`` stopped it) and the state before the first update (``at_start``: the
+    ``last.ckpt`` of a run that diverges before any validation improved; its solo run's
+    ``last.ckpt`` is written at the start and then only with a new ``best.ckpt``)."""
+
+    def __init__(self, cfgs, keep_best: bool):
+        self.cfgs, self.keep_best = cfgs, keep_best
+        self.best_loss: list[float] = [math.inf] * len(cfgs)
+        self.best: dict[int, dict] = {}
+        self.at_stop: dict[int, tuple[dict, dict]] = {}  # run -> (group's ckpt, its optimizer)
+        self.now: dict | None = None  # the group's checkpoint at its end
+
+    def on_train_start(self, trainer, pl_module) -> None:
+        self.start = group_checkpoint(trainer)
+        self.start_optimizer = optimizer_snapshot(trainer.optimizers[0])
+        self.start_losses = pl_module.progress.last_losses.detach().cpu().clone()
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
+        stopped = pl_module.group.newly_stopped
+        if stopped:  # their checkpoints' loop counters and optimizer: of now
+            group = group_checkpoint(trainer)
+            for r in stopped:
+                self.at_stop[r] = (group, optimizer_state(trainer, self.cfgs[r], r))
+
+    def on_validation_end(self, trainer, pl_module) -> None:
+        runs, n = pl_module.group, pl_module.updates
+        if not self.keep_best or runs.evaluated_at != n:
+            return
+        history = pl_module.history().cpu()
+        finite = torch.isfinite(history).all(dim=0).tolist()  # a diverged run stopped before
+        better = [
+            r for r, loss in enumerate(runs.last.tolist())
+            if (loss < self.best_loss[r] or r not in self.best) and r not in runs.stopped
+            and finite[r]
+        ]  # fmt: skip
+        if not better:
+            return
+        group = group_checkpoint(trainer)
+        for r in better:
+            self.best_loss[r] = float(runs.last[r])
+            self.best[r] = run_checkpoint(
+                trainer, group, self.cfgs, r, column=history[:n, r],
+                val_history=runs.losses_of_run(r, n), best=runs.best[r],
+                previous=runs.previous[r],
+            )  # fmt: skip
+
+    def last(self, trainer, r: int, column) -> dict:
+        """Run ``r``'s ``last.ckpt`` (``column``: its loss history): where it stopped or now;
+        of a diverged run, its best or its start."""
+        runs = trainer.lightning_module.group
+        if not torch.isfinite(column).all():
+            if r in self.best:
+                return self.best[r]
+            opt = optimizer_state(trainer, self.cfgs[r], r, self.start_optimizer)
+            ckpt = run_checkpoint(trainer, self.start, self.cfgs, r, opt,
+                                  column=torch.empty(0), val_history=[])  # fmt: skip
+            ckpt["gradlab"]["last_losses"] = self.start_losses[r : r + 1].clone()
+            return ckpt
+        if r not in self.at_stop and self.now is None:
+            self.now = group_checkpoint(trainer)
+        group, opt = self.at_stop.get(r) or (self.now, None)
+        n = len(column)
+        best = None if runs.best is None else runs.best[r]
+        return run_checkpoint(trainer, group, self.cfgs, r, opt, column=column,
+                              val_history=runs.losses_of_run(r, n), best=best,
+                              previous=runs.previous[r])  # fmt: skip

@@ -1,0 +1,50 @@
+"""What gradlab adds to a Lightning checkpoint (``checkpoint["gradlab"]``), and one run's
+checkpoint cut from a group's: the same keys, so ``eval.py`` and ``ckpt_path=`` take a batched
+job's ``last.ckpt`` / ``best.ckpt`` as its solo run's."""
+
+import math
+
+
+def gradlab_state(updates, restart, history, last_losses, previous_loss, val_history, config):  # noqa: PLR0913
+    """The module's state in a checkpoint (``GradLabModule.on_save_checkpoint``): its update
+    count, the restart a minimizer is on, its loss history (``LossHistory.state_dict``), the
+    latest loss per restart, the loss ``stop_tol`` compares with, the validation losses and
+    the composed config."""
+    return {
+        "updates": updates,
+        "restart": restart,
+        "history": history,
+        "last_losses": last_losses,
+        "previous_loss": previous_loss,
+        "val_history": val_history,
+        "config": config,
+    }
+
+
+def checkpoint_of_run(group: dict, opt_state: dict, optim: dict, r: int, column, val_history,
+                      best=None, previous: float = math.inf) -> dict:  # fmt: skip  # noqa: PLR0913
+    """Run ``r``'s checkpoint from its group's (``group``, as Lightning assembled it: run
+    ``r``'s slice of the stacked weights, the loop counters) with its own optimizer state
+    (``opt_state``) and options (``optim``), loss history (``column``), validation losses,
+    best validation loss and the loss its stop rule compares with."""
+    ckpt = {k: v for k, v in group.items() if k not in ("state_dict", "optimizer_states")}
+    state = {}
+    for key, value in group["state_dict"].items():
+        if key.startswith("model."):  # the stacked weights
+            state[key] = value[r].clone()
+        else:  # the module's own (val_best)
+            state[key] = value if best is None else best.to(value.dtype).reshape(value.shape)
+    ckpt["state_dict"] = state
+    ckpt["optimizer_states"] = [opt_state]
+    ckpt["callbacks"] = {}
+    hparams = dict(group.get("hyper_parameters") or {})
+    if "optim" in hparams:  # the run's own optimizer options (lr, ...)
+        hparams["optim"] = optim
+    ckpt["hyper_parameters"] = hparams
+    n = len(column)
+    history = {"length": n, "losses": column.reshape(n, 1).clone(), "params": None, "kept": 0,
+               "stride": 1, "initial_params": None}  # fmt: skip
+    last = column[-1:].clone()  # (of a run not started: set by its caller)
+    # the config: the job's, resolved where its files are written (pipeline.group_record)
+    ckpt["gradlab"] = gradlab_state(n, 0, history, last, previous, val_history, None)
+    return ckpt

@@ -1,0 +1,117 @@
+"""A module whose leading (restart) dimension holds independent runs: a batched sweep's group.
+Each run keeps its own stop rule, validation, test and divergence, as its solo run has them;
+the module's hooks drive them (``GradLabModule.group``), Lightning's loops time them."""
+
+import math
+
+import torch
+
+from gradlab.errors import DivergenceError
+from gradlab.module.evaluation import test_metrics
+from gradlab.module.loss_history import first_nonfinite
+
+
+def settled(previous: float, value: float, tol: float) -> bool:
+    """``module.stop_tol``'s rule: the loss changed by less than ``tol`` in one update."""
+    return abs(previous - value) < tol
+
+
+class RunGroup:
+    """The per-run state of a group of ``runs``: ``stop_tol`` (a run that settles stops there:
+    its parameters are frozen from then on and its history ends; the group stops when every
+    run has), each run's validation losses and best so far, its test metrics."""
+
+    def __init__(self, runs: int, stop_tol: float | None, logged: bool):
+        self.runs, self.stop_tol = runs, stop_tol
+        self.logged = logged  # the runs have loggers: keep every validation's metrics
+        self.previous = [math.inf] * runs  # each run's loss at its previous update
+        self.stopped: dict[int, int] = {}  # run -> updates done when it stopped
+        self.frozen: dict[int, list[torch.Tensor]] = {}
+        self.newly_stopped: list[int] = []  # runs that stopped at this update
+        self.last = self.best = self.last_pred = self.val_y = self.evaluated_at = None
+        self.last_metrics: dict[int, dict] = {}
+        self.val_history: list[tuple[int, list[dict]]] = []  # (updates, each run's val/*)
+        self.val_losses: list[tuple[int, torch.Tensor]] = []  # (updates, each run's loss)
+        self.tests: dict[int, dict] = {}  # run -> its test/* metrics
+
+    # ------------------------------------------------------------------ stop_tol
+    def after_update(self, params: list, losses: torch.Tensor, updates: int) -> bool:
+        """Put the stopped runs' parameters back (the group's update moved them), apply each
+        running run's stop rule; whether every run has stopped."""
+        with torch.no_grad():
+            for r, values in self.frozen.items():
+                for p, v in zip(params, values, strict=True):
+                    p[r].copy_(v)
+        self.newly_stopped = []
+        if self.stop_tol is None:
+            return False
+        for r, value in enumerate(losses.reshape(-1).tolist()):
+            if r in self.stopped:
+                continue
+            if settled(self.previous[r], value, self.stop_tol):
+                self.stopped[r] = updates
+                self.frozen[r] = [p[r].detach().clone() for p in params]
+                self.newly_stopped.append(r)
+            self.previous[r] = value
+        return len(self.stopped) == self.runs
+
+    # ---------------------------------------------------------- validation, test
+    def validated(self, loss_fn, task: str, pred, y, updates: int) -> None:
+        """Each run's validation loss on the group's validation sets (``pred``, ``y``: stacked)."""
+        loss = loss_fn(pred, y).nan_to_num(nan=math.inf)
+        self.last, self.last_pred, self.val_y, self.last_metrics = loss, pred, y, {}
+        self.evaluated_at = updates
+        self.val_losses.append((updates, loss.cpu()))
+        self.best = loss if self.best is None else torch.minimum(self.best, loss)
+        self.task, self.loss_fn = task, loss_fn
+        if self.logged:  # what a solo run logs at each validation
+            runs = [
+                {"val/loss": float(loss[r]), **self.metrics(r),
+                 "val/loss_best": float(self.best[r])}
+                for r in range(len(loss))
+            ]  # fmt: skip
+            self.val_history.append((updates, runs))
+
+    def metrics(self, run: int) -> dict[str, float]:
+        """Run ``run``'s val/mse, val/r2 or val/acc at the last validation (computed once)."""
+        if run not in self.last_metrics:
+            out = test_metrics(self.task, self.loss_fn, self.last_pred[run], self.val_y[run])
+            self.last_metrics[run] = {f"val/{k}": v for k, v in out.items() if k != "loss"}
+        return self.last_metrics[run]
+
+    def tested(self, loss_fn, task: str, pred, y) -> None:
+        for r in range(self.runs):  # each run's test metrics as its own run computes them
+            self.tests[r] = test_metrics(task, loss_fn, pred[r], y[r])
+
+    def validations_of_run(self, run: int, stop: int) -> list[tuple[int, dict]]:
+        """Run ``run``'s logged validations up to its last update ``stop``."""
+        return up_to(stop, [(n, runs[run]) for n, runs in self.val_history])
+
+    def losses_of_run(self, run: int, stop: int) -> list[tuple[int, float]]:
+        """Run ``run``'s (updates done, validation loss) up to ``stop`` (its val_history)."""
+        return up_to(stop, [(n, float(loss[run])) for n, loss in self.val_losses])
+
+    # ---------------------------------------------------------------- outcomes
+    def history_of_run(self, history: torch.Tensor, run: int) -> torch.Tensor:
+        """Run ``run``'s losses, one per update it made (to its stop or its divergence)."""
+        column = history[:, run]
+        if run in self.stopped:
+            column = column[: self.stopped[run]]
+        bad = first_nonfinite(column)
+        return column if bad is None else column[: bad + 1]
+
+    def divergence(self, column: torch.Tensor, lr: float) -> DivergenceError | None:
+        """The run's divergence (its solo run's error), or None."""
+        bad = first_nonfinite(column)
+        return None if bad is None else DivergenceError.at(bad, column[bad].item(), lr)
+
+
+def up_to(stop: int, series: list[tuple[int, object]]) -> list[tuple[int, object]]:
+    """A run's validations up to its last update ``stop``: a run that stopped early (its
+    parameters frozen since) is validated at ``stop`` as its solo run is, with the values of
+    the first validation after it."""
+    mine = [(n, v) for n, v in series if n <= stop]
+    later = [v for n, v in series if n > stop]
+    if later and (not mine or mine[-1][0] != stop):
+        mine.append((stop, later[0]))
+    return mine
