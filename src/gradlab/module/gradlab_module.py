@@ -243,10 +243,8 @@ class GradLabModule(Evaluation, L.LightningModule):
         elif log:  # GPU: at log steps only, so training does not wait for the device every step
             self._check_finite(self.progress.checked)
             self.progress.checked = self.progress.updates
-        if self.group is not None:  # a group's runs: each its own stop rule
-            params = list(self.model.parameters())
-            if self.group.after_update(params, losses, self.progress.updates):
-                self.trainer.should_stop = True
+        if self.group is not None:  # a group's runs: each its own stop rule (module.run_group)
+            self.trainer.should_stop |= self.group.after_update(self.model, losses, i + 1)
         elif self.stop_tol is not None:  # stop when the loss changes by less than stop_tol
             value = self.loss_history.best(i).item()
             if settled(self.progress.previous_loss, value, self.stop_tol):

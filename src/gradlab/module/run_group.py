@@ -35,9 +35,10 @@ class RunGroup:
         self.tests: dict[int, dict] = {}  # run -> its test/* metrics
 
     # ------------------------------------------------------------------ stop_tol
-    def after_update(self, params: list, losses: torch.Tensor, updates: int) -> bool:
+    def after_update(self, model, losses: torch.Tensor, updates: int) -> bool:
         """Put the stopped runs' parameters back (the group's update moved them), apply each
         running run's stop rule; whether every run has stopped."""
+        params = list(model.parameters())
         with torch.no_grad():
             for r, values in self.frozen.items():
                 for p, v in zip(params, values, strict=True):
