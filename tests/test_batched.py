@@ -312,6 +312,11 @@ def test_a_batched_sweep_writes_the_basic_sweeps_job_directories(tmp_path, monke
         hparams = [(d / "tensorboard" / run / "hparams.yaml").read_text() for d in (basic, batched)]
         keys = [line.split(":")[0] for line in hparams[0].splitlines()[:2]]
         assert hparams[0] == hparams[1] and keys == ["optim/lr", "seed"]  # the swept keys first
+        configs = [torch.load(d / "checkpoints" / "last.ckpt", weights_only=False)["gradlab"]
+                   ["config"] for d in (basic, batched)]  # fmt: skip
+        sweeps = (str(tmp_path / "a"), str(tmp_path / "b"))
+        assert configs[0]["paths"]["output_dir"] == str(basic)  # each job's, resolved
+        assert json.dumps(configs[0]).replace(*sweeps) == json.dumps(configs[1]), job
 
 
 def test_a_batched_sweep_follows_hydras_job_directory_settings(tmp_path, monkeypatch):

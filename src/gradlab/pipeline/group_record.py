@@ -17,9 +17,11 @@ from gradlab.pipeline.build import build_loggers, build_optimizer, keeps_best
 from gradlab.safe_files import save_atomically, write_text
 
 
-def write_batched_job(cfg: DictConfig, outcome, label: str | None, swept: list[str]):
+def write_batched_job(cfg: DictConfig, outcome, label: str | None, swept: list[str],
+                      as_data=None):  # fmt: skip
     """Write one run's results into its job directory (its logger runs named ``label``, the
-    ``swept`` keys first among their hyperparameters); return the sweep's metric."""
+    ``swept`` keys first among their hyperparameters; ``as_data``: its config as plain data,
+    ``pipeline.run.ConfigsAsData``); return the sweep's metric."""
     out = Path(cfg.paths.output_dir)
     out.mkdir(parents=True, exist_ok=True)
     write_history(out / "history.csv", outcome.history)
@@ -27,7 +29,7 @@ def write_batched_job(cfg: DictConfig, outcome, label: str | None, swept: list[s
     if any(saved.values()):  # eval.py and ckpt_path= take them as a solo run's
         from gradlab.pipeline.run import config_as_data
 
-        config = config_as_data(cfg)
+        config = (as_data or config_as_data)(cfg)
         callbacks = checkpoint_callback_state(cfg, out, outcome.metrics)
         for name, ckpt in saved.items():
             if ckpt is not None:

@@ -1,6 +1,6 @@
 """``hydra/launcher=batched``: jobs of a sweep whose configs differ only in batchable keys
-(``seed`` and per-group optimizer options: ``gradlab.sweep.batched.BATCHABLE``) train as one
-vectorized run (``gradlab.sweep.batched``); every job still gets its own
+(``seed`` and per-group optimizer options: ``gradlab.sweep.batchable.BATCHABLE``) train as one
+vectorized run (``gradlab.pipeline.group``); every job still gets its own
 directory as the basic launcher writes it (``.hydra/``, ``metrics.json``, ``history.csv``, its
 TensorBoard run) and its summary row. Jobs that cannot be batched run one at a time, with a
 line saying why. ``hydra.launcher.executor``: the groups train in this process, or each in a
@@ -189,6 +189,7 @@ class BatchedLauncher(Launcher):
         ``returns``); the number of its jobs a signal stopped."""
         from gradlab.pipeline.group import train_group
         from gradlab.pipeline.group_record import write_batched_job
+        from gradlab.pipeline.run import ConfigsAsData
         from gradlab.sweep_plan import label_of, swept_keys
 
         print(
@@ -216,12 +217,13 @@ class BatchedLauncher(Launcher):
             return 0
         keys = swept_keys(self.config.hydra)
         name = str(dirs.template.hydra.job.name)
+        as_data = ConfigsAsData(dirs.task, dirs.keys)  # the jobs' configs, for checkpoints
         with no_gc_passes():
             for (idx, overrides, _), cfg, outcome in zip(chunk, jobs, outcomes, strict=True):
                 ret = JobReturn(overrides=overrides, working_dir=os.getcwd(), task_name=name)
                 label = label_of(overrides, keys)
                 try:
-                    ret.return_value = write_batched_job(cfg, outcome, label, keys)
+                    ret.return_value = write_batched_job(cfg, outcome, label, keys, as_data)
                     ret.status = JobStatus.COMPLETED
                 except Exception as e:  # as run_job records a failed job
                     ret.return_value, ret.status = e, JobStatus.FAILED
