@@ -142,6 +142,28 @@ def test_exact_false_stays_close_to_solo_runs(tmp_path, monkeypatch):
     assert max_rel(mine[:1], alone[:1]) <= 2.5e-7 and max_rel(mine, alone) <= 1e-4
 
 
+def test_exact_auto_batches_big_groups_and_says_so(tmp_path, monkeypatch, capsys):
+    """The default, hydra.launcher.exact=auto: a group of at most exact_up_to runs is exact
+    (bit-identical to its solo runs, no word of it); a bigger one whose runs differ only in
+    seed and learning rate trains with batched matmuls and its line says so; one whose runs
+    differ in another option stays exact."""
+    steps = ["trainer.max_steps=50", "print_config=false", "logger=none"]
+    up_to = "hydra.launcher.exact_up_to=3"
+    sweep(monkeypatch, tmp_path / "small", "seed=1,2,3", "optim.lr=0.05", up_to, *steps)
+    assert "exact=auto" not in capsys.readouterr().err
+    alone = run_alone(tmp_path / "solo", "seed=3", "optim.lr=0.05", *steps)
+    assert [r["loss"] for r in history(tmp_path / "small" / "2")] == alone
+    sweep(monkeypatch, tmp_path / "big", "seed=1,2,3,4", "optim.lr=0.05", up_to, *steps)
+    err = capsys.readouterr().err
+    assert "jobs #0..#3 as one run of 4 (hydra.launcher.exact=auto: more than 3 runs" in err
+    assert max_rel([r["loss"] for r in history(tmp_path / "big" / "2")], alone) <= 1e-4
+    sweep(monkeypatch, tmp_path / "momentum", "seed=1,2", "optim.momentum=0,0.5", up_to, *steps)
+    assert "exact=auto" not in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        sweep(monkeypatch, tmp_path / "bad", "seed=1,2", "hydra.launcher.exact=maybe", *steps)
+    assert "error: hydra.launcher.exact: true, false or auto; got 'maybe'" in capsys.readouterr().err
+
+
 @pytest.mark.parametrize("lrs", ["0.05", "0.02,0.05"])
 def test_exact_false_jobs_keep_checkpoints_of_their_own(tmp_path, monkeypatch, lrs):
     """hydra.launcher.exact=false: each job's last.ckpt holds its slice of the stacked weights

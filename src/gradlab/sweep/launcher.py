@@ -14,6 +14,7 @@ import shlex
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from hydra.core.config_store import ConfigStore
 from hydra.core.utils import (
@@ -29,6 +30,7 @@ from hydra.types import HydraContext, TaskFunction
 from omegaconf import DictConfig, OmegaConf, open_dict
 
 from gradlab.pipeline.signals import requested, signals_noted
+from gradlab.sweep.batchable import check_mode
 from gradlab.sweep.job_dirs import JobDirs, no_gc_passes
 
 log = logging.getLogger(__name__)
@@ -39,7 +41,12 @@ SHOWN_JOBS = 5  # jobs of a group listed on the console; the rest in one line
 class BatchedLauncherConf:
     _target_: str = "hydra_plugins.gradlab_batched.BatchedLauncher"  # the shim Hydra finds
     max_runs: int = 1024  # runs per vectorized training (more: several; memory grows with it)
-    exact: bool = True  # each run's matmuls and optimizer step as its own run rounds them
+    # true: each run's matmuls and optimizer step as its own run rounds them (bit-identical
+    # to it); false: torch's batched matmul, one optimizer step (equal to rounding, faster);
+    # auto: exact for groups of at most exact_up_to runs and where options other than the
+    # learning rate differ, else not (a line says which)
+    exact: Any = "auto"
+    exact_up_to: int = 16
     resume: bool = False  # continue this sweep in its directory: interrupted jobs resume
     # where each group trains: local (in this process, one group after the other),
     # submitit_local (a process of its own per group) or submitit_slurm (a SLURM job per
@@ -67,16 +74,12 @@ ConfigStore.instance().store(
 
 
 class BatchedLauncher(Launcher):
-    def __init__(
-        self,
-        max_runs: int = 1024,
-        exact: bool = True,
-        resume: bool = False,
-        executor: str = "local",
-        **submitit,
-    ) -> None:
-        self.max_runs, self.exact, self.resume = max_runs, exact, resume
-        self.executor, self.submitit = executor, submitit
+    def __init__(self, max_runs: int, exact, exact_up_to: int, resume: bool,
+                 executor: str = "local", **submitit) -> None:  # fmt: skip
+        """``BatchedLauncherConf``'s keys (its defaults)."""
+        check_mode(exact)
+        self.max_runs, self.exact, self.exact_up_to = max_runs, exact, exact_up_to
+        self.resume, self.executor, self.submitit = resume, executor, submitit
 
     def setup(
         self, *, hydra_context: HydraContext, task_function: TaskFunction, config: DictConfig
@@ -149,7 +152,7 @@ class BatchedLauncher(Launcher):
             if state is not None:  # its last.ckpt
                 resumes.append((idx, overrides, state))
                 continue
-            rest, values = split(overrides, BATCHABLE if self.exact else BATCHABLE_INEXACT)
+            rest, values = split(overrides, BATCHABLE_INEXACT if self.exact is False else BATCHABLE)
             groups.setdefault((rest, tuple(sorted(values))), []).append((idx, overrides, values))
         return resumes, list(groups.values())
 
@@ -190,10 +193,13 @@ class BatchedLauncher(Launcher):
         from gradlab.pipeline.group import train_group
         from gradlab.pipeline.group_record import write_batched_job
         from gradlab.pipeline.run import ConfigsAsData
+        from gradlab.sweep.batchable import mode_of
         from gradlab.sweep_plan import label_of, swept_keys
 
+        exact, why = mode_of([values for _, _, values in chunk], self.exact, self.exact_up_to)
         print(
-            f"batched launcher: jobs #{chunk[0][0]}..#{chunk[-1][0]} as one run of {len(chunk)}",
+            f"batched launcher: jobs #{chunk[0][0]}..#{chunk[-1][0]} as one run of {len(chunk)}"
+            f"{why}",
             file=sys.stderr,
         )
         jobs = []
@@ -210,7 +216,7 @@ class BatchedLauncher(Launcher):
             )
         gc.freeze()  # the job configs live until the end: later passes need not scan them
         try:
-            outcomes = train_group(jobs, self.exact)
+            outcomes = train_group(jobs, exact)
         finally:
             gc.unfreeze()
         if not outcomes:  # a signal came first: the jobs keep only .hydra/ (not started)

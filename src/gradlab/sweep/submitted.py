@@ -47,7 +47,8 @@ class UnitJob:
 
     def __init__(self, launcher, jobs: list[tuple[int, list[str]]]):
         self.launcher_class = type(launcher)  # (rebuilt in the unit's process)
-        self.options = {"max_runs": launcher.max_runs, "exact": launcher.exact}
+        self.options = {"max_runs": launcher.max_runs, "exact": launcher.exact,
+                        "exact_up_to": launcher.exact_up_to}  # fmt: skip
         self.config, self.context = launcher.config, launcher.hydra_context
         self.task_function, self.jobs = launcher.task_function, jobs
         self.hydra_state = Singleton.get_state()
