@@ -161,7 +161,8 @@ def test_exact_auto_batches_big_groups_and_says_so(tmp_path, monkeypatch, capsys
     assert "exact=auto" not in capsys.readouterr().err
     with pytest.raises(SystemExit):
         sweep(monkeypatch, tmp_path / "bad", "seed=1,2", "hydra.launcher.exact=maybe", *steps)
-    assert "error: hydra.launcher.exact: true, false or auto; got 'maybe'" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "error: hydra.launcher.exact: true, false or auto; got 'maybe'" in err
 
 
 @pytest.mark.parametrize("lrs", ["0.05", "0.02,0.05"])
