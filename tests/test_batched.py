@@ -407,6 +407,35 @@ def test_dead_units_of_batched_jobs_are_their_solo_runs(tmp_path, monkeypatch, c
         assert tags == scalars(tmp_path / "a" / job / "tensorboard"), job
 
 
+@pytest.mark.parametrize("instrument", ["callbacks=dynamics", "callbacks=trace",
+                                        "callbacks.figures.in_sweeps=true"])  # fmt: skip
+def test_instrumented_batched_jobs_write_what_their_basic_sweep_jobs_write(
+    tmp_path, monkeypatch, instrument
+):
+    """Every instrument callback's output in a batched sweep's jobs (they run as their solo
+    runs) is what the basic launcher's jobs write: the same files (figures included),
+    metrics.json, history.csv and TensorBoard scalars (tags and values)."""
+    from test_dashboards import scalars
+
+    args = [instrument, "optim.lr=0.05,0.1", "trainer.max_steps=60", "print_config=false",
+            "trainer.val_check_interval=20", "logger=tensorboard"]  # fmt: skip
+    monkeypatch.setattr(sys, "argv", ["train.py", "-m", *args, f"hydra.sweep.dir={tmp_path}/a"])
+    commands.train()
+    sweep(monkeypatch, tmp_path / "b", *args)
+    for job in ("0", "1"):
+        basic, batched = tmp_path / "a" / job, tmp_path / "b" / job
+        files = [sorted(str(p.relative_to(d)) for p in d.rglob("*") if "events" not in p.name
+                        and not p.name.startswith(".") and ".hydra" not in p.parts)
+                 for d in (basic, batched)]  # fmt: skip
+        assert files[0] == files[1] and any(f.endswith(".png") for f in files[0]), job
+        mine, theirs = (json.loads((d / "metrics.json").read_text()) for d in (batched, basic))
+        mine.pop("wall_time_s"), theirs.pop("wall_time_s")
+        assert mine == theirs, job
+        assert history(batched) == history(basic)
+        tags = scalars(batched / "tensorboard")
+        assert tags == scalars(basic / "tensorboard") and len(tags) > 3, job
+
+
 @pytest.mark.parametrize(
     ("override", "named"),
     [
