@@ -77,6 +77,17 @@ def wait_cpu_seconds(proc: subprocess.Popen, seconds: float, timeout: float = 30
         time.sleep(0.05)  # polling the state above, not a fixed wait
 
 
+def same(a, b) -> bool:
+    """Equal nested checkpoint contents: tensors bit for bit, the rest ``==``."""
+    if isinstance(a, dict) and isinstance(b, dict):
+        return a.keys() == b.keys() and all(same(a[k], b[k]) for k in a)
+    if isinstance(a, list | tuple) and isinstance(b, list | tuple):
+        return len(a) == len(b) and all(same(x, y) for x, y in zip(a, b, strict=True))
+    if torch.is_tensor(a) and torch.is_tensor(b):
+        return a.dtype == b.dtype and torch.equal(a, b)
+    return a == b
+
+
 def read_metrics(run_dir: Path) -> dict:
     return json.loads((Path(run_dir) / "metrics.json").read_text())
 

@@ -7,7 +7,7 @@ import sys
 
 import pytest
 import torch
-from conftest import history, run_train
+from conftest import history, run_train, same
 
 from gradlab import cli as commands
 
@@ -34,17 +34,6 @@ def run_alone(tmp_path, *args) -> list[float]:
 
 def metrics_step(run_dir) -> int:
     return json.loads((run_dir / "metrics.json").read_text())["step"]
-
-
-def same(a, b) -> bool:
-    """Equal nested checkpoint contents: tensors bit for bit, the rest ``==``."""
-    if isinstance(a, dict) and isinstance(b, dict):
-        return a.keys() == b.keys() and all(same(a[k], b[k]) for k in a)
-    if isinstance(a, list | tuple) and isinstance(b, list | tuple):
-        return len(a) == len(b) and all(same(x, y) for x, y in zip(a, b, strict=True))
-    if torch.is_tensor(a) and torch.is_tensor(b):
-        return a.dtype == b.dtype and torch.equal(a, b)
-    return a == b
 
 
 def max_rel(a, b) -> float:

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from conftest import ROOT, cli, history, read_metrics, run_train, wait_cpu_seconds
+from conftest import ROOT, cli, history, read_metrics, run_train, same, wait_cpu_seconds
 
 from gradlab import cli as commands
 from gradlab.errors import DivergenceError, Interrupted
@@ -434,11 +434,12 @@ def test_sigterm_stops_a_batched_sweep_and_keeps_every_job(tmp_path):
 
 @pytest.mark.parametrize("gap", [None, 0.02, 0.15, 0.5])
 def test_an_interrupted_batched_sweep_resumes_to_equal_an_uninterrupted_one(
-    tmp_path, tmp_path_factory, monkeypatch, gap
+    tmp_path, tmp_path_factory, monkeypatch, capsys, gap
 ):
     """SIGTERM mid-sweep (once, or twice ``gap`` s apart), then the resume command the sweep
     prints: each interrupted job continues from its last.ckpt, and every job's metrics.json
-    (but wall time) and history.csv equal those of the same sweep run without a stop. A sweep
+    (but wall time), history.csv and checkpoints equal those of the same sweep run without a
+    stop; the interrupted jobs resume as one group. A sweep
     directory holding other jobs is refused for resuming."""
     sweep = tmp_path / "sweep"
     args = ["sweep=batched", "seed=1,2", "trainer.max_steps=6000", "print_config=false",
@@ -451,13 +452,23 @@ def test_an_interrupted_batched_sweep_resumes_to_equal_an_uninterrupted_one(
     assert read_metrics(sweep / "0")["status"] == "interrupted"
     command = last.split("resume with: python train.py ", 1)[1].split()
     monkeypatch.setattr(sys, "argv", ["train.py", *command])
+    capsys.readouterr()
     commands.train()
+    assert "jobs #0..#1 as one run of 2" in capsys.readouterr().err  # resumed as one group
     whole = uninterrupted_sweep(args, tmp_path_factory, monkeypatch)
     for job in ("0", "1"):
         resumed, uninterrupted = read_metrics(sweep / job), read_metrics(whole / job)
         resumed.pop("wall_time_s"), uninterrupted.pop("wall_time_s")
         assert resumed == uninterrupted and resumed["status"] == "ok", job
         assert history(sweep / job) == history(whole / job)
+        assert not (sweep / job / "error.txt").exists()
+        for name in ("last", "best"):  # weights, optimizer state, loop counters, histories
+            mine, theirs = (torch.load(d / job / "checkpoints" / f"{name}.ckpt",
+                                       weights_only=False) for d in (sweep, whole))  # fmt: skip
+            mine["gradlab"].pop("config"), theirs["gradlab"].pop("config")
+            assert mine["global_step"] == theirs["global_step"], (job, name)
+            for key in ("state_dict", "optimizer_states", "gradlab"):
+                assert same(mine[key], theirs[key]), (job, name, key)
     if gap is not None:
         return
     other = ["train.py", "-m", *args[:-3], "trainer.max_steps=50", *args[-2:],

@@ -45,9 +45,20 @@ class GroupCheckpoints(L.Callback):
     def __init__(self, cfgs, keep_best: bool):
         self.cfgs, self.keep_best = cfgs, keep_best
         self.best_loss: list[float] = [math.inf] * len(cfgs)
-        self.best: dict[int, dict] = {}
+        self.best: dict[int, dict] = {}  # run -> its new best.ckpt
+        self.kept: set[int] = set()  # runs with a best.ckpt (new, or from before a resume)
+        self.resumed = False
         self.at_stop: dict[int, tuple[dict, dict]] = {}  # run -> (group's ckpt, its optimizer)
         self.now: dict | None = None  # the group's checkpoint at its end
+
+    def resume(self, ckpts: list[dict]) -> None:
+        """Continue from each run's ``last.ckpt``: the best score its ModelCheckpoint kept."""
+        self.resumed = True
+        for r, ckpt in enumerate(ckpts):
+            for state in (ckpt.get("callbacks") or {}).values():
+                if state.get("best_model_score") is not None:
+                    self.best_loss[r] = float(state["best_model_score"])
+                    self.kept.add(r)
 
     def on_train_start(self, trainer, pl_module) -> None:
         self.start = group_checkpoint(trainer)
@@ -69,7 +80,7 @@ class GroupCheckpoints(L.Callback):
         finite = torch.isfinite(history).all(dim=0).tolist()  # a diverged run stopped before
         better = [
             r for r, loss in enumerate(runs.last.tolist())
-            if (loss < self.best_loss[r] or r not in self.best) and r not in runs.stopped
+            if (loss < self.best_loss[r] or r not in self.kept) and r not in runs.stopped
             and finite[r]
         ]  # fmt: skip
         if not better:
@@ -77,19 +88,20 @@ class GroupCheckpoints(L.Callback):
         group = group_checkpoint(trainer)
         for r in better:
             self.best_loss[r] = float(runs.last[r])
+            self.kept.add(r)
             self.best[r] = run_checkpoint(
                 trainer, group, self.cfgs, r, column=history[:n, r],
                 val_history=runs.losses_of_run(r, n), best=runs.best[r],
                 previous=runs.previous[r],
             )  # fmt: skip
 
-    def last(self, trainer, r: int, column) -> dict:
+    def last(self, trainer, r: int, column) -> dict | None:
         """Run ``r``'s ``last.ckpt`` (``column``: its loss history): where it stopped or now;
-        of a diverged run, its best or its start."""
+        of a diverged run, its best or its start (None: a resumed run's stays as it was)."""
         runs = trainer.lightning_module.group
         if not torch.isfinite(column).all():
-            if r in self.best:
-                return self.best[r]
+            if r in self.best or self.resumed:
+                return self.best.get(r)
             opt = optimizer_state(trainer, self.cfgs[r], r, self.start_optimizer)
             ckpt = run_checkpoint(trainer, self.start, self.cfgs, r, opt,
                                   column=torch.empty(0), val_history=[])  # fmt: skip

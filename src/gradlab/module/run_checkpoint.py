@@ -4,6 +4,8 @@ job's ``last.ckpt`` / ``best.ckpt`` as its solo run's."""
 
 import math
 
+import torch
+
 
 def gradlab_state(updates, restart, history, last_losses, previous_loss, val_history, config):  # noqa: PLR0913
     """The module's state in a checkpoint (``GradLabModule.on_save_checkpoint``): its update
@@ -48,3 +50,25 @@ def checkpoint_of_run(group: dict, opt_state: dict, optim: dict, r: int, column,
     # the config: the job's, resolved where its files are written (pipeline.group_record)
     ckpt["gradlab"] = gradlab_state(n, 0, history, last, previous, val_history, None)
     return ckpt
+
+
+def stack_run_checkpoints(ckpts: list[dict], optimizer_state: dict) -> dict:
+    """A group's checkpoint from its runs' (each as ``checkpoint_of_run`` cuts it, or as its
+    solo run wrote it), at the same update: what Lightning resumes the group from. Their
+    weights and loss histories stacked along the run dimension; ``optimizer_state``: the
+    group optimizer's (``optim.per_run.stacked_state``)."""
+    first, runs = ckpts[0], [c["gradlab"] for c in ckpts]
+    skip = ("state_dict", "optimizer_states", "callbacks", "gradlab")
+    group = {k: v for k, v in first.items() if k not in skip}
+    group["state_dict"] = {
+        k: torch.stack([c["state_dict"][k] for c in ckpts]) if k.startswith("model.") else v
+        for k, v in first["state_dict"].items()
+    }
+    group["optimizer_states"] = [optimizer_state]
+    group["callbacks"] = {}  # (the group's own are per run: callbacks.group_checkpoints)
+    n = runs[0]["updates"]
+    losses = torch.cat([g["history"]["losses"][:n].reshape(n, -1)[:, :1] for g in runs], dim=1)
+    history = {**runs[0]["history"], "length": n, "losses": losses}
+    last = torch.cat([g["last_losses"].reshape(-1)[:1] for g in runs])
+    group["gradlab"] = gradlab_state(n, 0, history, last, math.inf, [], None)
+    return group

@@ -33,6 +33,20 @@ class RunGroup:
         self.val_history: list[tuple[int, list[dict]]] = []  # (updates, each run's val/*)
         self.val_losses: list[tuple[int, torch.Tensor]] = []  # (updates, each run's loss)
         self.tests: dict[int, dict] = {}  # run -> its test/* metrics
+        self.resumed_at = 0  # the update the runs resumed at (0: a fresh start)
+
+    def resume(self, states: list[dict]) -> None:
+        """Continue each run from its checkpoint's state (``checkpoint["gradlab"]``, at one
+        update): the loss its stop rule compares with, its validation losses and best."""
+        self.previous = [s["previous_loss"] for s in states]
+        self.resumed_at = states[0]["updates"]
+        steps = [n for n, _ in states[0]["val_history"]]
+        for k, n in enumerate(steps):
+            losses = [float(s["val_history"][k][1]) for s in states]
+            self.val_losses.append((n, torch.tensor(losses)))
+        if steps:
+            self.last, self.evaluated_at = self.val_losses[-1][1], steps[-1]
+            self.best = torch.stack([loss for _, loss in self.val_losses]).min(dim=0).values
 
     # ------------------------------------------------------------------ stop_tol
     def after_update(self, model, losses: torch.Tensor, updates: int) -> bool:
@@ -74,7 +88,10 @@ class RunGroup:
             self.val_history.append((updates, runs))
 
     def metrics(self, run: int) -> dict[str, float]:
-        """Run ``run``'s val/mse, val/r2 or val/acc at the last validation (computed once)."""
+        """Run ``run``'s val/mse, val/r2 or val/acc at the last validation (computed once;
+        none where the last one came before a resume, as a resumed solo run has none)."""
+        if self.last_pred is None:
+            return {}
         if run not in self.last_metrics:
             out = test_metrics(self.task, self.loss_fn, self.last_pred[run], self.val_y[run])
             self.last_metrics[run] = {f"val/{k}": v for k, v in out.items() if k != "loss"}

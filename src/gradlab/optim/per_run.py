@@ -63,21 +63,18 @@ class RunByRun(torch.optim.Optimizer):
     def __init__(self, params, optimizer, options: list[dict]):
         self.params = list(params)
         self.grads = [torch.zeros_like(p) for p in self.params]
-        groups: dict[tuple, list] = {}
-        for r, opts in enumerate(options):
-            views = groups.setdefault(tuple(sorted(opts.items())), [])
-            for p, grad in zip(self.params, self.grads, strict=True):
-                view = p.detach()[r]
-                view.grad = grad[r]
-                views.append(view)
-        self.inner = optimizer([{"params": v, **dict(key)} for key, v in groups.items()])
+        groups, self.slots = [], [None] * len(options)  # slots: run -> (group, place in it)
+        for g, (key, runs) in enumerate(by_options(options)):
+            views = []
+            for place, r in enumerate(runs):
+                self.slots[r] = (g, place)
+                for p, grad in zip(self.params, self.grads, strict=True):
+                    view = p.detach()[r]
+                    view.grad = grad[r]
+                    views.append(view)
+            groups.append({"params": views, **dict(key)})
+        self.inner = optimizer(groups)
         self.options = options
-        keys, seen = list(groups), {}
-        self.slots = []  # run -> (its param group, its place among that group's runs)
-        for opts in options:
-            key = tuple(sorted(opts.items()))
-            self.slots.append((keys.index(key), seen.setdefault(key, 0)))
-            seen[key] += 1
         super().__init__(self.params, dict(options[0]))
         self.param_groups = self.inner.param_groups  # schedulers and monitors see the runs'
         self.state = self.inner.state
@@ -151,3 +148,42 @@ def run_optimizer_state(optimizer, run: int, runs: int, lr: float, packed=None) 
     state = {i: {k: mine(v) for k, v in s.items()} for i, s in stacked["state"].items()}
     groups = [{**g, "lr": lr} for g in stacked["param_groups"]]
     return {"state": state, "param_groups": groups}
+
+
+def by_options(options: list[dict]) -> list[tuple[tuple, list[int]]]:
+    """The runs grouped by their options, in the order the groups first appear: ``RunByRun``'s
+    param groups (each holds its runs' slices, run after run)."""
+    groups: dict[tuple, list[int]] = {}
+    for r, opts in enumerate(options):
+        groups.setdefault(tuple(sorted(opts.items())), []).append(r)
+    return list(groups.items())
+
+
+def stacked_state(run_states: list[dict], options: list[dict] | None, lrs: list[float]) -> dict:
+    """The group optimizer's ``state_dict()`` from each run's (as ``run_optimizer_state`` gives
+    them: its own optimizer's), to resume a group: ``RunByRun``'s (``options``: exact), else
+    ``PerRunLearningRates``'s (several rates) or the plain optimizer's over the stacked runs."""
+    if options is not None:  # RunByRun: each param group its runs' states, run after run
+        state, groups, i = {}, [], 0
+        for _, runs in by_options(options):
+            ids = []
+            for r in runs:
+                own = run_states[r]
+                for j in range(len(own["param_groups"][0]["params"])):
+                    if own["state"].get(j):
+                        state[i] = own["state"][j]
+                    ids.append(i)
+                    i += 1
+            first = run_states[runs[0]]["param_groups"][0]
+            groups.append({**{k: v for k, v in first.items() if k != "params"}, "params": ids})
+        return {"state": state, "param_groups": groups}
+    one = len(set(lrs)) == 1
+    first = run_states[0]
+    state = {
+        i: {k: torch.stack([rs["state"][i][k] for rs in run_states])
+            if torch.is_tensor(v) and v.dim() > 0 else v for k, v in s.items()}
+        for i, s in first["state"].items()
+    }  # fmt: skip
+    groups = [{**g, "lr": lrs[0] if one else 1.0} for g in first["param_groups"]]
+    packed = {"state": state, "param_groups": groups}
+    return packed if one else {"inner": packed, "lrs": torch.as_tensor(lrs, dtype=torch.float64)}

@@ -65,15 +65,19 @@ def remove_stale_temporaries(directory: str | Path) -> list[Path]:
 class HeldCheckpointIO(CheckpointIO):
     """A batched group's checkpoint IO: ``trainer.save_checkpoint`` hands it the group's
     checkpoint as Lightning assembles it, and it keeps a copy in memory (``held``) instead
-    of writing a file; each run's checkpoint is cut from it (``callbacks.group_checkpoints``)."""
+    of writing a file; each run's checkpoint is cut from it (``callbacks.group_checkpoints``).
+    A group resumes from ``to_load`` (its runs' checkpoints stacked), whatever the path."""
 
     held: dict | None = None
+    to_load: dict | None = None
 
     def save_checkpoint(self, checkpoint, path, storage_options=None) -> None:
         self.held = detached(checkpoint)  # its tensors are the live ones: copied now
 
-    def load_checkpoint(self, path, map_location=None):
-        raise NotImplementedError("a batched group resumes each run from its own last.ckpt")
+    def load_checkpoint(self, path, map_location=None, weights_only=None):
+        if self.to_load is None:
+            raise NotImplementedError("a batched group resumes from its runs' checkpoints")
+        return self.to_load
 
     def remove_checkpoint(self, path) -> None:
         pass

@@ -25,8 +25,9 @@ from gradlab.callbacks.group_checkpoints import GroupCheckpoints
 from gradlab.data.base import FullBatchDataModule
 from gradlab.errors import DivergenceError
 from gradlab.models.mlp import matmul_per_run
+from gradlab.module.run_checkpoint import stack_run_checkpoints
 from gradlab.module.run_group import RunGroup
-from gradlab.optim.per_run import PerRunLearningRates, RunByRun, group_options
+from gradlab.optim.per_run import PerRunLearningRates, RunByRun, group_options, stacked_state
 from gradlab.pipeline.build import (
     build_module,
     build_optimizer,
@@ -34,9 +35,10 @@ from gradlab.pipeline.build import (
     has_callback,
     keeps_best,
 )
+from gradlab.pipeline.checkpoint_io import load_checkpoint
 from gradlab.pipeline.process_state import torch_settings
 from gradlab.pipeline.results import per_point
-from gradlab.pipeline.run import draw_stacked
+from gradlab.pipeline.run import check_same_run, draw_stacked
 from gradlab.pipeline.signals import fit_until_stopped
 from gradlab.pipeline.validate import check_optimizer, check_values, validate
 
@@ -69,14 +71,17 @@ class RunOutcome:
     checkpoint: dict | None = None  # its last.ckpt, as its solo run would write it
     best_checkpoint: dict | None = None  # its best.ckpt (its lowest validation loss)
     dead_units: list | None = None  # callbacks.dead_units: (layer, dead, units) at its end
+    resumed_at: int = 0  # the update it resumed at (its logger runs have what came before)
 
 
-def train_group(cfgs: list[DictConfig], exact: bool = True) -> list[RunOutcome]:
+def train_group(cfgs: list[DictConfig], exact: bool = True, resume=None) -> list[RunOutcome]:
     """Train ``cfgs`` (equal but for the keys in BATCHABLE) as one vectorized run; ``exact``:
     each run's matmuls and optimizer step as its own run computes them (bit-identical to it),
     else torch's batched matmul and one optimizer step for all runs (faster for many runs;
-    then only seed and optim.lr may differ: BATCHABLE_INEXACT). No outcome when a signal
-    came before the first update."""
+    then only seed and optim.lr may differ: BATCHABLE_INEXACT); ``resume``: each run's
+    ``last.ckpt`` to continue from (runs stopped at other updates: one group each). No
+    outcome when a signal came before the first update (resuming: None for each run left as
+    it was)."""
     cfg = cfgs[0]
     validate(cfg)  # the pipeline's checks; the others differ only in batchable values:
     checked = {str(group_options(cfg))}
@@ -87,10 +92,26 @@ def train_group(cfgs: list[DictConfig], exact: bool = True) -> list[RunOutcome]:
             checked.add(options)
             check_optimizer(c)
     with torch_settings(cfg):
-        return _train(cfgs, cfg, exact)
+        if not resume:
+            return _train(cfgs, cfg, exact)
+        ckpts = [load_checkpoint(path) for path in resume]
+        for c, ckpt in zip(cfgs, ckpts, strict=True):
+            check_same_run(ckpt["gradlab"].get("config") or {}, c)
+        parts: dict[tuple, list[int]] = {}  # runs at the same update, validated alike
+        for r, ckpt in enumerate(ckpts):
+            state = ckpt["gradlab"]
+            key = (state["updates"], *(n for n, _ in state["val_history"]))
+            parts.setdefault(key, []).append(r)
+        outcomes = {}
+        for runs in parts.values():
+            mine = _train([cfgs[r] for r in runs], cfg, exact, [ckpts[r] for r in runs])
+            if not mine:  # a signal: the others are left as they are
+                break
+            outcomes.update(zip(runs, mine, strict=True))
+        return [outcomes.get(r) for r in range(len(cfgs))] if outcomes else []
 
 
-def _train(cfgs: list[DictConfig], cfg: DictConfig, exact: bool) -> list[RunOutcome]:
+def _train(cfgs: list[DictConfig], cfg: DictConfig, exact: bool, ckpts=None) -> list[RunOutcome]:
     L.seed_everything(cfg.seed, workers=True, verbose=False)
     datas, model = draw_stacked(cfgs)  # each run as its own run draws it
     if exact:
@@ -112,13 +133,21 @@ def _train(cfgs: list[DictConfig], cfg: DictConfig, exact: bool) -> list[RunOutc
     checkpoints = GroupCheckpoints(cfgs, keep_best=data.val is not None and keeps_best(cfg))
     trainer = build_trainer(cfg, data, group_callbacks=[checkpoints])
     data.set_steps(cfg.trainer.max_steps)
+    ckpt_path = None
+    if ckpts:  # each run continues where its last.ckpt left it, as its solo run would
+        states = [c["optimizer_states"][0] for c in ckpts]
+        opt = stacked_state(states, options if exact else None, lrs)
+        trainer.strategy.checkpoint_io.to_load = stack_run_checkpoints(ckpts, opt)
+        runs.resume([c["gradlab"] for c in ckpts])
+        checkpoints.resume(ckpts)
+        ckpt_path = "group.ckpt"  # (held in memory: pipeline.checkpoint_io.HeldCheckpointIO)
     began = time.perf_counter()
     # Ctrl-C and SIGTERM stop every run between two updates, as they stop a solo run
-    stopped_by, error = fit_until_stopped(trainer, module, data)
+    stopped_by, error = fit_until_stopped(trainer, module, data, ckpt_path)
     if error is not None and not isinstance(error, DivergenceError):
         raise error  # (every run diverged: each is recorded below)
-    if stopped_by and module.updates == 0:
-        return []  # a signal before the first update: the jobs did not start
+    if stopped_by and module.updates == runs.resumed_at:
+        return []  # a signal before the first update: the jobs are as they were
     wall = (time.perf_counter() - began) / len(cfgs)
     if data.test is not None and cfg.get("test", True) and not stopped_by and error is None:
         trainer.test(module, datamodule=data, verbose=False)  # each run's: runs.tests
@@ -145,6 +174,6 @@ def _train(cfgs: list[DictConfig], cfg: DictConfig, exact: bool) -> list[RunOutc
         units = of_run(dead, r) if dead and diverged is None else None
         outcomes.append(RunOutcome(
             column.unsqueeze(1), m, runs.validations_of_run(r, len(column)),
-            checkpoints.last(trainer, r, column), checkpoints.best.get(r), units,
+            checkpoints.last(trainer, r, column), checkpoints.best.get(r), units, runs.resumed_at,
         ))  # fmt: skip
     return outcomes

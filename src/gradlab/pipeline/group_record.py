@@ -40,7 +40,9 @@ def write_batched_job(cfg: DictConfig, outcome, label: str | None, swept: list[s
     if outcome.checkpoint is not None and metrics["status"] == "interrupted":
         metrics["error"] += f"; resume with ckpt_path={out / 'checkpoints' / 'last.ckpt'}"
     results.write_metrics(out, metrics)
-    if metrics["status"] != "ok":
+    if metrics["status"] == "ok":  # (a resumed job's old error ends here)
+        (out / "error.txt").unlink(missing_ok=True)
+    else:
         write_text(out / "error.txt", f"{metrics['status']}: {metrics['error']}\n")
         if metrics["status"] != "interrupted":  # the sweep says that once, at its end
             print(f"error: {metrics['error']}", file=sys.stderr)
@@ -84,13 +86,14 @@ def learning_rate(cfg: DictConfig) -> dict:
 def log_curves(cfg: DictConfig, loggers, outcome, metrics: dict, swept, label) -> None:
     """The scalars a solo run logs, at the same steps: train/loss at log steps, the learning
     rate as Lightning's LearningRateMonitor logs it, val/* at each validation, test/* at
-    the end; then the hyperparameters and final values."""
-    losses = outcome.history[:, 0].tolist()
+    the end; then the hyperparameters and final values. A resumed run's: from where it
+    resumed (its logger runs hold what came before)."""
+    losses, first = outcome.history[:, 0].tolist(), outcome.resumed_at
     every, last = cfg.trainer.log_every_n_steps, cfg.trainer.max_steps
     lr_name = f"lr-{build_optimizer(cfg).func.__name__}"
     tests = {k: v for k, v in metrics.items() if k.startswith("test/")}
     for logger in loggers:
-        for i, loss in enumerate(losses):
+        for i, loss in enumerate(losses[first:], start=first):
             if is_log_step(i, every, last) or i == len(losses) - 1:
                 logger.log_metrics({"train/loss": loss}, step=i)
             if (i + 1) % every == 0:

@@ -30,7 +30,7 @@ from hydra.types import HydraContext, TaskFunction
 from omegaconf import DictConfig, OmegaConf, open_dict
 
 from gradlab.pipeline.signals import requested, signals_noted
-from gradlab.sweep.batchable import check_mode
+from gradlab.sweep.batchable import check_mode, mode_of
 from gradlab.sweep.job_dirs import JobDirs, no_gc_passes
 
 log = logging.getLogger(__name__)
@@ -105,8 +105,7 @@ class BatchedLauncher(Launcher):
         return [returns[idx] for idx, _ in jobs]
 
     def check_subdir(self) -> None:
-        """A sweep resumed, or trained by groups that may be requeued, finds its jobs by
-        number."""
+        """A resumed sweep, or one of units that may be requeued, finds its jobs by number."""
         subdir = OmegaConf.to_container(self.config.hydra.sweep)["subdir"]
         if subdir == "${hydra.job.num}" or not (self.resume or self.executor != "local"):
             return
@@ -121,82 +120,84 @@ class BatchedLauncher(Launcher):
     def launch_jobs(self, jobs: list[tuple[int, list[str]]]) -> tuple[dict, int]:
         """Train ``jobs`` (number, overrides) in this process, group by group: ({number:
         JobReturn}, the number of jobs a signal stopped). With ``resume``, a finished job is
-        kept and an interrupted one resumes alone from its ``last.ckpt``."""
+        kept and the interrupted ones resume together from their ``last.ckpt``."""
         returns: dict[int, JobReturn] = {}
-        resumes, groups = self.plan(jobs, returns)
-        for idx, overrides, last in resumes:  # (as its solo run resumes, to equal it)
-            if requested():
-                return returns, 0
-            resumed = [*overrides, f"ckpt_path={last}"]
-            returns[idx] = self.run(idx, resumed, self.compose(resumed, idx))
         stopped = 0
-        for group in groups:
+        for group in self.plan(jobs, returns):
             if requested():
                 break
             stopped += self.train_group(group, returns)
         return returns, stopped
 
-    def plan(self, jobs, returns: dict) -> tuple[list, list]:
-        """(the interrupted jobs to resume: (number, overrides, its ``last.ckpt``), the
-        groups of the other jobs to train: equal but for the values of the same batchable
-        keys, each job (number, overrides, {key: value})); a finished job (``resume``) goes
-        into ``returns``."""
+    def plan(self, jobs, returns: dict) -> list[list]:
+        """The groups of jobs equal but for the values of the same batchable keys: (number,
+        overrides, {key: value}, None, "finished" (``resume``: into ``returns``) or the
+        ``last.ckpt`` it resumes from)."""
         from gradlab.sweep.batchable import BATCHABLE, BATCHABLE_INEXACT, split
 
-        resumes, groups = [], {}
+        groups = {}
         for idx, overrides in jobs:
             state = self.state_of(idx) if self.resume else None
             if state == "finished":
                 returns[idx] = JobReturn(overrides=overrides, status=JobStatus.COMPLETED)
-                continue
-            if state is not None:  # its last.ckpt
-                resumes.append((idx, overrides, state))
-                continue
             rest, values = split(overrides, BATCHABLE_INEXACT if self.exact is False else BATCHABLE)
-            groups.setdefault((rest, tuple(sorted(values))), []).append((idx, overrides, values))
-        return resumes, list(groups.values())
+            key = (rest, tuple(sorted(values)))
+            groups.setdefault(key, []).append((idx, overrides, values, state))
+        return list(groups.values())
 
     def alone(self, group: list) -> tuple[DictConfig, str | None]:
-        """(the group's first job's config, why its jobs train one at a time or None)."""
+        """(its first unfinished job's config, why they train one at a time or None)."""
         from gradlab.sweep.batchable import job_config, why_not_written_directly
         from gradlab.sweep.batchable import why_not_batchable as why_not
 
-        template = self.compose(group[0][1], group[0][0])
+        todo = [job for job in group if job[3] != "finished"]
+        template = self.compose(todo[0][1], todo[0][0])
         reason = why_not(job_config(template)) or why_not_written_directly(template)
-        if not reason and len(group) == 1:
+        if not reason and len(todo) == 1:
             reason = "no other job differs from it only in batchable keys"
         return template, reason
 
     def train_group(self, group: list, returns: dict) -> int:
         """Train one group of jobs equal but for batchable values (one at a time when they
-        cannot be batched); the number of its jobs a signal stopped."""
+        cannot be batched), in chunks of ``max_runs`` as the whole sweep is cut (each chunk's
+        mode by its size), the jobs that resume apart from the fresh ones; the number of its
+        jobs a signal stopped."""
+        if all(job[3] == "finished" for job in group):
+            return 0
         template, reason = self.alone(group)
         if reason:
-            names = ", ".join(f"#{idx}" for idx, _, _ in group)
+            todo = [job for job in group if job[3] != "finished"]
+            names = ", ".join(f"#{idx}" for idx, *_ in todo)
             print(f"batched launcher: {names} one at a time: {reason}", file=sys.stderr)
-            for idx, overrides, _ in group:  # composed by Hydra, as the basic launcher does
+            for idx, overrides, _, last in todo:  # composed by Hydra, as the basic launcher does
                 if requested():
                     break
-                cfg = template if idx == group[0][0] else self.compose(overrides, idx)
-                returns[idx] = self.run(idx, overrides, cfg)
+                if last is not None:  # as its solo run resumes
+                    overrides = [*overrides, f"ckpt_path={last}"]
+                cfg = template if idx == todo[0][0] and last is None else None
+                returns[idx] = self.run(idx, overrides, cfg or self.compose(overrides, idx))
             return 0
         dirs, stopped = JobDirs(template, list(group[0][2])), 0
         for start in range(0, len(group), self.max_runs):
-            if requested():
-                break
-            stopped += self.train_together(dirs, group[start : start + self.max_runs], returns)
+            chunk = group[start : start + self.max_runs]
+            mode = mode_of([values for _, _, values, _ in chunk], self.exact, self.exact_up_to)
+            fresh = [job for job in chunk if job[3] is None]
+            resumed = [job for job in chunk if job[3] not in (None, "finished")]
+            for part in (fresh, resumed):
+                if part and not requested():
+                    stopped += self.train_together(dirs, part, returns, mode)
         return stopped
 
-    def train_together(self, dirs, chunk, returns: dict) -> int:
-        """Train ``chunk``'s jobs as one vectorized run; write each job's directory (into
-        ``returns``); the number of its jobs a signal stopped."""
+    def train_together(self, dirs, chunk, returns: dict, mode: tuple[bool, str]) -> int:
+        """Train ``chunk``'s jobs as one vectorized run (``mode``: exact or not, and what its
+        line says of it), each from its ``last.ckpt`` where it has one; write each job's
+        directory (into ``returns``); the number of its jobs a signal stopped."""
         from gradlab.pipeline.group import train_group
         from gradlab.pipeline.group_record import write_batched_job
         from gradlab.pipeline.run import ConfigsAsData
-        from gradlab.sweep.batchable import mode_of
         from gradlab.sweep_plan import label_of, swept_keys
 
-        exact, why = mode_of([values for _, _, values in chunk], self.exact, self.exact_up_to)
+        (exact, why), resume = mode, [last for *_, last in chunk if last is not None]
         print(
             f"batched launcher: jobs #{chunk[0][0]}..#{chunk[-1][0]} as one run of {len(chunk)}"
             f"{why}",
@@ -204,7 +205,7 @@ class BatchedLauncher(Launcher):
         )
         jobs = []
         with no_gc_passes():
-            for n, (idx, overrides, values) in enumerate(chunk):
+            for n, (idx, overrides, values, _) in enumerate(chunk):
                 if n < SHOWN_JOBS:  # a bounded console whatever the sweep's size
                     log.info(f"\t#{idx} : {' '.join(filter_overrides(overrides))}")
                 jobs.append(dirs.job(idx, overrides, values))
@@ -216,7 +217,7 @@ class BatchedLauncher(Launcher):
             )
         gc.freeze()  # the job configs live until the end: later passes need not scan them
         try:
-            outcomes = train_group(jobs, exact)
+            outcomes = train_group(jobs, exact, resume)
         finally:
             gc.unfreeze()
         if not outcomes:  # a signal came first: the jobs keep only .hydra/ (not started)
@@ -225,7 +226,9 @@ class BatchedLauncher(Launcher):
         name = str(dirs.template.hydra.job.name)
         as_data = ConfigsAsData(dirs.task, dirs.keys)  # the jobs' configs, for checkpoints
         with no_gc_passes():
-            for (idx, overrides, _), cfg, outcome in zip(chunk, jobs, outcomes, strict=True):
+            for (idx, overrides, *_), cfg, outcome in zip(chunk, jobs, outcomes, strict=True):
+                if outcome is None:  # (resumed: a signal came before its group started)
+                    continue
                 ret = JobReturn(overrides=overrides, working_dir=os.getcwd(), task_name=name)
                 label = label_of(overrides, keys)
                 try:
@@ -234,7 +237,7 @@ class BatchedLauncher(Launcher):
                 except Exception as e:  # as run_job records a failed job
                     ret.return_value, ret.status = e, JobStatus.FAILED
                 returns[idx] = ret
-        stopped = sum(o.metrics["status"] == "interrupted" for o in outcomes)
+        stopped = sum(o is not None and o.metrics["status"] == "interrupted" for o in outcomes)
         del jobs, outcomes
         gc.collect()  # the group's trainer, module and data are cycles: free them now
         return stopped

@@ -94,16 +94,21 @@ def executor_of(launcher):
 
 
 def units_of(launcher, jobs, returns: dict) -> list[list[tuple[int, list[str]]]]:
-    """The sweep's units of work: each batchable group in chunks of ``max_runs``, every other
-    job (and each interrupted one, which resumes alone) a unit of its own. Finished jobs
-    (``resume``) go into ``returns``."""
-    resumes, groups = launcher.plan(jobs, returns)
-    units = [[(idx, overrides)] for idx, overrides, _ in resumes]  # (resumed in the unit)
-    for group in groups:
+    """The sweep's units of work: each batchable group in chunks of ``max_runs`` (its
+    interrupted jobs resume together in their unit), every other job a unit of its own.
+    Finished jobs (``resume``) go into ``returns``."""
+    units = []
+    for group in launcher.plan(jobs, returns):
+        if all(state == "finished" for *_, state in group):
+            continue
         _, reason = launcher.alone(group)
-        jobs_of = [(idx, overrides) for idx, overrides, _ in group]
-        size = 1 if reason else launcher.max_runs
-        units += [jobs_of[i : i + size] for i in range(0, len(jobs_of), size)]
+        if reason:
+            units += [[(i, o)] for i, o, _, state in group if state != "finished"]
+            continue
+        for start in range(0, len(group), launcher.max_runs):  # a chunk's finished jobs too:
+            chunk = group[start : start + launcher.max_runs]  # its mode is by its size
+            if any(state != "finished" for *_, state in chunk):
+                units.append([(i, o) for i, o, *_ in chunk])
     return units
 
 
