@@ -324,11 +324,14 @@ def test_a_batched_sweep_writes_the_basic_sweeps_job_directories(tmp_path, monke
         hparams = [(d / "tensorboard" / run / "hparams.yaml").read_text() for d in (basic, batched)]
         keys = [line.split(":")[0] for line in hparams[0].splitlines()[:2]]
         assert hparams[0] == hparams[1] and keys == ["optim/lr", "seed"]  # the swept keys first
-        configs = [torch.load(d / "checkpoints" / "last.ckpt", weights_only=False)["gradlab"]
-                   ["config"] for d in (basic, batched)]  # fmt: skip
+        ckpts = [torch.load(d / "checkpoints" / "last.ckpt", weights_only=False)
+                 for d in (basic, batched)]  # fmt: skip
+        configs = [c["gradlab"]["config"] for c in ckpts]
         sweeps = (str(tmp_path / "a"), str(tmp_path / "b"))
         assert configs[0]["paths"]["output_dir"] == str(basic)  # each job's, resolved
         assert json.dumps(configs[0]).replace(*sweeps) == json.dumps(configs[1]), job
+        (state,) = [{k: str(v) for k, v in c["callbacks"].items()} for c in ckpts[1:]]
+        assert {k: str(v).replace(*sweeps) for k, v in ckpts[0]["callbacks"].items()} == state
 
 
 def test_a_batched_sweep_follows_hydras_job_directory_settings(tmp_path, monkeypatch):

@@ -10,7 +10,7 @@ import torch
 from omegaconf import OmegaConf
 
 from gradlab.module.run_checkpoint import checkpoint_of_run
-from gradlab.optim.per_run import optimizer_snapshot, run_optimizer_state
+from gradlab.optim.per_run import optimizer_snapshot, packed_state, run_optimizer_state
 
 
 def group_checkpoint(trainer: L.Trainer) -> dict:
@@ -45,7 +45,7 @@ class GroupCheckpoints(L.Callback):
     def __init__(self, cfgs, keep_best: bool):
         self.cfgs, self.keep_best = cfgs, keep_best
         self.best_loss: list[float] = [math.inf] * len(cfgs)
-        self.best: dict[int, dict] = {}  # run -> its new best.ckpt
+        self.best_at: dict[int, tuple] = {}  # run -> what its new best.ckpt is cut from
         self.kept: set[int] = set()  # runs with a best.ckpt (new, or from before a resume)
         self.resumed = False
         self.at_stop: dict[int, tuple[dict, dict]] = {}  # run -> (group's ckpt, its optimizer)
@@ -85,23 +85,31 @@ class GroupCheckpoints(L.Callback):
         ]  # fmt: skip
         if not better:
             return
-        group = group_checkpoint(trainer)
-        for r in better:
+        group, packed = group_checkpoint(trainer), packed_state(trainer.optimizers[0])
+        for r in better:  # (cut at the end: most are replaced by a later best)
             self.best_loss[r] = float(runs.last[r])
             self.kept.add(r)
-            self.best[r] = run_checkpoint(
-                trainer, group, self.cfgs, r, column=history[:n, r],
-                val_history=runs.losses_of_run(r, n), best=runs.best[r],
-                previous=runs.previous[r],
-            )  # fmt: skip
+            opt = optimizer_state(trainer, self.cfgs[r], r, packed)
+            self.best_at[r] = (group, opt, n, runs.best[r].clone(), runs.previous[r])
 
-    def last(self, trainer, r: int, column) -> dict | None:
-        """Run ``r``'s ``last.ckpt`` (``column``: its loss history): where it stopped or now;
+    def best(self, trainer, r: int, history) -> dict | None:
+        """Run ``r``'s new ``best.ckpt`` (None: no validation improved on its best;
+        ``history``: the group's loss history)."""
+        if r not in self.best_at:
+            return None
+        group, opt, n, best, previous = self.best_at[r]
+        column = history[:n, r]
+        val_history = trainer.lightning_module.group.losses_of_run(r, n)
+        return run_checkpoint(trainer, group, self.cfgs, r, opt, column=column,
+                              val_history=val_history, best=best, previous=previous)  # fmt: skip
+
+    def last(self, trainer, r: int, history, column) -> dict | None:
+        """Run ``r``'s ``last.ckpt`` (``column``: its losses): where it stopped or now;
         of a diverged run, its best or its start (None: a resumed run's stays as it was)."""
         runs = trainer.lightning_module.group
         if not torch.isfinite(column).all():
-            if r in self.best or self.resumed:
-                return self.best.get(r)
+            if r in self.best_at or self.resumed:
+                return self.best(trainer, r, history)
             opt = optimizer_state(trainer, self.cfgs[r], r, self.start_optimizer)
             ckpt = run_checkpoint(trainer, self.start, self.cfgs, r, opt,
                                   column=torch.empty(0), val_history=[])  # fmt: skip

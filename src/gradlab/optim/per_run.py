@@ -123,11 +123,17 @@ class RunByRun(torch.optim.Optimizer):
         return {"state": state, "param_groups": [{**options, "params": list(range(n))}]}
 
 
+def packed_state(optimizer: torch.optim.Optimizer) -> dict:
+    """The group's optimizer state now (its live tensors: take the runs' before the next
+    update), from which ``run_optimizer_state`` takes each run's."""
+    inner = optimizer.inner if isinstance(optimizer, RunByRun | PerRunLearningRates) else optimizer
+    return inner.state_dict()
+
+
 def optimizer_snapshot(optimizer: torch.optim.Optimizer) -> dict:
     """A copy of the group's optimizer state now, from which ``run_optimizer_state`` takes a
     run's later (a run that diverges may keep the state of the start)."""
-    inner = optimizer.inner if isinstance(optimizer, RunByRun | PerRunLearningRates) else optimizer
-    return copy.deepcopy(inner.state_dict())
+    return copy.deepcopy(packed_state(optimizer))
 
 
 def run_optimizer_state(optimizer, run: int, runs: int, lr: float, packed=None) -> dict:

@@ -172,8 +172,9 @@ def _train(cfgs: list[DictConfig], cfg: DictConfig, exact: bool, ckpts=None) -> 
                 m["status"] = "interrupted"
                 m["error"] = f"{stopped_by}: run interrupted at step {len(column)}"
         units = of_run(dead, r) if dead and diverged is None else None
+        last = checkpoints.last(trainer, r, history, column)
         outcomes.append(RunOutcome(
-            column.unsqueeze(1), m, runs.validations_of_run(r, len(column)),
-            checkpoints.last(trainer, r, column), checkpoints.best.get(r), units, runs.resumed_at,
+            column.unsqueeze(1), m, runs.validations_of_run(r, len(column)), last,
+            checkpoints.best(trainer, r, history), units, runs.resumed_at,
         ))  # fmt: skip
     return outcomes

@@ -2,6 +2,7 @@
 the pipeline's own writers (``gradlab.pipeline.results``) as its solo run writes them:
 history.csv, metrics.json, its logger runs, error.txt."""
 
+import os
 import sys
 from pathlib import Path
 
@@ -17,20 +18,32 @@ from gradlab.pipeline.build import build_loggers, build_optimizer, keeps_best
 from gradlab.safe_files import save_atomically, write_text
 
 
+class GroupFiles:
+    """What the jobs of one group share when their files are written: their configs as plain
+    data (``ConfigsAsData``: ``template``, unresolved, and the batchable ``keys``), and one
+    ModelCheckpoint to give each job's state (one built per job: ~2 ms each)."""
+
+    def __init__(self, template: dict, keys: list[str]):
+        from gradlab.pipeline.config_data import ConfigsAsData
+
+        self.as_data = ConfigsAsData(template, keys)
+        self.callback = None
+
+
 def write_batched_job(cfg: DictConfig, outcome, label: str | None, swept: list[str],
-                      as_data=None):  # fmt: skip
+                      group: GroupFiles | None = None):  # fmt: skip
     """Write one run's results into its job directory (its logger runs named ``label``, the
-    ``swept`` keys first among their hyperparameters; ``as_data``: its config as plain data,
-    ``pipeline.run.ConfigsAsData``); return the sweep's metric."""
+    ``swept`` keys first among their hyperparameters; ``group``: what its group's jobs
+    share); return the sweep's metric."""
     out = Path(cfg.paths.output_dir)
     out.mkdir(parents=True, exist_ok=True)
     write_history(out / "history.csv", outcome.history)
     saved = {"last": outcome.checkpoint, "best": outcome.best_checkpoint}
     if any(saved.values()):  # eval.py and ckpt_path= take them as a solo run's
-        from gradlab.pipeline.run import config_as_data
+        from gradlab.pipeline.config_data import config_as_data
 
-        config = (as_data or config_as_data)(cfg)
-        callbacks = checkpoint_callback_state(cfg, out, outcome.metrics)
+        config = group.as_data(cfg) if group else config_as_data(cfg)
+        callbacks = checkpoint_callback_state(cfg, out, outcome.metrics, group)
         for name, ckpt in saved.items():
             if ckpt is not None:
                 ckpt["gradlab"]["config"] = config
@@ -54,13 +67,21 @@ def write_batched_job(cfg: DictConfig, outcome, label: str | None, swept: list[s
     return results.sweep_metric(cfg, metrics)
 
 
-def checkpoint_callback_state(cfg: DictConfig, out: Path, metrics: dict) -> dict:
+def checkpoint_callback_state(cfg: DictConfig, out: Path, metrics: dict, group=None) -> dict:
     """The state the run's ModelCheckpoint (``callbacks.model_checkpoint``) keeps in its solo
     run's checkpoints: its best score and file, so that a job resumed from its ``last.ckpt``
-    replaces its ``best.ckpt`` only with a better one, as the uninterrupted run does."""
+    replaces its ``best.ckpt`` only with a better one, as the uninterrupted run does
+    (``group``: one callback for a group's jobs, its directory set per job as it resolves
+    its own)."""
     if not keeps_best(cfg) or "val/loss_best" not in metrics:
         return {}
-    callback = build("callbacks.model_checkpoint", cfg.callbacks.model_checkpoint)
+    node = cfg.callbacks.model_checkpoint
+    callback = group.callback if group else None
+    if callback is None:
+        callback = build("callbacks.model_checkpoint", node)
+        if group:
+            group.callback = callback
+    callback.dirpath = os.path.realpath(os.path.expanduser(str(node.dirpath)))
     dtype = torch.float64 if cfg.get("dtype") == "float64" else torch.float32
     best, last = out / "checkpoints" / "best.ckpt", out / "checkpoints" / "last.ckpt"
     callback.best_model_score = torch.tensor(metrics["val/loss_best"], dtype=dtype)

@@ -10,7 +10,6 @@ the data, then the weights (as notebook 000 does), then the validation set (so n
 number moves): ``draw``.
 """
 
-import copy
 import json
 import time
 from dataclasses import dataclass, field
@@ -31,6 +30,7 @@ from gradlab.pipeline.build import (
     build_trainer,
 )
 from gradlab.pipeline.checkpoint_io import load_checkpoint, remove_stale_temporaries
+from gradlab.pipeline.config_data import config_as_data
 from gradlab.pipeline.process_state import torch_settings
 from gradlab.pipeline.run_lock import lock_run_dir, unlock_run_dir
 from gradlab.pipeline.signals import fit_until_stopped, signals_noted
@@ -88,51 +88,6 @@ def draw_stacked(cfgs: list[DictConfig]):
     for r, one in enumerate(models):
         copy_into_restart(stacked, r, one)
     return list(datas), stacked
-
-
-def config_as_data(cfg: DictConfig) -> dict:
-    """The composed config without Hydra's node, as plain containers (for checkpoints)."""
-    return {
-        k: OmegaConf.to_container(v, resolve=True) if OmegaConf.is_config(v) else v
-        for k, v in cfg.items()
-        if k != "hydra"
-    }
-
-
-class ConfigsAsData:
-    """``config_as_data`` of many configs made from one ``template`` (plain, unresolved) that
-    differ only in its interpolations' answers and the values at ``keys``: the first is
-    resolved whole, each later one copies it and resolves only those paths (a batched group's
-    jobs: a whole config resolved is ~5 ms a job)."""
-
-    def __init__(self, template: dict, keys: list[str]):
-        self.paths = sorted({*interpolated(template), *(tuple(k.split(".")) for k in keys)})
-        self.first: dict | None = None
-
-    def __call__(self, cfg: DictConfig) -> dict:
-        if self.first is None:
-            self.first = config_as_data(cfg)
-            return copy.deepcopy(self.first)
-        data = copy.deepcopy(self.first)
-        for path in self.paths:
-            value = OmegaConf.select(cfg, ".".join(path))
-            node = data
-            for key in path[:-1]:
-                node = node[key]
-            node[path[-1]] = (
-                OmegaConf.to_container(value, resolve=True) if OmegaConf.is_config(value) else value
-            )
-        return data
-
-
-def interpolated(node, path: tuple = ()):
-    """The paths in a plain config whose value holds an interpolation (``${...}``); a list
-    holding one counts as a whole."""
-    if isinstance(node, dict):
-        for key, value in node.items():
-            yield from interpolated(value, (*path, key))
-    elif "${" in repr(node) and path and path[0] != "hydra":
-        yield path
 
 
 def assemble(cfg: DictConfig) -> RunParts:

@@ -193,8 +193,7 @@ class BatchedLauncher(Launcher):
         line says of it), each from its ``last.ckpt`` where it has one; write each job's
         directory (into ``returns``); the number of its jobs a signal stopped."""
         from gradlab.pipeline.group import train_group
-        from gradlab.pipeline.group_record import write_batched_job
-        from gradlab.pipeline.run import ConfigsAsData
+        from gradlab.pipeline.group_record import GroupFiles, write_batched_job
         from gradlab.sweep_plan import label_of, swept_keys
 
         (exact, why), resume = mode, [last for *_, last in chunk if last is not None]
@@ -224,7 +223,7 @@ class BatchedLauncher(Launcher):
             return 0
         keys = swept_keys(self.config.hydra)
         name = str(dirs.template.hydra.job.name)
-        as_data = ConfigsAsData(dirs.task, dirs.keys)  # the jobs' configs, for checkpoints
+        shared = GroupFiles(dirs.task, dirs.keys)  # (the jobs' configs, for checkpoints)
         with no_gc_passes():
             for (idx, overrides, *_), cfg, outcome in zip(chunk, jobs, outcomes, strict=True):
                 if outcome is None:  # (resumed: a signal came before its group started)
@@ -232,7 +231,7 @@ class BatchedLauncher(Launcher):
                 ret = JobReturn(overrides=overrides, working_dir=os.getcwd(), task_name=name)
                 label = label_of(overrides, keys)
                 try:
-                    ret.return_value = write_batched_job(cfg, outcome, label, keys, as_data)
+                    ret.return_value = write_batched_job(cfg, outcome, label, keys, shared)
                     ret.status = JobStatus.COMPLETED
                 except Exception as e:  # as run_job records a failed job
                     ret.return_value, ret.status = e, JobStatus.FAILED
