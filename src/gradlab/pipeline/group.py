@@ -40,7 +40,7 @@ from gradlab.pipeline.process_state import torch_settings
 from gradlab.pipeline.results import per_point
 from gradlab.pipeline.run import check_same_run, draw_stacked
 from gradlab.pipeline.signals import fit_until_stopped
-from gradlab.pipeline.validate import check_optimizer, check_values, validate
+from gradlab.pipeline.validate import check_optimizer, check_run_values, validate
 
 
 class StackedData(FullBatchDataModule):
@@ -86,7 +86,7 @@ def train_group(cfgs: list[DictConfig], exact: bool = True, resume=None) -> list
     validate(cfg)  # the pipeline's checks; the others differ only in batchable values:
     checked = {str(group_options(cfg))}
     for c in cfgs[1:]:
-        check_values(c)
+        check_run_values(c)
         options = str(group_options(c))
         if options not in checked:  # torch's own checks of momentum, betas, ...
             checked.add(options)

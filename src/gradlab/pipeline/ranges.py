@@ -48,9 +48,13 @@ TRUE_PRECISION = {
 }
 
 
-def check_ranges(cfg: DictConfig) -> None:
+def check_ranges(cfg: DictConfig, only: str = "") -> None:
+    """Every key's range; ``only``: only the keys starting with it (``optim.``)."""
     for key, rule in RANGES.items():
-        _in_range(key, OmegaConf.select(cfg, key), *rule)
+        if key.startswith(only):
+            _in_range(key, OmegaConf.select(cfg, key), *rule)
+    if only:
+        return
     for name, node in (cfg.get("callbacks") or {}).items():
         if isinstance(node, DictConfig):
             for key, rule in CALLBACK_RANGES.items():

@@ -103,15 +103,14 @@ def read_curves(job: Path) -> list[list[float]]:
     """Each restart's loss curve from a job's history.csv (one curve without restarts): its
     losses in order, the updates it was not trained at left out (a minimizer trains its
     restarts one after another)."""
-    columns = read_columns(job, "loss_r")
-    if not columns[0]:
-        return read_columns(job, "loss")
-    return [[v for v in column if v == v] for column in columns]
+    columns = read_columns(job, "loss_r", fallback="loss")  # (restarts: two columns or more)
+    return columns if len(columns) == 1 else [[v for v in c if v == v] for c in columns]
 
 
-def read_columns(job: Path, prefix: str) -> list[list[float]]:
+def read_columns(job: Path, prefix: str, fallback: str | None = None) -> list[list[float]]:
     """The history.csv columns named ``prefix`` (``loss``) or starting with it (``loss_r``),
-    as floats; a truncated or damaged file gives the updates before its first bad line."""
+    else the column named ``fallback``, as floats; a truncated or damaged file gives the
+    updates before its first bad line."""
     path = job / "history.csv"
     try:
         lines = path.read_text().splitlines()  # (csv's reader: ten times slower here)
@@ -123,7 +122,7 @@ def read_columns(job: Path, prefix: str) -> list[list[float]]:
         for i, name in enumerate(head)
         if name == prefix
         or (prefix.endswith("_r") and name.startswith(prefix) and name[len(prefix) :].isdigit())
-    ]
+    ] or [i for i, name in enumerate(head) if name == fallback]
     columns: list[list[float]] = [[] for _ in wanted] or [[]]
     for line in lines[1:]:
         cells = line.split(",")
