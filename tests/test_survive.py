@@ -434,7 +434,7 @@ def test_sigterm_stops_a_batched_sweep_and_keeps_every_job(tmp_path):
 
 @pytest.mark.parametrize("gap", [None, 0.02, 0.15, 0.5])
 def test_an_interrupted_batched_sweep_resumes_to_equal_an_uninterrupted_one(
-    tmp_path, tmp_path_factory, monkeypatch, capsys, gap
+    tmp_path, tmp_path_factory, monkeypatch, capfd, gap
 ):
     """SIGTERM mid-sweep (once, or twice ``gap`` s apart), then the resume command the sweep
     prints: each interrupted job continues from its last.ckpt, and every job's metrics.json
@@ -452,9 +452,11 @@ def test_an_interrupted_batched_sweep_resumes_to_equal_an_uninterrupted_one(
     assert read_metrics(sweep / "0")["status"] == "interrupted"
     command = last.split("resume with: python train.py ", 1)[1].split()
     monkeypatch.setattr(sys, "argv", ["train.py", *command])
-    capsys.readouterr()
+    capfd.readouterr()
     commands.train()
-    assert "jobs #0..#1 as one run of 2" in capsys.readouterr().err  # resumed as one group
+    err = capfd.readouterr()  # (file descriptors: Lightning's log handlers write to them)
+    assert "jobs #0..#1 as one run of 2, resumed from their last.ckpt" in err.err  # one group
+    assert "Restor" not in err.out + err.err
     whole = uninterrupted_sweep(args, tmp_path_factory, monkeypatch)
     for job in ("0", "1"):
         resumed, uninterrupted = read_metrics(sweep / job), read_metrics(whole / job)

@@ -140,7 +140,7 @@ def _train(cfgs: list[DictConfig], cfg: DictConfig, exact: bool, ckpts=None) -> 
         trainer.strategy.checkpoint_io.to_load = stack_run_checkpoints(ckpts, opt)
         runs.resume([c["gradlab"] for c in ckpts])
         checkpoints.resume(ckpts)
-        ckpt_path = "group.ckpt"  # (held in memory: pipeline.checkpoint_io.HeldCheckpointIO)
+        ckpt_path = "<each run's last.ckpt>"  # (stacked in memory: HeldCheckpointIO)
     began = time.perf_counter()
     # Ctrl-C and SIGTERM stop every run between two updates, as they stop a solo run
     stopped_by, error = fit_until_stopped(trainer, module, data, ckpt_path)

@@ -57,6 +57,10 @@ LIBRARY_NOTICES = [
     # the last update's bar (and the summary's `steps`) already say that the run ran its
     # budget; a run stopped otherwise (stop_tol, a signal, divergence) says so in its own line
     "`Trainer.fit` stopped: `max_steps=",
+    # a batched group resuming from its runs' last.ckpt (no file of its own): the launcher's
+    # line says it (pipeline.checkpoint_io.HeldCheckpointIO)
+    "Restoring states from the checkpoint path at <each run's last.ckpt>",
+    "Restored all states from the checkpoint at <each run's last.ckpt>",
 ]
 
 

@@ -199,7 +199,7 @@ class BatchedLauncher(Launcher):
         (exact, why), resume = mode, [last for *_, last in chunk if last is not None]
         print(
             f"batched launcher: jobs #{chunk[0][0]}..#{chunk[-1][0]} as one run of {len(chunk)}"
-            f"{why}",
+            f"{', resumed from their last.ckpt' if resume else ''}{why}",
             file=sys.stderr,
         )
         jobs = []
