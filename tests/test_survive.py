@@ -457,20 +457,7 @@ def test_an_interrupted_batched_sweep_resumes_to_equal_an_uninterrupted_one(
     err = capfd.readouterr()  # (file descriptors: Lightning's log handlers write to them)
     assert "jobs #0..#1 as one run of 2, resumed from their last.ckpt" in err.err  # one group
     assert "Restor" not in err.out + err.err
-    whole = uninterrupted_sweep(args, tmp_path_factory, monkeypatch)
-    for job in ("0", "1"):
-        resumed, uninterrupted = read_metrics(sweep / job), read_metrics(whole / job)
-        resumed.pop("wall_time_s"), uninterrupted.pop("wall_time_s")
-        assert resumed == uninterrupted and resumed["status"] == "ok", job
-        assert history(sweep / job) == history(whole / job)
-        assert not (sweep / job / "error.txt").exists()
-        for name in ("last", "best"):  # weights, optimizer state, loop counters, histories
-            mine, theirs = (torch.load(d / job / "checkpoints" / f"{name}.ckpt",
-                                       weights_only=False) for d in (sweep, whole))  # fmt: skip
-            mine["gradlab"].pop("config"), theirs["gradlab"].pop("config")
-            assert mine["global_step"] == theirs["global_step"], (job, name)
-            for key in ("state_dict", "optimizer_states", "gradlab"):
-                assert same(mine[key], theirs[key]), (job, name, key)
+    same_jobs(sweep, uninterrupted_sweep(args, tmp_path_factory, monkeypatch), 2)
     if gap is not None:
         return
     other = ["train.py", "-m", *args[:-3], "trainer.max_steps=50", *args[-2:],
@@ -478,6 +465,45 @@ def test_an_interrupted_batched_sweep_resumes_to_equal_an_uninterrupted_one(
     r = cli(*other)
     assert r.returncode == 2
     assert _last_line(r.stderr).startswith("error: hydra.launcher.resume: ")
+
+
+def same_jobs(sweep: Path, whole: Path, jobs: int) -> None:
+    """Every job of a resumed sweep ends as in the uninterrupted one: metrics.json (but wall
+    time), history.csv, no error.txt, and last.ckpt / best.ckpt (weights, optimizer state,
+    loop counters, histories)."""
+    for job in map(str, range(jobs)):
+        resumed, uninterrupted = read_metrics(sweep / job), read_metrics(whole / job)
+        resumed.pop("wall_time_s"), uninterrupted.pop("wall_time_s")
+        assert resumed == uninterrupted and resumed["status"] == "ok", job
+        assert history(sweep / job) == history(whole / job)
+        assert not (sweep / job / "error.txt").exists()
+        for name in ("last", "best"):
+            mine, theirs = (torch.load(d / job / "checkpoints" / f"{name}.ckpt",
+                                       weights_only=False) for d in (sweep, whole))  # fmt: skip
+            mine["gradlab"].pop("config"), theirs["gradlab"].pop("config")
+            assert mine["global_step"] == theirs["global_step"], (job, name)
+            for key in ("state_dict", "optimizer_states", "gradlab"):
+                assert same(mine[key], theirs[key]), (job, name, key)
+
+
+@pytest.mark.parametrize("lrs", ["0.01", "0.005,0.01"])
+def test_an_inexact_batched_group_resumes_to_equal_an_uninterrupted_one(
+    tmp_path, tmp_path_factory, monkeypatch, lrs
+):
+    """hydra.launcher.exact=false, Adam: one optimizer over the stacked runs (one rate) or
+    per-run rates (two): the interrupted runs resume together from their last.ckpt files
+    (each run's moments stacked back, the shared step count) to the uninterrupted sweep's
+    files bit for bit."""
+    sweep, runs = tmp_path / "sweep", 2 * len(lrs.split(","))
+    args = ["sweep=batched", "optim=adam", f"optim.lr={lrs}", "seed=1,2",
+            "hydra.launcher.exact=false", "trainer.max_steps=6000", "print_config=false",
+            "logger=none", "callbacks.figures=null"]  # fmt: skip
+    returncode, _ = sigterm_batched_sweep(sweep, args[1:], runs=runs, after_s=2)
+    assert returncode == 130 and read_metrics(sweep / "0")["status"] == "interrupted"
+    resume = [*args, f"hydra.sweep.dir={sweep}", "hydra.launcher.resume=true"]
+    monkeypatch.setattr(sys, "argv", ["train.py", "-m", *resume])
+    commands.train()
+    same_jobs(sweep, uninterrupted_sweep(args, tmp_path_factory, monkeypatch), runs)
 
 
 UNINTERRUPTED: dict[tuple, Path] = {}  # the same sweep run once per worker, without a stop
