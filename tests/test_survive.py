@@ -506,6 +506,39 @@ def test_an_inexact_batched_group_resumes_to_equal_an_uninterrupted_one(
     same_jobs(sweep, uninterrupted_sweep(args, tmp_path_factory, monkeypatch), runs)
 
 
+def test_a_resumed_batched_group_logs_from_where_it_resumed(
+    tmp_path, tmp_path_factory, monkeypatch
+):
+    """logger=tensorboard: a resumed group's jobs log only the updates after the resume
+    (their TensorBoard runs hold what came before), so each scalar after the stop is logged
+    once, with the uninterrupted sweep's value."""
+    from test_dashboards import scalars
+
+    sweep = tmp_path / "sweep"
+    args = ["sweep=batched", "seed=1,2", "trainer.max_steps=6000", "print_config=false",
+            "logger=tensorboard", "callbacks.figures=null"]  # fmt: skip
+    returncode, _ = sigterm_batched_sweep(sweep, args[1:], runs=2, after_s=2)
+    assert returncode == 130
+    stop = read_metrics(sweep / "0")["step"]
+    resume = [*args, f"hydra.sweep.dir={sweep}", "hydra.launcher.resume=true"]
+    monkeypatch.setattr(sys, "argv", ["train.py", "-m", *resume])
+    commands.train()
+    whole = uninterrupted_sweep(args, tmp_path_factory, monkeypatch)
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    for job in ("0", "1"):
+        mine, theirs = scalars(sweep / job / "tensorboard"), scalars(whole / job / "tensorboard")
+        steps: dict[str, list[int]] = {}  # every event of every file, none merged
+        for events in (sweep / job / "tensorboard").rglob("events.*"):
+            acc = EventAccumulator(str(events)).Reload()
+            for tag in acc.Tags()["scalars"]:
+                steps.setdefault(tag, []).extend(e.step for e in acc.Scalars(tag))
+        for tag in ("train/loss", "val/loss", "val/loss_best", "lr-SGD"):
+            after = [(n, v) for n, v in mine[tag] if n >= stop]
+            assert after == [(n, v) for n, v in theirs[tag] if n >= stop] and after, (job, tag)
+            assert len(set(steps[tag])) == len(steps[tag]), (job, tag)  # each step once
+
+
 UNINTERRUPTED: dict[tuple, Path] = {}  # the same sweep run once per worker, without a stop
 
 
