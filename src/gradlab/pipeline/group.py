@@ -36,6 +36,7 @@ from gradlab.pipeline.build import (
     keeps_best,
 )
 from gradlab.pipeline.checkpoint_io import load_checkpoint
+from gradlab.pipeline.library_output import HELD_CHECKPOINT
 from gradlab.pipeline.process_state import torch_settings
 from gradlab.pipeline.results import per_point
 from gradlab.pipeline.run import check_same_run, draw_stacked
@@ -140,7 +141,7 @@ def _train(cfgs: list[DictConfig], cfg: DictConfig, exact: bool, ckpts=None) -> 
         trainer.strategy.checkpoint_io.to_load = stack_run_checkpoints(ckpts, opt)
         runs.resume([c["gradlab"] for c in ckpts])
         checkpoints.resume(ckpts)
-        ckpt_path = "<each run's last.ckpt>"  # (stacked in memory: HeldCheckpointIO)
+        ckpt_path = HELD_CHECKPOINT  # (stacked in memory: HeldCheckpointIO)
     began = time.perf_counter()
     # Ctrl-C and SIGTERM stop every run between two updates, as they stop a solo run
     stopped_by, error = fit_until_stopped(trainer, module, data, ckpt_path)

@@ -57,10 +57,13 @@ LIBRARY_NOTICES = [
     # the last update's bar (and the summary's `steps`) already say that the run ran its
     # budget; a run stopped otherwise (stop_tol, a signal, divergence) says so in its own line
     "`Trainer.fit` stopped: `max_steps=",
-    # a batched group resuming from its runs' last.ckpt (no file of its own): the launcher's
-    # line says it (pipeline.checkpoint_io.HeldCheckpointIO)
-    "Restoring states from the checkpoint path at <each run's last.ckpt>",
-    "Restored all states from the checkpoint at <each run's last.ckpt>",
+]
+# the path a batched group resumes from: its runs' last.ckpt stacked in memory, no file of
+# its own (pipeline.checkpoint_io.HeldCheckpointIO); the launcher's line says it resumed
+HELD_CHECKPOINT = "<each run's last.ckpt>"
+LIBRARY_NOTICES += [
+    f"Restoring states from the checkpoint path at {HELD_CHECKPOINT}",
+    f"Restored all states from the checkpoint at {HELD_CHECKPOINT}",
 ]
 
 

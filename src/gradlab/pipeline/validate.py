@@ -31,12 +31,16 @@ def validate(cfg: DictConfig, *, full: bool = True) -> None:
 def check_run_values(cfg: DictConfig) -> None:
     """What the runs of a batched group may differ in: the seed and the optimizer's options
     (the rest is the group's, checked once)."""
+    check_seed_and_rate(cfg)
+    check_ranges(cfg, "optim.")
+
+
+def check_seed_and_rate(cfg: DictConfig) -> None:
     if not 0 <= cfg.seed < 2**32:
         raise ConfigError(f"seed: must be in [0, 2**32), got {cfg.seed}")
     lr = OmegaConf.select(cfg, "optim.lr")
     if lr is not None and (not isinstance(lr, int | float) or not math.isfinite(lr) or lr <= 0):
         raise ConfigError(f"optim.lr: must be a finite positive number, got {lr!r}")
-    check_ranges(cfg, "optim.")
 
 
 def check_values(cfg: DictConfig) -> None:
@@ -44,7 +48,7 @@ def check_values(cfg: DictConfig) -> None:
     check_name(cfg.get("task_name"), "task_name")
     for key in ("trainer.max_steps", "trainer.log_every_n_steps", "restarts", "threads"):
         _positive_int(cfg, key)
-    check_run_values(cfg)
+    check_seed_and_rate(cfg)
     if cfg.grads.mode not in ("autograd", "manual", "check"):
         raise ConfigError(f"grads.mode: unknown mode {cfg.grads.mode!r} (autograd, manual, check)")
     if cfg.dtype not in ("float32", "float64"):
@@ -57,7 +61,7 @@ def check_values(cfg: DictConfig) -> None:
             f"trainer.strategy: {strategy} is not supported (its processes' results do not come "
             "back to the main process); use trainer=ddp"
         )
-    check_ranges(cfg, "")
+    check_ranges(cfg)
 
 
 NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.=,+-]{0,99}")

@@ -159,9 +159,8 @@ class BatchedLauncher(Launcher):
 
     def train_group(self, group: list, returns: dict) -> int:
         """Train one group of jobs equal but for batchable values (one at a time when they
-        cannot be batched), in chunks of ``max_runs`` as the whole sweep is cut (each chunk's
-        mode by its size), the jobs that resume apart from the fresh ones; the number of its
-        jobs a signal stopped."""
+        cannot be batched), chunk by chunk, the jobs that resume apart from the fresh ones;
+        the number of its jobs a signal stopped."""
         if all(job[3] == "finished" for job in group):
             return 0
         template, reason = self.alone(group)
@@ -178,15 +177,17 @@ class BatchedLauncher(Launcher):
                 returns[idx] = self.run(idx, overrides, cfg or self.compose(overrides, idx))
             return 0
         dirs, stopped = JobDirs(template, list(group[0][2])), 0
-        for start in range(0, len(group), self.max_runs):
-            chunk = group[start : start + self.max_runs]
+        for chunk in self.chunks(group):
             mode = mode_of([values for _, _, values, _ in chunk], self.exact, self.exact_up_to)
-            fresh = [job for job in chunk if job[3] is None]
-            resumed = [job for job in chunk if job[3] not in (None, "finished")]
-            for part in (fresh, resumed):
+            fresh = [job for job in chunk if job[3] is None]  # then those that resume:
+            for part in (fresh, [job for job in chunk if job[3] not in (None, "finished")]):
                 if part and not requested():
                     stopped += self.train_together(dirs, part, returns, mode)
         return stopped
+
+    def chunks(self, group: list) -> list[list]:
+        """The group in chunks of ``max_runs``, finished jobs included (mode: by size)."""
+        return [group[i : i + self.max_runs] for i in range(0, len(group), self.max_runs)]
 
     def train_together(self, dirs, chunk, returns: dict, mode: tuple[bool, str]) -> int:
         """Train ``chunk``'s jobs as one vectorized run (``mode``: exact or not, and what its

@@ -105,8 +105,7 @@ def units_of(launcher, jobs, returns: dict) -> list[list[tuple[int, list[str]]]]
         if reason:
             units += [[(i, o)] for i, o, _, state in group if state != "finished"]
             continue
-        for start in range(0, len(group), launcher.max_runs):  # a chunk's finished jobs too:
-            chunk = group[start : start + launcher.max_runs]  # its mode is by its size
+        for chunk in launcher.chunks(group):  # (its finished jobs too: its mode is by its size)
             if any(state != "finished" for *_, state in chunk):
                 units.append([(i, o) for i, o, *_ in chunk])
     return units
