@@ -14,6 +14,7 @@ import math
 import time
 from dataclasses import dataclass, field
 from functools import partial
+from pathlib import Path
 
 import lightning as L
 import torch
@@ -38,7 +39,7 @@ from gradlab.pipeline.build import (
 from gradlab.pipeline.checkpoint_io import load_checkpoint
 from gradlab.pipeline.library_output import HELD_CHECKPOINT
 from gradlab.pipeline.process_state import torch_settings
-from gradlab.pipeline.results import per_point
+from gradlab.pipeline.results import end_of_run, interrupted, run_metrics
 from gradlab.pipeline.run import check_same_run, draw_stacked
 from gradlab.pipeline.signals import fit_until_stopped
 from gradlab.pipeline.validate import check_optimizer, check_run_values, validate
@@ -156,26 +157,37 @@ def _train(cfgs: list[DictConfig], cfg: DictConfig, exact: bool, ckpts=None) -> 
     if has_callback(cfg, DeadUnitCheck) and not stopped_by:
         dead = dead_units(module.model, data.train[0].to(module.device))
     history, outcomes = module.history().cpu(), []
+    rate = learning_rate(cfg)
     for r in range(len(cfgs)):
         column = runs.history_of_run(history, r)
-        m = {"step": len(column), "wall_time_s": wall, "status": "ok"}
-        diverged = runs.divergence(column, lrs[r])
-        if diverged is not None:
-            m.update({"status": "diverged", "train/loss": math.inf, "error": str(diverged)})
-        else:
-            m["train/loss"] = float(column[-1])
-            m.update(per_point(module.loss_fn, m, data.train[1][r]))
-            if runs.best is not None:
-                m.update({"val/loss": float(runs.last[r]), "val/loss_best": float(runs.best[r])})
-                m.update(runs.metrics(r))
-            m.update({f"test/{k}": v for k, v in runs.tests.get(r, {}).items()})
-            if stopped_by:
-                m["status"] = "interrupted"
-                m["error"] = f"{stopped_by}: run interrupted at step {len(column)}"
-        units = of_run(dead, r) if dead and diverged is None else None
         last = checkpoints.last(trainer, r, history, column)
+        logged, diverged = rate(lrs[r]), runs.divergence(column, lrs[r])
+        error = diverged
+        if diverged is None:
+            if runs.best is not None:
+                logged.update({"val/loss": runs.last[r], "val/loss_best": runs.best[r]})
+                logged.update(runs.metrics(r))
+            logged.update({f"test/{k}": v for k, v in runs.tests.get(r, {}).items()})
+            if stopped_by:
+                kept = Path(cfgs[r].paths.output_dir) / "checkpoints" / "last.ckpt"
+                error = interrupted(stopped_by, len(column), kept if last is not None else None)
+        end = {"train/loss": math.inf if diverged else float(column[-1]),
+               **end_of_run(len(column), wall, error)}  # fmt: skip
+        m = run_metrics(logged, end, module.loss_fn, data.train[1][r], cfgs[r])
+        units = of_run(dead, r) if dead and diverged is None else None
         outcomes.append(RunOutcome(
             column.unsqueeze(1), m, runs.validations_of_run(r, len(column)), last,
             checkpoints.best(trainer, r, history), units, runs.resumed_at,
         ))  # fmt: skip
     return outcomes
+
+
+def learning_rate(cfg: DictConfig):
+    """lr -> ``{"lr-<Optimizer>": lr}`` as a solo run's metrics.json holds it (Lightning's
+    LearningRateMonitor, there when the run has a logger: a tensor of the run's dtype; the
+    rate is constant: scheduled runs are not batched)."""
+    if not cfg.get("logger") or not (cfg.get("callbacks") or {}).get("lr_monitor"):
+        return lambda lr: {}
+    dtype = torch.float64 if cfg.get("dtype") == "float64" else torch.float32
+    name = f"lr-{build_optimizer(cfg).func.__name__}"
+    return lambda lr: {name: torch.tensor(lr, dtype=dtype)}

@@ -49,9 +49,7 @@ def write_batched_job(cfg: DictConfig, outcome, label: str | None, swept: list[s
                 ckpt["gradlab"]["config"] = config
                 ckpt["callbacks"] = callbacks
                 save_atomically(ckpt, out / "checkpoints" / f"{name}.ckpt")
-    metrics = {**outcome.metrics, **learning_rate(cfg), **results.run_tags(cfg)}
-    if outcome.checkpoint is not None and metrics["status"] == "interrupted":
-        metrics["error"] += f"; resume with ckpt_path={out / 'checkpoints' / 'last.ckpt'}"
+    metrics = outcome.metrics
     results.write_metrics(out, metrics)
     if metrics["status"] == "ok":  # (a resumed job's old error ends here)
         (out / "error.txt").unlink(missing_ok=True)
@@ -91,17 +89,6 @@ def checkpoint_callback_state(cfg: DictConfig, out: Path, metrics: dict, group=N
     callback.best_k_models = {str(best): callback.best_model_score}
     callback.last_model_path = str(last)
     return {callback.state_key: callback.state_dict()}
-
-
-def learning_rate(cfg: DictConfig) -> dict:
-    """``{"lr-<Optimizer>": lr}`` as a solo run's metrics.json holds it (Lightning's
-    LearningRateMonitor, there when the run has a logger: a tensor of the run's dtype; the
-    rate is constant: scheduled runs are not batched)."""
-    if not cfg.get("logger") or not (cfg.get("callbacks") or {}).get("lr_monitor"):
-        return {}
-    dtype = torch.float64 if cfg.get("dtype") == "float64" else torch.float32
-    name = f"lr-{build_optimizer(cfg).func.__name__}"
-    return {name: float(torch.tensor(float(cfg.optim.lr), dtype=dtype))}
 
 
 def log_curves(cfg: DictConfig, loggers, outcome, metrics: dict, swept, label) -> None:

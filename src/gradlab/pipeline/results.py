@@ -9,7 +9,7 @@ from pathlib import Path
 import torch
 from omegaconf import DictConfig
 
-from gradlab.errors import ConfigError, did_you_mean, error_line, status_of
+from gradlab.errors import ConfigError, Interrupted, did_you_mean, error_line, status_of
 from gradlab.safe_files import write_text
 
 STATUS = {"diverged": "diverged", "interrupted": "interrupted", "pruned": "pruned"}  # else failed
@@ -35,12 +35,31 @@ def final_metrics(module, wall: float, error: BaseException | None) -> dict:
     out.update(module.final_metrics)
     if module.is_minimizer:
         out["optim/iterations"] = module.minimizer_iterations
-    out["step"] = module.updates
-    out["wall_time_s"] = wall
+    return {**out, **end_of_run(module.updates, wall, error)}
+
+
+def run_metrics(logged: dict, end: dict, loss_fn, train_targets, cfg: DictConfig) -> dict:
+    """A run's metrics.json (solo or in a group): what it logged (``val/*``, ``test/*``,
+    ``lr-*``), how it ended (``end``: ``final_metrics``), ``train/mse``, its tags."""
+    metrics = {**collect_metrics(logged), **end}
+    metrics.update(per_point(loss_fn, metrics, train_targets))
+    return {**metrics, **run_tags(cfg)}
+
+
+def end_of_run(step: int, wall: float, error: BaseException | None) -> dict:
+    """How a run ended: its updates, wall time, status and error line (solo or in a group)."""
+    out = {"step": step, "wall_time_s": wall}
     out["status"] = "ok" if error is None else STATUS.get(status_of(error), "failed")
     if error is not None:
         out["error"] = error_line(error)
     return out
+
+
+def interrupted(stopped_by: str, step: int, last: Path | None) -> Interrupted:
+    """A run's error where ``stopped_by`` (SIGINT, SIGTERM) stopped it after ``step``
+    updates; ``last``: the last.ckpt it resumes from, if it has one."""
+    resume = f"; resume with ckpt_path={last}" if last is not None else ""
+    return Interrupted(f"{stopped_by}: run interrupted at step {step}{resume}")
 
 
 def per_point(loss_fn, metrics: dict, train_targets) -> dict:

@@ -18,7 +18,7 @@ from pathlib import Path
 import torch
 from omegaconf import DictConfig, OmegaConf
 
-from gradlab.errors import ConfigError, GradlabError, Interrupted, OutputError, status_of
+from gradlab.errors import ConfigError, GradlabError, OutputError, status_of
 from gradlab.instantiate import build_model_shell
 from gradlab.models.restarts import copy_into_restart
 from gradlab.pipeline import results
@@ -127,16 +127,13 @@ def fit(parts: RunParts) -> Outcome:
     if stopped_by and module.updates >= trainer.max_steps:  # it came after the last update:
         print(f"{stopped_by} after the last update: writing the run's results first")
     elif stopped_by:
-        resume = f"; resume with ckpt_path={last}" if last.is_file() else ""
-        error = Interrupted(f"{stopped_by}: run interrupted at step {module.updates}{resume}")
-    metrics = results.collect_metrics(trainer.callback_metrics)
+        error = results.interrupted(stopped_by, module.updates, last if last.is_file() else None)
+    logged = dict(trainer.callback_metrics)
     if error is None and data.test is not None and cfg.get("test", True):
         tested = trainer.test(module, datamodule=data, verbose=False)
-        metrics.update(results.collect_metrics(tested[0] if tested else {}))
-    metrics.update(results.final_metrics(module, wall, error))
-    metrics.update(results.per_point(module.loss_fn, metrics, data.train[1]))
-    metrics.update(results.run_tags(cfg))
-    return Outcome(metrics, error)
+        logged.update(tested[0] if tested else {})
+    end = results.final_metrics(module, wall, error)
+    return Outcome(results.run_metrics(logged, end, module.loss_fn, data.train[1], cfg), error)
 
 
 def record(parts: RunParts, outcome: Outcome) -> None:
