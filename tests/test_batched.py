@@ -407,9 +407,29 @@ def test_instrumented_batched_jobs_write_what_their_basic_sweep_jobs_write(
     """Every instrument callback's output in a batched sweep's jobs (they run as their solo
     runs) is what the basic launcher's jobs write: the same files (figures included),
     metrics.json, history.csv and TensorBoard scalars (tags and values)."""
+    files = same_jobs_as_basic_sweep(tmp_path, monkeypatch, instrument)
+    assert any(f.endswith(".png") for f in files)
+
+
+@pytest.mark.parametrize("off", ["callbacks.lr_monitor=null", "callbacks.history=null",
+                                 "callbacks.model_checkpoint=null", "callbacks=none"])  # fmt: skip
+def test_batched_jobs_without_a_default_callback_write_what_basic_sweep_jobs_write(
+    tmp_path, monkeypatch, capsys, off
+):
+    """The callbacks a group reproduces (history, checkpoints, learning-rate monitor), each
+    switched off: the batched jobs (trained as one group) write what the basic launcher's
+    jobs write, no lr-SGD scalar, history.csv or checkpoint more."""
+    files = same_jobs_as_basic_sweep(tmp_path, monkeypatch, off)
+    assert "as one run of 2" in capsys.readouterr().err
+    assert ("history.csv" in files) == ("history" not in off and "none" not in off)
+
+
+def same_jobs_as_basic_sweep(tmp_path, monkeypatch, override: str) -> list[str]:
+    """Two jobs swept with the basic and the batched launcher: the same files, metrics.json
+    (but wall time), history.csv and TensorBoard scalars (tags and values); their files."""
     from test_dashboards import scalars
 
-    args = [instrument, "optim.lr=0.05,0.1", "trainer.max_steps=60", "print_config=false",
+    args = [override, "optim.lr=0.05,0.1", "trainer.max_steps=60", "print_config=false",
             "trainer.val_check_interval=20", "logger=tensorboard"]  # fmt: skip
     monkeypatch.setattr(sys, "argv", ["train.py", "-m", *args, f"hydra.sweep.dir={tmp_path}/a"])
     commands.train()
@@ -419,13 +439,15 @@ def test_instrumented_batched_jobs_write_what_their_basic_sweep_jobs_write(
         files = [sorted(str(p.relative_to(d)) for p in d.rglob("*") if "events" not in p.name
                         and not p.name.startswith(".") and ".hydra" not in p.parts)
                  for d in (basic, batched)]  # fmt: skip
-        assert files[0] == files[1] and any(f.endswith(".png") for f in files[0]), job
+        assert files[0] == files[1], job
         mine, theirs = (json.loads((d / "metrics.json").read_text()) for d in (batched, basic))
         mine.pop("wall_time_s"), theirs.pop("wall_time_s")
         assert mine == theirs, job
-        assert history(batched) == history(basic)
+        if (basic / "history.csv").is_file():
+            assert history(batched) == history(basic)
         tags = scalars(batched / "tensorboard")
         assert tags == scalars(basic / "tensorboard") and len(tags) > 3, job
+    return files[0]
 
 
 @pytest.mark.parametrize(

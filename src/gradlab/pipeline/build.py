@@ -80,6 +80,8 @@ def build_trainer(cfg: DictConfig, data, group_callbacks: list | None = None):
                  "enable_progress_bar": False, "enable_model_summary": False, "devices": 1,
                  "plugins": [HeldCheckpointIO()], "default_root_dir": None}  # fmt: skip
         return build("trainer", cfg.trainer, **validation(cfg, data), **group)
+    from lightning.pytorch.callbacks import ModelCheckpoint
+
     callbacks = []
     has_logger = bool(cfg.get("logger")) and not cfg.trainer.get("fast_dev_run")
     for name, node in (cfg.get("callbacks") or {}).items():
@@ -95,9 +97,12 @@ def build_trainer(cfg: DictConfig, data, group_callbacks: list | None = None):
 
         callbacks.append(TrialPruning(cfg.search.storage, cfg.search.study, cfg.search.trial))
     logger = (build_loggers(cfg) if has_logger else None) or False
+    own = {}  # no checkpoint callback configured: no checkpoints (not Lightning's default)
+    if "enable_checkpointing" not in cfg.trainer:
+        own["enable_checkpointing"] = any(isinstance(c, ModelCheckpoint) for c in callbacks)
     with srun_advice(cfg.trainer):
         return build("trainer", cfg.trainer, callbacks=callbacks, logger=logger,
-                     **validation(cfg, data))  # fmt: skip
+                     **validation(cfg, data), **own)  # fmt: skip
 
 
 def validation(cfg: DictConfig, data) -> dict:

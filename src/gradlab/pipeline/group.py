@@ -20,7 +20,7 @@ import lightning as L
 import torch
 from omegaconf import DictConfig
 
-from gradlab.callbacks import DeadUnitCheck
+from gradlab.callbacks import DeadUnitCheck, RunCheckpoint
 from gradlab.callbacks.dead_units import dead_units, of_run
 from gradlab.callbacks.group_checkpoints import GroupCheckpoints
 from gradlab.data.base import FullBatchDataModule
@@ -133,7 +133,8 @@ def _train(cfgs: list[DictConfig], cfg: DictConfig, exact: bool, ckpts=None) -> 
             PerRunLearningRates, optimizer=build_optimizer(cfg), lrs=lrs
         )
     checkpoints = GroupCheckpoints(cfgs, keep_best=data.val is not None and keeps_best(cfg))
-    trainer = build_trainer(cfg, data, group_callbacks=[checkpoints])
+    saves = has_callback(cfg, RunCheckpoint)  # (callbacks.model_checkpoint=null: no files)
+    trainer = build_trainer(cfg, data, group_callbacks=[checkpoints] if saves else [])
     data.set_steps(cfg.trainer.max_steps)
     ckpt_path = None
     if ckpts:  # each run continues where its last.ckpt left it, as its solo run would
@@ -160,7 +161,7 @@ def _train(cfgs: list[DictConfig], cfg: DictConfig, exact: bool, ckpts=None) -> 
     rate = learning_rate(cfg)
     for r in range(len(cfgs)):
         column = runs.history_of_run(history, r)
-        last = checkpoints.last(trainer, r, history, column)
+        last = checkpoints.last(trainer, r, history, column) if saves else None
         logged, diverged = rate(lrs[r]), runs.divergence(column, lrs[r])
         error = diverged
         if diverged is None:
@@ -177,7 +178,7 @@ def _train(cfgs: list[DictConfig], cfg: DictConfig, exact: bool, ckpts=None) -> 
         units = of_run(dead, r) if dead and diverged is None else None
         outcomes.append(RunOutcome(
             column.unsqueeze(1), m, runs.validations_of_run(r, len(column)), last,
-            checkpoints.best(trainer, r, history), units, runs.resumed_at,
+            checkpoints.best(trainer, r, history) if saves else None, units, runs.resumed_at,
         ))  # fmt: skip
     return outcomes
 

@@ -10,11 +10,11 @@ import torch
 from omegaconf import DictConfig
 
 from gradlab.callbacks.dead_units import report_dead_units
-from gradlab.callbacks.history import write_history
+from gradlab.callbacks.history import TrainingHistory, write_history
 from gradlab.instantiate import build
 from gradlab.module.loss_history import is_log_step
 from gradlab.pipeline import results
-from gradlab.pipeline.build import build_loggers, build_optimizer, keeps_best
+from gradlab.pipeline.build import build_loggers, has_callback, keeps_best
 from gradlab.safe_files import save_atomically, write_text
 
 
@@ -37,7 +37,8 @@ def write_batched_job(cfg: DictConfig, outcome, label: str | None, swept: list[s
     share); return the sweep's metric."""
     out = Path(cfg.paths.output_dir)
     out.mkdir(parents=True, exist_ok=True)
-    write_history(out / "history.csv", outcome.history)
+    if has_callback(cfg, TrainingHistory):  # (callbacks.history=null: none, as solo)
+        write_history(out / "history.csv", outcome.history)
     saved = {"last": outcome.checkpoint, "best": outcome.best_checkpoint}
     if any(saved.values()):  # eval.py and ckpt_path= take them as a solo run's
         from gradlab.pipeline.config_data import config_as_data
@@ -93,19 +94,19 @@ def checkpoint_callback_state(cfg: DictConfig, out: Path, metrics: dict, group=N
 
 def log_curves(cfg: DictConfig, loggers, outcome, metrics: dict, swept, label) -> None:
     """The scalars a solo run logs, at the same steps: train/loss at log steps, the learning
-    rate as Lightning's LearningRateMonitor logs it, val/* at each validation, test/* at
-    the end; then the hyperparameters and final values. A resumed run's: from where it
-    resumed (its logger runs hold what came before)."""
+    rate as Lightning's LearningRateMonitor logs it (where the run has one), val/* at each
+    validation, test/* at the end; then the hyperparameters and final values. A resumed
+    run's: from where it resumed (its logger runs hold what came before)."""
     losses, first = outcome.history[:, 0].tolist(), outcome.resumed_at
     every, last = cfg.trainer.log_every_n_steps, cfg.trainer.max_steps
-    lr_name = f"lr-{build_optimizer(cfg).func.__name__}"
+    rates = {k: float(cfg.optim.lr) for k in metrics if k.startswith("lr-")}  # (lr_monitor)
     tests = {k: v for k, v in metrics.items() if k.startswith("test/")}
     for logger in loggers:
         for i, loss in enumerate(losses[first:], start=first):
             if is_log_step(i, every, last) or i == len(losses) - 1:
                 logger.log_metrics({"train/loss": loss}, step=i)
-            if (i + 1) % every == 0:
-                logger.log_metrics({lr_name: float(cfg.optim.lr)}, step=i)
+            if rates and (i + 1) % every == 0:
+                logger.log_metrics(rates, step=i)
         for n, values in outcome.validations:
             logger.log_metrics(values, step=n)
         if tests:
