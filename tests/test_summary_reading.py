@@ -6,6 +6,8 @@ import csv
 import json
 import sys
 
+import pytest
+
 from gradlab import cli as commands
 from gradlab.sweep.summarize import summarize
 
@@ -37,3 +39,19 @@ def test_damaged_job_files_are_listed_and_the_summary_is_written(tmp_path, monke
     assert rows["2"]["status"] == rows["5"]["status"] == "ok"  # a cut history: its curve is shorter
     assert float(rows["5"]["train/loss"]) > 0
     assert (sweep / "summary.png").is_file() and (sweep / "curves.png").is_file()
+
+
+@pytest.mark.parametrize("header", ["step,loss", "step,loss,loss_r0,loss_r1"])
+def test_a_history_cut_mid_line_gives_the_updates_before_it(tmp_path, header):
+    """read_curves: a history.csv cut inside a line (a job killed while writing it) gives the
+    losses of the whole lines before it, one curve per restart."""
+    from gradlab.sweep.job_reading import read_curves
+
+    width = len(header.split(",")) - 1
+    rows = [",".join([str(i), *[repr(0.5**i + k) for k in range(width)]]) for i in range(5)]
+    (tmp_path / "history.csv").write_text("\n".join([header, *rows]) + "\n")
+    whole = read_curves(tmp_path)
+    (tmp_path / "history.csv").write_text("\n".join([header, *rows[:3], "3,"]))
+    cut = read_curves(tmp_path)
+    assert [len(c) for c in whole] == [5] * max(width - 1, 1)
+    assert cut == [c[:3] for c in whole] and cut[0][2] == 0.25 + (width > 1)

@@ -107,7 +107,11 @@ def plot_sweep_curves(table: list[dict], curves: dict, keys: list[str], path: Pa
     """Every job's training loss against the update, coloured by the first swept key
     (``curves``: job -> its restarts' curves). A job with restarts draws its best restart
     (the lowest final loss) and the others faint, each from its own first update: restarts
-    are never joined end to end."""
+    are never joined end to end. The curves of one colour and line style are one collection
+    (a thousand jobs draw in about half the time of a line each)."""
+    import numpy as np
+    from matplotlib.collections import LineCollection
+
     key = keys[0] if keys else None
     axis = axis_of(key, [r.get(key) for r in table]) if key else None
     values = sorted(axis.where, key=axis.where.get) if axis else ["all"]
@@ -115,54 +119,45 @@ def plot_sweep_curves(table: list[dict], curves: dict, keys: list[str], path: Pa
     colours = {v: cmap(0.85 * i / max(len(values) - 1, 1)) for i, v in enumerate(values)}
     seeds = sorted({str(r.get("seed")) for r in table}, key=lambda v: (as_number(v) or 0, v))
     styles = ["-", "--", ":", "-."]  # seeds told apart by line style
-    fig, ax = plt.subplots(figsize=(7, 4.5))
-    named = set(values[:: -(-len(values) // MAX_TICKS)])  # a readable legend: some values
-    labelled, restarts = set(), False
+    drawn: dict[tuple, list] = {}  # (faint, value, style) -> curves as (update, loss) points
     for r in table:
-        runs = [finite(c) for c in curves.get(r["job"]) or []]
-        runs = [c for c in runs if any(v is not None for v in c)]
+        runs = [np.asarray(c, dtype=float) for c in curves.get(r["job"]) or []]
+        runs = [np.where(np.isfinite(c), c, np.nan) for c in runs]  # gaps where not finite
+        runs = [c for c in runs if not np.isnan(c).all()]
         if not runs:
             continue
-        best = min(runs, key=lambda c: next(v for v in reversed(c) if v is not None))
+        best = min(range(len(runs)), key=lambda i: runs[i][~np.isnan(runs[i])][-1])
         v = str(r.get(key)) if key else "all"
         style = styles[seeds.index(str(r.get("seed"))) % len(styles)]
-        for c in runs:
-            if c is not best:  # the other restarts: faint, thin
-                ax.plot(range(len(c)), c, color=colours[v], ls=style, lw=0.5, alpha=0.2)
-                restarts = True
-        ax.plot(
-            range(len(best)),
-            best,
-            color=colours[v],
-            ls=style,
-            lw=1,
-            alpha=0.8,
-            label=f"{axis.label}={axis.name(v)}"
-            if axis and v in named and v not in labelled
-            else None,
-        )
-        labelled.add(v)
+        for i, c in enumerate(runs):  # the other restarts: faint, thin
+            points = np.column_stack([np.arange(len(c)), c])
+            drawn.setdefault((i != best, v, style), []).append(points)
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    for (faint, v, style), lines in sorted(drawn.items(), key=lambda item: not item[0][0]):
+        ax.add_collection(LineCollection(lines, colors=[colours[v]], linestyles=style,
+                                         linewidths=0.5 if faint else 1,
+                                         alpha=0.2 if faint else 0.8))  # fmt: skip
+    ax.autoscale_view()
+    shown = {v for _, v, _ in drawn}
+    named = values[:: -(-len(values) // MAX_TICKS)]  # a readable legend: some values
+    for v in [v for v in named if v in shown] if axis else []:
+        ax.plot([], [], color=colours[v], lw=1, alpha=0.8, label=f"{axis.label}={axis.name(v)}")
     if 1 < len(seeds) <= len(styles):  # one legend entry per seed's line style
         for i, seed in enumerate(seeds):
             ax.plot([], [], color="grey", ls=styles[i], label=f"seed={seed}")
-        labelled.add("seeds")
+    restarts = any(faint for faint, _, _ in drawn)
     xlabel = "update of each restart (best restart; others faint)" if restarts else "update"
     ax.set(xlabel=xlabel, ylabel="training loss", title=f"sweep {path.parent.name}: loss curves")
     ax.set_yscale("log")
-    starts = [c[0][0] for c in curves.values() if c and c[0] and finite(c[0][:1])[0] is not None]
+    starts = [c[0][0] for c in curves.values() if c and c[0] and np.isfinite(c[0][0])]
     if starts:  # diverging curves leave through the top instead of squashing the rest
         ax.set_ylim(top=10 * max(starts))
     ax.grid(alpha=0.3)
-    if key and labelled:  # jobs run without history (callbacks=none) draw no curve
+    if key and drawn:  # jobs run without history (callbacks=none) draw no curve
         ax.legend(fontsize=7, loc="upper right")
     fig.tight_layout()
     save_figure(fig, path, dpi=90)
     plt.close(fig)
-
-
-def finite(curve: list[float]) -> list[float | None]:
-    """A curve with its NaN and infinite values as gaps."""
-    return [v if v == v and abs(v) != float("inf") else None for v in curve]
 
 
 def plot_heatmap(groups: list[dict], keys: list[str], path: Path) -> bool:

@@ -123,6 +123,11 @@ def read_columns(job: Path, prefix: str, fallback: str | None = None) -> list[li
         if name == prefix
         or (prefix.endswith("_r") and name.startswith(prefix) and name[len(prefix) :].isdigit())
     ] or [i for i, name in enumerate(head) if name == fallback]
+    if len(wanted) == 1:  # one column (most files): a third of the time of the loop below
+        try:
+            return [[float(line.split(",")[wanted[0]]) for line in lines[1:]]]
+        except (IndexError, ValueError):
+            pass  # a damaged line: the updates before it, below
     columns: list[list[float]] = [[] for _ in wanted] or [[]]
     for line in lines[1:]:
         cells = line.split(",")
