@@ -411,17 +411,18 @@ def test_instrumented_batched_jobs_write_what_their_basic_sweep_jobs_write(
     assert any(f.endswith(".png") for f in files)
 
 
-@pytest.mark.parametrize("off", ["callbacks.lr_monitor=null", "callbacks.history=null",
-                                 "callbacks.model_checkpoint=null", "callbacks=none"])  # fmt: skip
-def test_batched_jobs_without_a_default_callback_write_what_basic_sweep_jobs_write(
-    tmp_path, monkeypatch, capsys, off
-):
+@pytest.mark.parametrize("setting", ["callbacks.lr_monitor=null", "callbacks.history=null",
+                                     "callbacks.model_checkpoint=null", "callbacks=none",
+                                     "logger=many"])  # fmt: skip
+def test_batched_jobs_write_what_basic_sweep_jobs_write(tmp_path, monkeypatch, capsys, setting):
     """The callbacks a group reproduces (history, checkpoints, learning-rate monitor), each
     switched off: the batched jobs (trained as one group) write what the basic launcher's
-    jobs write, no lr-SGD scalar, history.csv or checkpoint more."""
-    files = same_jobs_as_basic_sweep(tmp_path, monkeypatch, off)
+    jobs write, no lr-SGD scalar, history.csv or checkpoint more; with TensorBoard and CSV
+    loggers, each job's metrics.csv has the solo run's rows in its order."""
+    files = same_jobs_as_basic_sweep(tmp_path, monkeypatch, setting)
     assert "as one run of 2" in capsys.readouterr().err
-    assert ("history.csv" in files) == ("history" not in off and "none" not in off)
+    assert ("history.csv" in files) == ("history" not in setting and "none" not in setting)
+    assert any(f.endswith("metrics.csv") for f in files) == (setting == "logger=many")
 
 
 def same_jobs_as_basic_sweep(tmp_path, monkeypatch, override: str) -> list[str]:
@@ -429,8 +430,8 @@ def same_jobs_as_basic_sweep(tmp_path, monkeypatch, override: str) -> list[str]:
     (but wall time), history.csv and TensorBoard scalars (tags and values); their files."""
     from test_dashboards import scalars
 
-    args = [override, "optim.lr=0.05,0.1", "trainer.max_steps=60", "print_config=false",
-            "trainer.val_check_interval=20", "logger=tensorboard"]  # fmt: skip
+    args = ["logger=tensorboard", override, "optim.lr=0.05,0.1", "trainer.max_steps=60",
+            "print_config=false", "trainer.val_check_interval=20"]  # fmt: skip
     monkeypatch.setattr(sys, "argv", ["train.py", "-m", *args, f"hydra.sweep.dir={tmp_path}/a"])
     commands.train()
     sweep(monkeypatch, tmp_path / "b", *args)
@@ -447,6 +448,11 @@ def same_jobs_as_basic_sweep(tmp_path, monkeypatch, override: str) -> list[str]:
             assert history(batched) == history(basic)
         tags = scalars(batched / "tensorboard")
         assert tags == scalars(basic / "tensorboard") and len(tags) > 3, job
+        for table in [p.relative_to(basic) for p in basic.rglob("metrics.csv")]:
+            rows = [list(csv.DictReader((d / table).open())) for d in (basic, batched)]
+            for row in rows[0] + rows[1]:
+                row.pop("wall_time_s")
+            assert rows[0] == rows[1] and len(rows[0]) > 5, job
     return files[0]
 
 

@@ -93,21 +93,27 @@ def checkpoint_callback_state(cfg: DictConfig, out: Path, metrics: dict, group=N
 
 
 def log_curves(cfg: DictConfig, loggers, outcome, metrics: dict, swept, label) -> None:
-    """The scalars a solo run logs, at the same steps: train/loss at log steps, the learning
-    rate as Lightning's LearningRateMonitor logs it (where the run has one), val/* at each
-    validation, test/* at the end; then the hyperparameters and final values. A resumed
-    run's: from where it resumed (its logger runs hold what came before)."""
+    """The scalars a solo run logs, at the same steps and in the same order (a CSV logger's
+    rows): val/* after the updates they follow, the learning rate as Lightning's
+    LearningRateMonitor logs it (where the run has one) before its step's train/loss, test/*
+    at the end; then the hyperparameters and final values. A resumed run's: from where it
+    resumed (its logger runs hold what came before)."""
     losses, first = outcome.history[:, 0].tolist(), outcome.resumed_at
     every, last = cfg.trainer.log_every_n_steps, cfg.trainer.max_steps
     rates = {k: float(cfg.optim.lr) for k in metrics if k.startswith("lr-")}  # (lr_monitor)
     tests = {k: v for k, v in metrics.items() if k.startswith("test/")}
     for logger in loggers:
+        validations = iter(outcome.validations)
+        upcoming = next(validations, None)  # (updates done, its val/*)
         for i, loss in enumerate(losses[first:], start=first):
-            if is_log_step(i, every, last) or i == len(losses) - 1:
-                logger.log_metrics({"train/loss": loss}, step=i)
+            while upcoming is not None and upcoming[0] <= i:
+                logger.log_metrics(upcoming[1], step=upcoming[0])
+                upcoming = next(validations, None)
             if rates and (i + 1) % every == 0:
                 logger.log_metrics(rates, step=i)
-        for n, values in outcome.validations:
+            if is_log_step(i, every, last) or i == len(losses) - 1:
+                logger.log_metrics({"train/loss": loss}, step=i)
+        for n, values in [upcoming, *validations] if upcoming is not None else []:
             logger.log_metrics(values, step=n)
         if tests:
             logger.log_metrics(tests, step=metrics["step"])  # as the solo run's test

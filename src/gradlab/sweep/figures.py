@@ -137,7 +137,8 @@ def plot_sweep_curves(table: list[dict], curves: dict, keys: list[str], path: Pa
         ax.add_collection(LineCollection(lines, colors=[colours[v]], linestyles=style,
                                          linewidths=0.5 if faint else 1,
                                          alpha=0.2 if faint else 0.8))  # fmt: skip
-    ax.autoscale_view()
+    if drawn:  # (jobs run without history draw none: the axes stay empty)
+        ax.autoscale_view()
     shown = {v for _, v, _ in drawn}
     named = values[:: -(-len(values) // MAX_TICKS)]  # a readable legend: some values
     for v in [v for v in named if v in shown] if axis else []:
