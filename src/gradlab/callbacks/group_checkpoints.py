@@ -49,6 +49,7 @@ class GroupCheckpoints(L.Callback):
         self.kept: set[int] = set()  # runs with a best.ckpt (new, or from before a resume)
         self.resumed = False
         self.at_stop: dict[int, tuple[dict, dict]] = {}  # run -> (group's ckpt, its optimizer)
+        self.stop_validated: set[int] = set()  # stopped runs validated since their stop
         self.now: dict | None = None  # the group's checkpoint at its end
 
     def resume(self, ckpts: list[dict]) -> None:
@@ -78,10 +79,14 @@ class GroupCheckpoints(L.Callback):
             return
         history = pl_module.history().cpu()
         finite = torch.isfinite(history).all(dim=0).tolist()  # a diverged run stopped before
+        # a run that stop_tol stopped is validated once more, as its solo run is at its stop:
+        # at the first validation since (its parameters frozen: the same loss)
+        due = [r for r in runs.stopped if r not in self.stop_validated]
+        self.stop_validated.update(due)
         better = [
             r for r, loss in enumerate(runs.last.tolist())
-            if (loss < self.best_loss[r] or r not in self.kept) and r not in runs.stopped
-            and finite[r]
+            if (loss < self.best_loss[r] or r not in self.kept) and finite[r]
+            and (r not in runs.stopped or r in due)
         ]  # fmt: skip
         if not better:
             return
@@ -89,8 +94,11 @@ class GroupCheckpoints(L.Callback):
         for r in better:  # (cut at the end: most are replaced by a later best)
             self.best_loss[r] = float(runs.last[r])
             self.kept.add(r)
-            opt = optimizer_state(trainer, self.cfgs[r], r, packed)
-            self.best_at[r] = (group, opt, n, runs.best[r].clone(), runs.previous[r])
+            if r in runs.stopped:  # its state at its stop
+                (at, opt), done = self.at_stop[r], runs.stopped[r]
+            else:
+                at, opt, done = group, optimizer_state(trainer, self.cfgs[r], r, packed), n
+            self.best_at[r] = (at, opt, done, runs.best[r].clone(), runs.previous[r])
 
     def best(self, trainer, r: int, history) -> dict | None:
         """Run ``r``'s new ``best.ckpt`` (None: no validation improved on its best;

@@ -14,7 +14,7 @@ import lightning as L
 import torch
 
 from gradlab.callbacks.publish import log_scalars
-from gradlab.module.loss_history import load_snapshots, sync_snapshots
+from gradlab.module.loss_history import best_of, load_snapshots, sync_snapshots
 from gradlab.safe_files import write_text
 
 PARAM_COLUMNS = 64  # a history.csv column per value up to this many values
@@ -46,6 +46,12 @@ def write_history(path: Path, history: torch.Tensor, trajectory=None, names=()) 
     write_text(path, "\n".join(rows) + "\n")
 
 
+def first_unlogged(updates: int, every: int) -> int:
+    """The first of a failed run's updates whose train/loss was not logged yet (logged every
+    ``every`` updates): from there its history callback logs each one."""
+    return max(0, (updates // every) * every - 1) + 1
+
+
 class TrainingHistory(L.Callback):
     def __init__(self, plot: bool = True):
         self.plot = plot
@@ -72,10 +78,8 @@ class TrainingHistory(L.Callback):
         if not trainer.loggers or not trainer.is_global_zero:
             return
         history = pl_module.history()
-        n = pl_module.log_every_n_steps
-        last_logged = max(0, (len(history) // n) * n - 1)
-        best = history.nan_to_num(nan=float("inf")).min(dim=1).values
-        for i in range(last_logged + 1, len(history)):
+        best = best_of(history)  # as the module logs train/loss
+        for i in range(first_unlogged(len(history), pl_module.log_every_n_steps), len(history)):
             log_scalars(trainer, {"train/loss": float(best[i])}, i)
 
     def on_fit_end(self, trainer, pl_module) -> None:

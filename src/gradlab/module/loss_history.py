@@ -17,6 +17,14 @@ def is_log_step(i: int, every: int, max_steps: int) -> bool:
     return (i + 1) % every == 0 or i == 0 or i + 1 == max_steps
 
 
+def best_of(rows: torch.Tensor) -> torch.Tensor:
+    """Each row's lowest loss over its restarts (last dimension; NaN of unstarted restarts
+    ignored); of one restart, its loss as it is (NaN stays NaN): what train/loss logs."""
+    if rows.shape[-1] == 1:
+        return rows[..., 0]
+    return rows.nan_to_num(nan=math.inf, posinf=math.inf).min(dim=-1).values
+
+
 def first_nonfinite(values: torch.Tensor) -> int | None:
     """The index of the first value that is not finite (a diverged update), or None."""
     bad = (~torch.isfinite(values)).nonzero()
@@ -99,12 +107,7 @@ class LossHistory:
 
     def best(self, i: int) -> torch.Tensor:
         """The lowest loss over restarts at row i (NaN rows of unstarted restarts ignored)."""
-        row = self.losses[i]
-        return (
-            row.nan_to_num(nan=math.inf, posinf=math.inf).min()
-            if self.restarts > 1
-            else row.reshape(())
-        )
+        return best_of(self.losses[i])
 
     def latest(self) -> torch.Tensor | None:
         """The best restart's loss at the latest update (a device tensor, no sync)."""

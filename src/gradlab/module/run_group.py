@@ -73,7 +73,7 @@ class RunGroup:
     # ---------------------------------------------------------- validation, test
     def validated(self, loss_fn, task: str, pred, y, updates: int) -> None:
         """Each run's validation loss on the group's validation sets (``pred``, ``y``: stacked)."""
-        loss = loss_fn(pred, y).nan_to_num(nan=math.inf)
+        loss = loss_fn(pred, y).nan_to_num(nan=math.inf, posinf=math.inf)
         self.last, self.last_pred, self.val_y, self.last_metrics = loss, pred, y, {}
         self.evaluated_at = updates
         self.val_losses.append((updates, loss.cpu()))

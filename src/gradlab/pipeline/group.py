@@ -42,7 +42,12 @@ from gradlab.pipeline.process_state import torch_settings
 from gradlab.pipeline.results import end_of_run, interrupted, run_metrics
 from gradlab.pipeline.run import check_same_run, draw_stacked
 from gradlab.pipeline.signals import fit_until_stopped
-from gradlab.pipeline.validate import check_optimizer, check_run_values, validate
+from gradlab.pipeline.validate import (
+    check_model_fits_data,
+    check_optimizer,
+    check_run_values,
+    validate,
+)
 
 
 class StackedData(FullBatchDataModule):
@@ -119,9 +124,10 @@ def _train(cfgs: list[DictConfig], cfg: DictConfig, exact: bool, ckpts=None) -> 
     if exact:
         model.matmul = matmul_per_run
     data = StackedData(datas)
-    del datas  # (stacked: each run's own copy is not needed)
     lrs = [float(c.optim.lr) for c in cfgs]
     module = build_module(cfg, model, data)
+    check_model_fits_data(cfg, datas[0], model, module.loss_fn)  # as a solo run checks it
+    del datas  # (stacked: each run's own copy is not needed)
     module.group = runs = RunGroup(len(cfgs), module.stop_tol, bool(cfg.get("logger")))
     if exact:
         options = [group_options(c) for c in cfgs]
@@ -158,11 +164,13 @@ def _train(cfgs: list[DictConfig], cfg: DictConfig, exact: bool, ckpts=None) -> 
     if has_callback(cfg, DeadUnitCheck) and not stopped_by:
         dead = dead_units(module.model, data.train[0].to(module.device))
     history, outcomes = module.history().cpu(), []
-    rate = learning_rate(cfg)
+    rate, every = learning_rate(cfg), cfg.trainer.log_every_n_steps
     for r in range(len(cfgs)):
         column = runs.history_of_run(history, r)
         last = checkpoints.last(trainer, r, history, column) if saves else None
-        logged, diverged = rate(lrs[r]), runs.divergence(column, lrs[r])
+        logged, diverged = {}, runs.divergence(column, lrs[r])
+        if len(column) // every > runs.resumed_at // every:  # lr_monitor logged it
+            logged = rate(lrs[r])
         error = diverged
         if diverged is None:
             if runs.best is not None:

@@ -2,6 +2,7 @@
 the pipeline's own writers (``gradlab.pipeline.results``) as its solo run writes them:
 history.csv, metrics.json, its logger runs, error.txt."""
 
+import math
 import os
 import sys
 from pathlib import Path
@@ -10,7 +11,7 @@ import torch
 from omegaconf import DictConfig
 
 from gradlab.callbacks.dead_units import report_dead_units
-from gradlab.callbacks.history import TrainingHistory, write_history
+from gradlab.callbacks.history import TrainingHistory, first_unlogged, write_history
 from gradlab.instantiate import build
 from gradlab.module.loss_history import is_log_step
 from gradlab.pipeline import results
@@ -44,11 +45,12 @@ def write_batched_job(cfg: DictConfig, outcome, label: str | None, swept: list[s
         from gradlab.pipeline.config_data import config_as_data
 
         config = group.as_data(cfg) if group else config_as_data(cfg)
-        callbacks = checkpoint_callback_state(cfg, out, outcome.metrics, group)
         for name, ckpt in saved.items():
             if ckpt is not None:
                 ckpt["gradlab"]["config"] = config
-                ckpt["callbacks"] = callbacks
+                at_best = ckpt if name == "best" else None
+                state = checkpoint_callback_state(cfg, out, outcome, group, at_best)
+                ckpt["callbacks"] = state
                 save_atomically(ckpt, out / "checkpoints" / f"{name}.ckpt")
     metrics = outcome.metrics
     results.write_metrics(out, metrics)
@@ -59,20 +61,23 @@ def write_batched_job(cfg: DictConfig, outcome, label: str | None, swept: list[s
         if metrics["status"] != "interrupted":  # the sweep says that once, at its end
             print(f"error: {metrics['error']}", file=sys.stderr)
     loggers = build_loggers(cfg, label) if cfg.get("logger") else []
-    if outcome.dead_units is not None:  # callbacks.dead_units, as its solo run reports them
-        report_dead_units(outcome.dead_units, loggers, metrics["step"])
     if loggers:
         log_curves(cfg, loggers, outcome, metrics, swept, label)
+    elif outcome.dead_units is not None:  # callbacks.dead_units: its warning
+        report_dead_units(outcome.dead_units, loggers, metrics["step"])
     return results.sweep_metric(cfg, metrics)
 
 
-def checkpoint_callback_state(cfg: DictConfig, out: Path, metrics: dict, group=None) -> dict:
+def checkpoint_callback_state(cfg: DictConfig, out: Path, outcome, group=None,
+                              best=None) -> dict:  # fmt: skip
     """The state the run's ModelCheckpoint (``callbacks.model_checkpoint``) keeps in its solo
     run's checkpoints: its best score and file, so that a job resumed from its ``last.ckpt``
     replaces its ``best.ckpt`` only with a better one, as the uninterrupted run does
     (``group``: one callback for a group's jobs, its directory set per job as it resolves
-    its own)."""
-    if not keeps_best(cfg) or "val/loss_best" not in metrics:
+    its own). ``best``: the state inside best.ckpt, saved at its validation (the score then;
+    at a run's first validation, before any last.ckpt path was kept)."""
+    metrics = outcome.metrics
+    if not keeps_best(cfg):
         return {}
     node = cfg.callbacks.model_checkpoint
     callback = group.callback if group else None
@@ -82,25 +87,38 @@ def checkpoint_callback_state(cfg: DictConfig, out: Path, metrics: dict, group=N
             group.callback = callback
     callback.dirpath = os.path.realpath(os.path.expanduser(str(node.dirpath)))
     dtype = torch.float64 if cfg.get("dtype") == "float64" else torch.float32
-    best, last = out / "checkpoints" / "best.ckpt", out / "checkpoints" / "last.ckpt"
+    if "val/loss_best" not in metrics:  # not validated yet: as the callback starts
+        callback.best_model_score = callback.current_score = None
+        callback.best_model_path = callback.kth_best_model_path = callback.last_model_path = ""
+        worst = math.inf if node.get("mode", "min") == "min" else -math.inf
+        callback.best_k_models, callback.kth_value = {}, torch.tensor(worst, dtype=dtype)
+        return {callback.state_key: callback.state_dict()}
+    best_path, last = out / "checkpoints" / "best.ckpt", out / "checkpoints" / "last.ckpt"
     callback.best_model_score = torch.tensor(metrics["val/loss_best"], dtype=dtype)
     callback.current_score = torch.tensor(metrics["val/loss"], dtype=dtype)
-    callback.best_model_path = callback.kth_best_model_path = str(best)
+    callback.best_model_path = callback.kth_best_model_path = str(best_path)
     callback.kth_value = callback.best_model_score
-    callback.best_k_models = {str(best): callback.best_model_score}
+    callback.best_k_models = {str(best_path): callback.best_model_score}
     callback.last_model_path = str(last)
+    if best is not None:
+        callback.current_score = callback.best_model_score
+        first = len(best["gradlab"]["val_history"]) == 1 and not outcome.resumed_at
+        callback.last_model_path = "" if first else str(last)
     return {callback.state_key: callback.state_dict()}
 
 
 def log_curves(cfg: DictConfig, loggers, outcome, metrics: dict, swept, label) -> None:
     """The scalars a solo run logs, at the same steps and in the same order (a CSV logger's
     rows): val/* after the updates they follow, the learning rate as Lightning's
-    LearningRateMonitor logs it (where the run has one) before its step's train/loss, test/*
-    at the end; then the hyperparameters and final values. A resumed run's: from where it
-    resumed (its logger runs hold what came before)."""
+    LearningRateMonitor logs it (where the run has one) before its step's train/loss, dead
+    units at the train end, test/* at the end; then the hyperparameters and final values. A
+    resumed run's: from where it resumed (its logger runs hold what came before)."""
     losses, first = outcome.history[:, 0].tolist(), outcome.resumed_at
     every, last = cfg.trainer.log_every_n_steps, cfg.trainer.max_steps
-    rates = {k: float(cfg.optim.lr) for k in metrics if k.startswith("lr-")}  # (lr_monitor)
+    tail = len(losses) - 1  # then each update's (a diverged run's last ones, as its history
+    if metrics["status"] == "diverged":  # callback logs them when the run fails)
+        tail = first_unlogged(len(losses), every)
+    rates = {k: cfg.optim.lr for k in metrics if k.startswith("lr-")}  # (lr_monitor: as set)
     tests = {k: v for k, v in metrics.items() if k.startswith("test/")}
     for logger in loggers:
         validations = iter(outcome.validations)
@@ -111,10 +129,12 @@ def log_curves(cfg: DictConfig, loggers, outcome, metrics: dict, swept, label) -
                 upcoming = next(validations, None)
             if rates and (i + 1) % every == 0:
                 logger.log_metrics(rates, step=i)
-            if is_log_step(i, every, last) or i == len(losses) - 1:
+            if is_log_step(i, every, last) or i >= tail:
                 logger.log_metrics({"train/loss": loss}, step=i)
         for n, values in [upcoming, *validations] if upcoming is not None else []:
             logger.log_metrics(values, step=n)
-        if tests:
-            logger.log_metrics(tests, step=metrics["step"])  # as the solo run's test
+    if outcome.dead_units is not None:  # callbacks.dead_units, at its solo run's train end
+        report_dead_units(outcome.dead_units, loggers, metrics["step"])
+    for logger in loggers if tests else []:
+        logger.log_metrics(tests, step=metrics["step"])  # as the solo run's test
     results.log_results(cfg, loggers, metrics, first=swept, label=label)
