@@ -425,7 +425,8 @@ def test_instrumented_batched_jobs_write_what_their_basic_sweep_jobs_write(
 @pytest.mark.parametrize("setting", [
     "callbacks.lr_monitor=null", "callbacks.history=null", "callbacks.model_checkpoint=null",
     "callbacks=none", "logger=many", "logger=many model.activation=relu",
-    "logger=many loss=sse", "logger=many optim=adam optim.lr=1,3",
+    "logger=many loss=sse", "logger=many loss=sse optim.lr=0.001,0.03",
+    "logger=many optim=adam optim.lr=1,3",
     "logger=many module.stop_tol=1e-2",
 ])  # fmt: skip
 def test_batched_jobs_write_what_basic_sweep_jobs_write(tmp_path, monkeypatch, capsys, setting):
@@ -434,8 +435,9 @@ def test_batched_jobs_write_what_basic_sweep_jobs_write(tmp_path, monkeypatch, c
     jobs write, no lr-SGD scalar, history.csv or checkpoint more. With TensorBoard and CSV
     loggers each job's metrics.csv has its solo run's rows in their order: dead ReLU units
     at the train end (relu), a diverged run's every last loss and no learning rate before
-    its first log step (sse: both diverge at update 16), a rate set as an integer (adam),
-    best.ckpt of runs that stop_tol stopped before any validation."""
+    its first log step (sse: both diverge at update 16; at 0.03, one diverges at update 23,
+    after a validation: it reports that one, the other run goes on), a rate set as an
+    integer (adam), best.ckpt of runs that stop_tol stopped before any validation."""
     files = same_jobs_as_basic_sweep(tmp_path, monkeypatch, setting)
     assert "as one run of 2" in capsys.readouterr().err
     assert ("history.csv" in files) == ("history" not in setting and "none" not in setting)
@@ -443,7 +445,9 @@ def test_batched_jobs_write_what_basic_sweep_jobs_write(tmp_path, monkeypatch, c
     if "stop_tol" in setting:
         assert "checkpoints/best.ckpt" in files
     if "sse" in setting:
-        assert json.loads((tmp_path / "b" / "0" / "metrics.json").read_text())["step"] < 20
+        diverged = json.loads((tmp_path / "b" / "1" / "metrics.json").read_text())
+        assert diverged["status"] == "diverged" and diverged["step"] < 30
+        assert ("val/loss_best" in diverged) == (diverged["step"] > 20)
 
 
 def same_jobs_as_basic_sweep(tmp_path, monkeypatch, setting: str) -> list[str]:

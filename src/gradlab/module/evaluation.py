@@ -58,8 +58,10 @@ class Evaluation:
             self._evaluate_runs(x, y, stage)
             return
         pred = self.predict_best(x)
-        # every DDP process evaluates the whole set: the same value, synced as such
-        self.log(f"{stage}/loss", self.loss_fn(pred, y), sync_dist=self.trainer.world_size > 1)
+        # every DDP process evaluates the whole set: the same value, synced as such; one batch,
+        # weighted 1 (Lightning's mean over batches of n points, v * n / n, is off by an ulp)
+        sync = self.trainer.world_size > 1
+        self.log(f"{stage}/loss", self.loss_fn(pred, y), sync_dist=sync, batch_size=1)
         if self.task == "regression":
             mse, r2 = getattr(self, f"{stage}_mse"), getattr(self, f"{stage}_r2")
             mse(pred.flatten(), y.flatten())
@@ -75,7 +77,8 @@ class Evaluation:
         if stage == "test":
             self.group.tested(self.loss_fn, self.task, self.model(x), y)
         elif self.validates_runs_now():
-            self.group.validated(self.loss_fn, self.task, self.model(x), y, self.updates)
+            alive = torch.isfinite(self.history()).all(dim=0)  # not diverged (yet)
+            self.group.validated(self.loss_fn, self.task, self.model(x), y, self.updates, alive)
 
     def validates_runs_now(self) -> bool:
         """Lightning validates on its schedule and where training stops early. A group does

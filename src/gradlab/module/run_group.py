@@ -29,6 +29,7 @@ class RunGroup:
         self.frozen: dict[int, list[torch.Tensor]] = {}
         self.newly_stopped: list[int] = []  # runs that stopped at this update
         self.last = self.best = self.last_pred = self.val_y = self.evaluated_at = None
+        self.seen = torch.zeros(runs, dtype=torch.long)  # validations each run made alive
         self.last_metrics: dict[int, dict] = {}
         self.val_history: list[tuple[int, list[dict]]] = []  # (updates, each run's val/*)
         self.val_losses: list[tuple[int, torch.Tensor]] = []  # (updates, each run's loss)
@@ -47,6 +48,7 @@ class RunGroup:
         if steps:
             self.last, self.evaluated_at = self.val_losses[-1][1], steps[-1]
             self.best = torch.stack([loss for _, loss in self.val_losses]).min(dim=0).values
+            self.seen += len(steps)
 
     # ------------------------------------------------------------------ stop_tol
     def after_update(self, model, losses: torch.Tensor, updates: int) -> bool:
@@ -71,13 +73,21 @@ class RunGroup:
         return len(self.stopped) == self.runs
 
     # ---------------------------------------------------------- validation, test
-    def validated(self, loss_fn, task: str, pred, y, updates: int) -> None:
-        """Each run's validation loss on the group's validation sets (``pred``, ``y``: stacked)."""
+    def validated(self, loss_fn, task: str, pred, y, updates: int, alive) -> None:
+        """Each run's validation loss on the group's validation sets (``pred``, ``y``: stacked).
+        A run that diverged (``alive`` false) keeps its last validation before, as its solo
+        run, stopped there, reports it."""
         loss = loss_fn(pred, y).nan_to_num(nan=math.inf, posinf=math.inf)
-        self.last, self.last_pred, self.val_y, self.last_metrics = loss, pred, y, {}
-        self.evaluated_at = updates
         self.val_losses.append((updates, loss.cpu()))
-        self.best = loss if self.best is None else torch.minimum(self.best, loss)
+        if self.last is None:  # the first validation
+            self.last, self.best = loss, loss
+        if self.last_pred is None:  # (the first since a resume too)
+            self.last_pred = pred.clone()
+        last, best = self.last.to(loss.device), self.best.to(loss.device)  # (resumed: CPU)
+        self.last, self.last_pred[alive] = torch.where(alive, loss, last), pred[alive]
+        self.best = torch.where(alive, torch.minimum(best, loss), best)
+        self.seen += alive.cpu()
+        self.val_y, self.last_metrics, self.evaluated_at = y, {}, updates
         self.task, self.loss_fn = task, loss_fn
         if self.logged:  # what a solo run logs at each validation
             runs = [
@@ -101,9 +111,11 @@ class RunGroup:
         for r in range(self.runs):  # each run's test metrics as its own run computes them
             self.tests[r] = test_metrics(task, loss_fn, pred[r], y[r])
 
-    def validations_of_run(self, run: int, stop: int) -> list[tuple[int, dict]]:
-        """Run ``run``'s logged validations up to its last update ``stop``."""
-        return up_to(stop, [(n, runs[run]) for n, runs in self.val_history])
+    def validations_of_run(self, run: int, stop: int, frozen=True) -> list[tuple[int, dict]]:
+        """Run ``run``'s logged validations up to its last update ``stop`` (``frozen``: and
+        at its stop, as ``up_to`` says; not for a diverged run)."""
+        mine = [(n, runs[run]) for n, runs in self.val_history]
+        return up_to(stop, mine) if frozen else [(n, v) for n, v in mine if n <= stop]
 
     def losses_of_run(self, run: int, stop: int) -> list[tuple[int, float]]:
         """Run ``run``'s (updates done, validation loss) up to ``stop`` (its val_history)."""

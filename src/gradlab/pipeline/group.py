@@ -172,10 +172,10 @@ def _train(cfgs: list[DictConfig], cfg: DictConfig, exact: bool, ckpts=None) -> 
         if len(column) // every > runs.resumed_at // every:  # lr_monitor logged it
             logged = rate(lrs[r])
         error = diverged
+        if runs.seen[r]:  # its last validation (a diverged run's: the last one before)
+            logged.update({"val/loss": runs.last[r], "val/loss_best": runs.best[r]})
+            logged.update(runs.metrics(r))
         if diverged is None:
-            if runs.best is not None:
-                logged.update({"val/loss": runs.last[r], "val/loss_best": runs.best[r]})
-                logged.update(runs.metrics(r))
             logged.update({f"test/{k}": v for k, v in runs.tests.get(r, {}).items()})
             if stopped_by:
                 kept = Path(cfgs[r].paths.output_dir) / "checkpoints" / "last.ckpt"
@@ -184,8 +184,9 @@ def _train(cfgs: list[DictConfig], cfg: DictConfig, exact: bool, ckpts=None) -> 
                **end_of_run(len(column), wall, error)}  # fmt: skip
         m = run_metrics(logged, end, module.loss_fn, data.train[1][r], cfgs[r])
         units = of_run(dead, r) if dead and diverged is None else None
+        validations = runs.validations_of_run(r, len(column) - bool(diverged), not diverged)
         outcomes.append(RunOutcome(
-            column.unsqueeze(1), m, runs.validations_of_run(r, len(column)), last,
+            column.unsqueeze(1), m, validations, last,
             checkpoints.best(trainer, r, history) if saves else None, units, runs.resumed_at,
         ))  # fmt: skip
     return outcomes

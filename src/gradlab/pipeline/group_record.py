@@ -115,24 +115,26 @@ def log_curves(cfg: DictConfig, loggers, outcome, metrics: dict, swept, label) -
     resumed run's: from where it resumed (its logger runs hold what came before)."""
     losses, first = outcome.history[:, 0].tolist(), outcome.resumed_at
     every, last = cfg.trainer.log_every_n_steps, cfg.trainer.max_steps
-    tail = len(losses) - 1  # then each update's (a diverged run's last ones, as its history
-    if metrics["status"] == "diverged":  # callback logs them when the run fails)
-        tail = first_unlogged(len(losses), every)
+    end = len(losses)  # a diverged run's last losses: logged when it fails (history callback)
+    if metrics["status"] == "diverged":
+        end = max(first, first_unlogged(len(losses), every))
     rates = {k: cfg.optim.lr for k in metrics if k.startswith("lr-")}  # (lr_monitor: as set)
     tests = {k: v for k, v in metrics.items() if k.startswith("test/")}
     for logger in loggers:
         validations = iter(outcome.validations)
         upcoming = next(validations, None)  # (updates done, its val/*)
-        for i, loss in enumerate(losses[first:], start=first):
+        for i, loss in enumerate(losses[first:end], start=first):
             while upcoming is not None and upcoming[0] <= i:
                 logger.log_metrics(upcoming[1], step=upcoming[0])
                 upcoming = next(validations, None)
             if rates and (i + 1) % every == 0:
                 logger.log_metrics(rates, step=i)
-            if is_log_step(i, every, last) or i >= tail:
+            if is_log_step(i, every, last) or i == len(losses) - 1:
                 logger.log_metrics({"train/loss": loss}, step=i)
         for n, values in [upcoming, *validations] if upcoming is not None else []:
             logger.log_metrics(values, step=n)
+        for i, loss in enumerate(losses[end:], start=end):
+            logger.log_metrics({"train/loss": loss}, step=i)
     if outcome.dead_units is not None:  # callbacks.dead_units, at its solo run's train end
         report_dead_units(outcome.dead_units, loggers, metrics["step"])
     for logger in loggers if tests else []:
