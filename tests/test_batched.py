@@ -427,7 +427,8 @@ def test_instrumented_batched_jobs_write_what_their_basic_sweep_jobs_write(
     "callbacks=none", "logger=many", "logger=many model.activation=relu",
     "logger=many loss=sse", "logger=many loss=sse optim.lr=0.001,0.03",
     "logger=many optim=adam optim.lr=1,3",
-    "logger=many module.stop_tol=1e-2",
+    "logger=many module.stop_tol=1e-2", "experiment=wave1d_adam",
+    "model.activation=sigmoid data.n_train=77",
 ])  # fmt: skip
 def test_batched_jobs_write_what_basic_sweep_jobs_write(tmp_path, monkeypatch, capsys, setting):
     """The callbacks a group reproduces (history, checkpoints, learning-rate monitor), each
@@ -437,7 +438,9 @@ def test_batched_jobs_write_what_basic_sweep_jobs_write(tmp_path, monkeypatch, c
     at the train end (relu), a diverged run's every last loss and no learning rate before
     its first log step (sse: both diverge at update 16; at 0.03, one diverges at update 23,
     after a validation: it reports that one, the other run goes on), a rate set as an
-    integer (adam), best.ckpt of runs that stop_tol stopped before any validation."""
+    integer (adam), best.ckpt of runs that stop_tol stopped before any validation. Sigmoid
+    units and 123 test points (wave1d_adam), 77 training points: every value bit for bit
+    (each run's activations and matrix products computed in tensors of its own)."""
     files = same_jobs_as_basic_sweep(tmp_path, monkeypatch, setting)
     assert "as one run of 2" in capsys.readouterr().err
     assert ("history.csv" in files) == ("history" not in setting and "none" not in setting)

@@ -86,6 +86,23 @@ class LogSoftmax(Activation):
         return grad_a - a.exp() * grad_a.sum(-1, keepdim=True)
 
 
+class EachRun(Activation):
+    """An activation applied to each run's slice of a leading run dimension on its own, its
+    backward too: an elementwise kernel computes a tensor's last few values by a scalar path
+    (torch.sigmoid's is an ulp apart from its vector path), so a run's values round as its
+    solo run's only in a tensor of its own (a batched group that must equal its runs)."""
+
+    def __init__(self, phi: Activation):
+        self.phi, self.name = phi, phi.name
+
+    def __call__(self, z):
+        return torch.stack([self.phi(zr) for zr in z.unbind(0)])
+
+    def backward(self, grad_a, z, a):
+        runs = zip(grad_a.unbind(0), z.unbind(0), a.unbind(0), strict=True)
+        return torch.stack([self.phi.backward(*run) for run in runs])
+
+
 ACTIVATIONS = {
     "identity": Identity,
     "linear": Identity,

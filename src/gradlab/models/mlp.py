@@ -10,7 +10,7 @@ from types import SimpleNamespace
 import torch
 from torch import nn
 
-from gradlab.models.activations import get_activation
+from gradlab.models.activations import EachRun, get_activation
 from gradlab.models.init import check_restarts, draw_layer, set_initial_values
 
 
@@ -18,10 +18,13 @@ def matmul_per_run(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     """a @ b one run at a time over the leading run dimension (either side may lack it).
 
     Each product is the 2-D matmul that run would compute on its own: torch's batched matmul
-    sums small products in another order (1 ulp apart in float32), this one rounds alike."""
+    sums small products in another order (1 ulp apart in float32), this one rounds alike. Each
+    run's operands are copied to tensors of their own: a matrix-vector product sums in an
+    order that depends on where its data starts in memory (a run's slice of a stacked tensor
+    starts anywhere; a tensor of its own, as its solo run has, on an aligned address)."""
     runs = max(a.shape[0] if a.dim() == 3 else 1, b.shape[0] if b.dim() == 3 else 1)
-    left = a.unbind(0) if a.dim() == 3 else [a] * runs
-    right = b.unbind(0) if b.dim() == 3 else [b] * runs
+    left = [x.clone() for x in a.unbind(0)] if a.dim() == 3 else [a] * runs
+    right = [y.clone() for y in b.unbind(0)] if b.dim() == 3 else [b] * runs
     return torch.stack([x @ y for x, y in zip(left, right, strict=True)])
 
 
@@ -65,6 +68,14 @@ class MLP(nn.Module):
         self.phis = [self.activation] * (self.num_layers - 1) + [self.output_activation]
         self.cache = SimpleNamespace(hs=None, zs=None)  # what backward needs from forward
         self.matmul = torch.matmul  # matmul_per_run: batched runs that round as solo runs
+
+    def round_as_solo_runs(self) -> None:
+        """Each run's matrix products and activations computed on its own slice (restarts as
+        a batched group's runs that equal their solo runs bit for bit)."""
+        self.matmul = matmul_per_run
+        self.activation = EachRun(self.activation)
+        self.output_activation = EachRun(self.output_activation)
+        self.phis = [self.activation] * (self.num_layers - 1) + [self.output_activation]
 
     @property
     def num_layers(self) -> int:

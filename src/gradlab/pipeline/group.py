@@ -25,7 +25,6 @@ from gradlab.callbacks.dead_units import dead_units, of_run
 from gradlab.callbacks.group_checkpoints import GroupCheckpoints
 from gradlab.data.base import FullBatchDataModule
 from gradlab.errors import DivergenceError
-from gradlab.models.mlp import matmul_per_run
 from gradlab.module.run_checkpoint import stack_run_checkpoints
 from gradlab.module.run_group import RunGroup
 from gradlab.optim.per_run import PerRunLearningRates, RunByRun, group_options, stacked_state
@@ -122,7 +121,7 @@ def _train(cfgs: list[DictConfig], cfg: DictConfig, exact: bool, ckpts=None) -> 
     L.seed_everything(cfg.seed, workers=True, verbose=False)
     datas, model = draw_stacked(cfgs)  # each run as its own run draws it
     if exact:
-        model.matmul = matmul_per_run
+        model.round_as_solo_runs()
     data = StackedData(datas)
     lrs = [float(c.optim.lr) for c in cfgs]
     module = build_module(cfg, model, data)
