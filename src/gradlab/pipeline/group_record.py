@@ -29,6 +29,13 @@ class GroupFiles:
 
         self.as_data = ConfigsAsData(template, keys)
         self.callback = None
+        self.history: bool | None = None  # whether the jobs write history.csv
+
+    def writes_history(self, cfg: DictConfig) -> bool:
+        """``callbacks.history`` is configured (the same for every job of the group)."""
+        if self.history is None:
+            self.history = has_callback(cfg, TrainingHistory)
+        return self.history
 
 
 def write_batched_job(cfg: DictConfig, outcome, label: str | None, swept: list[str],
@@ -38,19 +45,18 @@ def write_batched_job(cfg: DictConfig, outcome, label: str | None, swept: list[s
     share); return the sweep's metric."""
     out = Path(cfg.paths.output_dir)
     out.mkdir(parents=True, exist_ok=True)
-    if has_callback(cfg, TrainingHistory):  # (callbacks.history=null: none, as solo)
+    history = group.writes_history(cfg) if group else has_callback(cfg, TrainingHistory)
+    if history:  # (callbacks.history=null: none, as its solo run)
         write_history(out / "history.csv", outcome.history)
     saved = {"last": outcome.checkpoint, "best": outcome.best_checkpoint}
     if any(saved.values()):  # eval.py and ckpt_path= take them as a solo run's
         from gradlab.pipeline.config_data import config_as_data
 
         config = group.as_data(cfg) if group else config_as_data(cfg)
+        states = checkpoint_callback_states(cfg, out, outcome, group)
         for name, ckpt in saved.items():
             if ckpt is not None:
-                ckpt["gradlab"]["config"] = config
-                at_best = ckpt if name == "best" else None
-                state = checkpoint_callback_state(cfg, out, outcome, group, at_best)
-                ckpt["callbacks"] = state
+                ckpt["gradlab"]["config"], ckpt["callbacks"] = config, states[name]
                 save_atomically(ckpt, out / "checkpoints" / f"{name}.ckpt")
     metrics = outcome.metrics
     results.write_metrics(out, metrics)
@@ -68,17 +74,17 @@ def write_batched_job(cfg: DictConfig, outcome, label: str | None, swept: list[s
     return results.sweep_metric(cfg, metrics)
 
 
-def checkpoint_callback_state(cfg: DictConfig, out: Path, outcome, group=None,
-                              best=None) -> dict:  # fmt: skip
-    """The state the run's ModelCheckpoint (``callbacks.model_checkpoint``) keeps in its solo
-    run's checkpoints: its best score and file, so that a job resumed from its ``last.ckpt``
-    replaces its ``best.ckpt`` only with a better one, as the uninterrupted run does
-    (``group``: one callback for a group's jobs, its directory set per job as it resolves
-    its own). ``best``: the state inside best.ckpt, saved at its validation (the score then;
-    at a run's first validation, before any last.ckpt path was kept)."""
+def checkpoint_callback_states(cfg: DictConfig, out: Path, outcome, group=None) -> dict:
+    """{"last": ..., "best": ...}: the state the run's ModelCheckpoint
+    (``callbacks.model_checkpoint``) keeps in its solo run's last.ckpt and best.ckpt: its
+    best score and file, so that a job resumed from its ``last.ckpt`` replaces its
+    ``best.ckpt`` only with a better one, as the uninterrupted run does (``group``: one
+    callback for a group's jobs, its directory set per job as it resolves its own). In
+    best.ckpt, as saved at its validation: the score then, and at a run's first validation
+    no last.ckpt path yet."""
     metrics = outcome.metrics
     if not keeps_best(cfg):
-        return {}
+        return {"last": {}, "best": {}}
     node = cfg.callbacks.model_checkpoint
     callback = group.callback if group else None
     if callback is None:
@@ -92,7 +98,8 @@ def checkpoint_callback_state(cfg: DictConfig, out: Path, outcome, group=None,
         callback.best_model_path = callback.kth_best_model_path = callback.last_model_path = ""
         worst = math.inf if node.get("mode", "min") == "min" else -math.inf
         callback.best_k_models, callback.kth_value = {}, torch.tensor(worst, dtype=dtype)
-        return {callback.state_key: callback.state_dict()}
+        state = {callback.state_key: callback.state_dict()}
+        return {"last": state, "best": state}
     best_path, last = out / "checkpoints" / "best.ckpt", out / "checkpoints" / "last.ckpt"
     callback.best_model_score = torch.tensor(metrics["val/loss_best"], dtype=dtype)
     callback.current_score = torch.tensor(metrics["val/loss"], dtype=dtype)
@@ -100,11 +107,14 @@ def checkpoint_callback_state(cfg: DictConfig, out: Path, outcome, group=None,
     callback.kth_value = callback.best_model_score
     callback.best_k_models = {str(best_path): callback.best_model_score}
     callback.last_model_path = str(last)
-    if best is not None:
-        callback.current_score = callback.best_model_score
-        first = len(best["gradlab"]["val_history"]) == 1 and not outcome.resumed_at
-        callback.last_model_path = "" if first else str(last)
-    return {callback.state_key: callback.state_dict()}
+    key, state = callback.state_key, callback.state_dict()
+    best = outcome.best_checkpoint
+    first = best is not None and len(best["gradlab"]["val_history"]) == 1
+    at_best = {
+        "current_score": callback.best_model_score,
+        "last_model_path": "" if first and not outcome.resumed_at else str(last),
+    }
+    return {"last": {key: state}, "best": {key: {**state, **at_best}}}
 
 
 def log_curves(cfg: DictConfig, loggers, outcome, metrics: dict, swept, label) -> None:
