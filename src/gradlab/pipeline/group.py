@@ -163,14 +163,12 @@ def _train(cfgs: list[DictConfig], cfg: DictConfig, exact: bool, ckpts=None) -> 
     if has_callback(cfg, DeadUnitCheck) and not stopped_by:
         dead = dead_units(module.model, data.train[0].to(module.device))
     history, outcomes = module.history().cpu(), []
-    rate, every = learning_rate(cfg), cfg.trainer.log_every_n_steps
+    rate = learning_rate(cfg)
     for r in range(len(cfgs)):
         column = runs.history_of_run(history, r)
         last = checkpoints.last(trainer, r, history, column) if saves else None
-        logged, diverged = {}, runs.divergence(column, lrs[r])
-        if len(column) // every > runs.resumed_at // every:  # lr_monitor logged it
-            logged = rate(lrs[r])
-        error = diverged
+        diverged = runs.divergence(column, lrs[r])
+        logged, error = rate(lrs[r], runs.resumed_at, len(column)), diverged
         if runs.seen[r]:  # its last validation (a diverged run's: the last one before)
             logged.update({"val/loss": runs.last[r], "val/loss_best": runs.best[r]})
             logged.update(runs.metrics(r))
@@ -192,11 +190,17 @@ def _train(cfgs: list[DictConfig], cfg: DictConfig, exact: bool, ckpts=None) -> 
 
 
 def learning_rate(cfg: DictConfig):
-    """lr -> ``{"lr-<Optimizer>": lr}`` as a solo run's metrics.json holds it (Lightning's
-    LearningRateMonitor, there when the run has a logger: a tensor of the run's dtype; the
+    """(lr, first, updates) -> ``{"lr-<Optimizer>": lr}`` as a solo run's metrics.json holds
+    it after updates ``first`` to ``updates``: Lightning's LearningRateMonitor logs it every
+    ``log_every_n_steps`` updates where the run has a logger (a tensor of the run's dtype; the
     rate is constant: scheduled runs are not batched)."""
     if not cfg.get("logger") or not (cfg.get("callbacks") or {}).get("lr_monitor"):
-        return lambda lr: {}
-    dtype = torch.float64 if cfg.get("dtype") == "float64" else torch.float32
-    name = f"lr-{build_optimizer(cfg).func.__name__}"
-    return lambda lr: {name: torch.tensor(lr, dtype=dtype)}
+        return lambda lr, first, updates: {}
+    every, name = cfg.trainer.log_every_n_steps, f"lr-{build_optimizer(cfg).func.__name__}"
+
+    def rate(lr: float, first: int, updates: int) -> dict:
+        if updates // every == first // every:  # not logged in this session yet
+            return {}
+        return {name: torch.tensor(lr, dtype=torch.get_default_dtype())}  # (torch_settings)
+
+    return rate

@@ -16,6 +16,7 @@ from gradlab.instantiate import build
 from gradlab.module.loss_history import is_log_step
 from gradlab.pipeline import results
 from gradlab.pipeline.build import build_loggers, has_callback, keeps_best
+from gradlab.pipeline.process_state import run_dtype
 from gradlab.safe_files import save_atomically, write_text
 
 
@@ -67,10 +68,7 @@ def write_batched_job(cfg: DictConfig, outcome, label: str | None, swept: list[s
         if metrics["status"] != "interrupted":  # the sweep says that once, at its end
             print(f"error: {metrics['error']}", file=sys.stderr)
     loggers = build_loggers(cfg, label) if cfg.get("logger") else []
-    if loggers:
-        log_curves(cfg, loggers, outcome, metrics, swept, label)
-    elif outcome.dead_units is not None:  # callbacks.dead_units: its warning
-        report_dead_units(outcome.dead_units, loggers, metrics["step"])
+    log_curves(cfg, loggers, outcome, metrics, swept, label)  # (none: the dead units' warning)
     return results.sweep_metric(cfg, metrics)
 
 
@@ -92,7 +90,7 @@ def checkpoint_callback_states(cfg: DictConfig, out: Path, outcome, group=None) 
         if group:
             group.callback = callback
     callback.dirpath = os.path.realpath(os.path.expanduser(str(node.dirpath)))
-    dtype = torch.float64 if cfg.get("dtype") == "float64" else torch.float32
+    dtype = run_dtype(cfg)
     if "val/loss_best" not in metrics:  # not validated yet: as the callback starts
         callback.best_model_score = callback.current_score = None
         callback.best_model_path = callback.kth_best_model_path = callback.last_model_path = ""
@@ -149,4 +147,5 @@ def log_curves(cfg: DictConfig, loggers, outcome, metrics: dict, swept, label) -
         report_dead_units(outcome.dead_units, loggers, metrics["step"])
     for logger in loggers if tests else []:
         logger.log_metrics(tests, step=metrics["step"])  # as the solo run's test
-    results.log_results(cfg, loggers, metrics, first=swept, label=label)
+    if loggers:
+        results.log_results(cfg, loggers, metrics, first=swept, label=label)

@@ -104,12 +104,17 @@ def kept_process_state(environ: dict | None = None, python_random: tuple | None 
         restore(state)
 
 
+def run_dtype(cfg) -> torch.dtype:
+    """The run's dtype (``dtype``: float32 unless set)."""
+    return getattr(torch, cfg.get("dtype") or "float32")
+
+
 @contextmanager
 def torch_settings(cfg):
     """The run's default dtype and intra-op threads (process-wide torch settings), restored
     when the block ends, so a float64 run leaves the Python session as it found it."""
     dtype, threads = torch.get_default_dtype(), torch.get_num_threads()
-    torch.set_default_dtype(getattr(torch, cfg.get("dtype") or "float32"))
+    torch.set_default_dtype(run_dtype(cfg))
     if cfg.get("threads"):
         torch.set_num_threads(cfg.threads)
     try:
