@@ -428,7 +428,8 @@ def test_instrumented_batched_jobs_write_what_their_basic_sweep_jobs_write(
     "logger=many loss=sse", "logger=many loss=sse optim.lr=0.001,0.03",
     "logger=many optim=adam optim.lr=1,3",
     "logger=many module.stop_tol=1e-2", "experiment=wave1d_adam",
-    "model.activation=sigmoid data.n_train=77",
+    "model.activation=sigmoid data.n_train=77", "callbacks.figures.in_sweeps=true",
+    "logger=many loss=sse optim.lr=0.001,0.03 callbacks.figures.in_sweeps=true",
 ])  # fmt: skip
 def test_batched_jobs_write_what_basic_sweep_jobs_write(tmp_path, monkeypatch, capsys, setting):
     """The callbacks a group reproduces (history, checkpoints, learning-rate monitor), each
@@ -440,9 +441,12 @@ def test_batched_jobs_write_what_basic_sweep_jobs_write(tmp_path, monkeypatch, c
     after a validation: it reports that one, the other run goes on), a rate set as an
     integer (adam), best.ckpt of runs that stop_tol stopped before any validation. Sigmoid
     units and 123 test points (wave1d_adam), 77 training points: every value bit for bit
-    (each run's activations and matrix products computed in tensors of its own)."""
+    (each run's activations and matrix products computed in tensors of its own). Figures in
+    sweeps: each job's plots/*.png, byte for byte (a diverged run's: where it diverged)."""
     files = same_jobs_as_basic_sweep(tmp_path, monkeypatch, setting)
     assert "as one run of 2" in capsys.readouterr().err
+    if "in_sweeps" in setting:
+        assert {"plots/fit.png", "plots/hidden_units.png"} <= set(files)
     assert ("history.csv" in files) == ("history" not in setting and "none" not in setting)
     assert any(f.endswith("metrics.csv") for f in files) == ("logger=many" in setting)
     if "stop_tol" in setting:
@@ -492,6 +496,8 @@ def same_jobs_as_basic_sweep(tmp_path, monkeypatch, setting: str) -> list[str]:
             for row in rows[0] + rows[1]:
                 row.pop("wall_time_s")
             assert rows[0] == rows[1] and len(rows[0]) > 2, job
+        for png in [p.relative_to(basic) for p in basic.rglob("plots/*.png")]:
+            assert (batched / png).read_bytes() == (basic / png).read_bytes(), (job, png)
     return files[0]
 
 
@@ -499,7 +505,8 @@ def same_jobs_as_basic_sweep(tmp_path, monkeypatch, setting: str) -> list[str]:
     ("override", "named"),
     [
         ("callbacks=trace", "callbacks.trace (gradlab.callbacks.Trace)"),
-        ("callbacks.figures.in_sweeps=true", "callbacks.figures (gradlab.callbacks.FigureLogger)"),
+        ("callbacks.figures.plot_every_n_steps=2",
+         "callbacks.figures (gradlab.callbacks.FigureLogger)"),
         ("module.track_params=true", "module.track_params"),
     ],
 )

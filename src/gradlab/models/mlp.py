@@ -69,12 +69,16 @@ class MLP(nn.Module):
         self.cache = SimpleNamespace(hs=None, zs=None)  # what backward needs from forward
         self.matmul = torch.matmul  # matmul_per_run: batched runs that round as solo runs
 
-    def round_as_solo_runs(self) -> None:
+    def round_as_solo_runs(self, each: bool = True) -> None:
         """Each run's matrix products and activations computed on its own slice (restarts as
-        a batched group's runs that equal their solo runs bit for bit)."""
-        self.matmul = matmul_per_run
-        self.activation = EachRun(self.activation)
-        self.output_activation = EachRun(self.output_activation)
+        a batched group's runs that equal their solo runs bit for bit); ``each=False``: as
+        one tensor again (a single run cut from the group)."""
+        unwrap = lambda phi: phi.phi if isinstance(phi, EachRun) else phi  # noqa: E731
+        self.matmul = matmul_per_run if each else torch.matmul
+        self.activation, self.output_activation = (
+            EachRun(unwrap(phi)) if each else unwrap(phi)
+            for phi in (self.activation, self.output_activation)
+        )
         self.phis = [self.activation] * (self.num_layers - 1) + [self.output_activation]
 
     @property

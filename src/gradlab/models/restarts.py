@@ -23,6 +23,8 @@ def single_restart(model: nn.Module, r: int) -> nn.Module:
     for m in one.modules():
         if getattr(m, "restarts", None):
             m.restarts = None
+            if hasattr(m, "round_as_solo_runs"):  # one run: no runs to round apart
+                m.round_as_solo_runs(False)
     if num_restarts(model) > 1:
         for p in one.parameters():
             p.data = p.data[r].clone()

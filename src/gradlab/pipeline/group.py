@@ -20,11 +20,12 @@ import lightning as L
 import torch
 from omegaconf import DictConfig
 
-from gradlab.callbacks import DeadUnitCheck, RunCheckpoint
+from gradlab.callbacks import DeadUnitCheck, FigureLogger, RunCheckpoint
 from gradlab.callbacks.dead_units import dead_units, of_run
 from gradlab.callbacks.group_checkpoints import GroupCheckpoints
 from gradlab.data.base import FullBatchDataModule
 from gradlab.errors import DivergenceError
+from gradlab.models.restarts import single_restart
 from gradlab.module.run_checkpoint import stack_run_checkpoints
 from gradlab.module.run_group import RunGroup
 from gradlab.optim.per_run import PerRunLearningRates, RunByRun, group_options, stacked_state
@@ -32,6 +33,7 @@ from gradlab.pipeline.build import (
     build_module,
     build_optimizer,
     build_trainer,
+    callback_target,
     has_callback,
     keeps_best,
 )
@@ -62,9 +64,19 @@ class StackedData(FullBatchDataModule):
                 return None
             return tuple(torch.stack(ts) for ts in zip(*pairs, strict=True))
 
+        self.grid = getattr(first, "grid", None)  # (a 2-D grid's shape: the same for all)
         self.train = stack([d.train for d in datas])
         self.val = stack([d.val for d in datas])
         self.test = stack([d.test for d in datas])
+
+    def of_run(self, r: int) -> FullBatchDataModule:
+        """Run ``r``'s data set (views of the stacked tensors)."""
+        data = FullBatchDataModule()
+        data.task, data.num_classes, data.grid = self.task, self.num_classes, self.grid
+        for split in ("train", "val", "test"):
+            stacked = getattr(self, split)
+            setattr(data, split, None if stacked is None else tuple(t[r] for t in stacked))
+        return data
 
 
 @dataclass
@@ -78,6 +90,7 @@ class RunOutcome:
     best_checkpoint: dict | None = None  # its best.ckpt (its lowest validation loss)
     dead_units: list | None = None  # callbacks.dead_units: (layer, dead, units) at its end
     resumed_at: int = 0  # the update it resumed at (its logger runs have what came before)
+    figures: tuple | None = None  # callbacks.figures in sweeps: (its model, data, dense points)
 
 
 def train_group(cfgs: list[DictConfig], exact: bool = True, resume=None) -> list[RunOutcome]:
@@ -128,6 +141,8 @@ def _train(cfgs: list[DictConfig], cfg: DictConfig, exact: bool, ckpts=None) -> 
     check_model_fits_data(cfg, datas[0], model, module.loss_fn)  # as a solo run checks it
     del datas  # (stacked: each run's own copy is not needed)
     module.group = runs = RunGroup(len(cfgs), module.stop_tol, bool(cfg.get("logger")))
+    drawn = figures_at_end(cfg)  # callbacks.figures: each run's, from where it ended
+    runs.keep_diverged = drawn is not None
     if exact:
         options = [group_options(c) for c in cfgs]
         module.optimizer_factory = partial(
@@ -182,11 +197,24 @@ def _train(cfgs: list[DictConfig], cfg: DictConfig, exact: bool, ckpts=None) -> 
         m = run_metrics(logged, end, module.loss_fn, data.train[1][r], cfgs[r])
         units = of_run(dead, r) if dead and diverged is None else None
         validations = runs.validations_of_run(r, len(column) - bool(diverged), not diverged)
+        figures = None if drawn is None else (single_restart(module.model, r).cpu().eval(),
+                                              data.of_run(r), drawn)  # fmt: skip
         outcomes.append(RunOutcome(
             column.unsqueeze(1), m, validations, last,
             checkpoints.best(trainer, r, history) if saves else None, units, runs.resumed_at,
+            figures,
         ))  # fmt: skip
     return outcomes
+
+
+def figures_at_end(cfg: DictConfig) -> int | None:
+    """``callbacks.figures``'s dense points where its FigureLogger draws a sweep job's figures
+    at its end (``in_sweeps``; a group refuses ``plot_every_n_steps``: see sweep.batchable)."""
+    for node in (cfg.get("callbacks") or {}).values():
+        if node and callback_target(node) is FigureLogger and node.get("in_sweeps"):
+            fast = cfg.trainer.get("fast_dev_run")
+            return None if fast else int(node.get("dense_points", 500))
+    return None
 
 
 def learning_rate(cfg: DictConfig):

@@ -77,8 +77,8 @@ GROUP_CALLBACKS = {
         None if n.get("logging_interval") == "step" else "logs per epoch"
     ),
     TrainingHistory: lambda n, cfg: None,  # history.csv (module.track_params: refused above)
-    FigureLogger: lambda n, cfg: (  # a sweep's jobs draw no figures unless asked to
-        "draws each job's figures" if n.get("in_sweeps") or n.get("plot_every_n_steps") else None
+    FigureLogger: lambda n, cfg: (  # (in_sweeps: each job's figures at its end, as its own)
+        "draws figures during training" if n.get("plot_every_n_steps") else None
     ),
     DeadUnitCheck: lambda n, cfg: None,  # each run's count (RunOutcome.dead_units)
 }

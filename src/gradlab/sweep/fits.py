@@ -1,7 +1,8 @@
 """Each sweep job's fit, drawn from its ``last.ckpt`` when the sweep's summary is written:
-``plots/fit.png`` in the job's directory and ``fits.png`` tiling them, one job per group of
-seeds, at most ``MAX_FITS`` (thinned evenly beyond that). Training draws nothing for it; the
-job's data are drawn again from its seed, as ``eval.py`` draws them."""
+``plots/fit.png`` in the job's directory (unless the job drew its own: ``in_sweeps``) and
+``fits.png`` tiling them, one job per group of seeds, at most ``MAX_FITS`` (thinned evenly
+beyond that). Training draws nothing for it; the job's data are drawn again from its seed,
+as ``eval.py`` draws them."""
 
 import math
 from pathlib import Path
@@ -31,8 +32,10 @@ def plot_fits(sweep_dir: Path, table: list[dict], keys: list[str]) -> int:
         fig.canvas.draw()
         pixels = np.asarray(fig.canvas.buffer_rgba())[..., :3].copy()
         plt.close(fig)
-        with open_new(check_directory(sweep_dir / row["job"] / "plots") / "fit.png", "wb") as f:
-            plt.imsave(f, pixels, format="png")
+        own = check_directory(sweep_dir / row["job"] / "plots") / "fit.png"
+        if not own.exists():  # (a job that drew its figures keeps its own: in_sweeps)
+            with open_new(own, "wb") as f:
+                plt.imsave(f, pixels, format="png")
         images.append(pixels)
     if images:
         with open_new(sweep_dir / "fits.png", "wb") as f:
