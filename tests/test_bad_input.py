@@ -71,6 +71,13 @@ CASES = [
     (["restarts=1.5"], 2, "restarts:"),
     (["dtype=float16"], 2, "dtype:"),
     (["model.sizes=[1,2"], 2, "model.sizes: cannot parse"),
+    (
+        ["model.sizes=[1,2"],
+        2,
+        "a list closes its brackets, quoted for the shell: model.sizes='[1,2,1]'",
+    ),
+    (["tags=a=b"], 2, "quoted for Hydra: \"tags='a=b'\""),
+    (["optim.lr==0.1"], 2, "one '=' between the key and its value: optim.lr=0.1"),
     (["model.sizes=[2,0,1]"], 2, "model.sizes: need >= 2 positive integers"),
     (["model.sizes=[3,4,1]"], 2, "model: does not take this data's inputs"),
     (["model.sizes=[2,3,2]"], 2, "model: gives 2 outputs"),

@@ -505,8 +505,10 @@ def same_jobs_as_basic_sweep(tmp_path, monkeypatch, setting: str) -> list[str]:
     ("override", "named"),
     [
         ("callbacks=trace", "callbacks.trace (gradlab.callbacks.Trace)"),
-        ("callbacks.figures.plot_every_n_steps=2",
-         "callbacks.figures (gradlab.callbacks.FigureLogger)"),
+        (
+            "callbacks.figures.plot_every_n_steps=2",
+            "callbacks.figures (gradlab.callbacks.FigureLogger)",
+        ),
         ("module.track_params=true", "module.track_params"),
     ],
 )

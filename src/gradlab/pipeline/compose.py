@@ -26,11 +26,21 @@ def check_overrides_parse(argv: list[str]) -> None:
         try:
             parser.parse_override(text)
         except Exception as e:  # noqa: BLE001 - Hydra's parse errors: one line naming the key
-            key = text.split("=", 1)[0].lstrip("+~")
+            key, _, value = text.partition("=")
+            key = key.lstrip("+~")
             reason = str(e).strip().splitlines()[0]
             raise ConfigError(
-                f"{key}: cannot parse {text!r}: {reason} (quote lists: {key}='[1,2,1]')"
+                f"{key}: cannot parse {text!r}: {reason} ({parse_hint(key, value)})"
             ) from None
+
+
+def parse_hint(key: str, value: str) -> str:
+    """What to write instead of an override whose ``value`` Hydra cannot parse."""
+    if value.startswith("="):
+        return f"one '=' between the key and its value: {key}={value.lstrip('=')}"
+    if value.count("[") != value.count("]") or value.count("{") != value.count("}"):
+        return f"a list closes its brackets, quoted for the shell: {key}='[1,2,1]'"
+    return f"a value holding = or other signs is quoted for Hydra: \"{key}='{value}'\""
 
 
 def compose_config(output_dir, *overrides: str, config_name: str = "config") -> DictConfig:
