@@ -4,13 +4,14 @@ it (``trainer.save_checkpoint`` into the pipeline's ``HeldCheckpointIO``, no fil
 loss (as its ModelCheckpoint keeps it), the state where it stopped, the state at the start."""
 
 import math
+from functools import partial
 
 import lightning as L
 import torch
 from omegaconf import OmegaConf
 
 from gradlab.module.run_checkpoint import checkpoint_of_run
-from gradlab.optim.per_run import optimizer_snapshot, packed_state, run_optimizer_state
+from gradlab.optim.per_run import optimizer_snapshot, run_optimizer_state
 
 
 def group_checkpoint(trainer: L.Trainer) -> dict:
@@ -90,14 +91,15 @@ class GroupCheckpoints(L.Callback):
         ]  # fmt: skip
         if not better:
             return
-        group, packed = group_checkpoint(trainer), packed_state(trainer.optimizers[0])
+        group, packed = group_checkpoint(trainer), optimizer_snapshot(trainer.optimizers[0])
         for r in better:  # (cut at the end: most are replaced by a later best)
             self.best_loss[r] = float(runs.last[r])
             self.kept.add(r)
             if r in runs.stopped:  # its state at its stop
                 (at, opt), done = self.at_stop[r], runs.stopped[r]
-            else:
-                at, opt, done = group, optimizer_state(trainer, self.cfgs[r], r, packed), n
+            else:  # its optimizer's state: cut from the group's copy when its best.ckpt is
+                at, done = group, n
+                opt = partial(optimizer_state, trainer, self.cfgs[r], r, packed)
             self.best_at[r] = (at, opt, done, runs.best[r].clone(), runs.previous[r])
 
     def best(self, trainer, r: int, history) -> dict | None:
@@ -106,6 +108,7 @@ class GroupCheckpoints(L.Callback):
         if r not in self.best_at:
             return None
         group, opt, n, best, previous = self.best_at[r]
+        opt = opt() if callable(opt) else opt
         column = history[:n, r]
         val_history = trainer.lightning_module.group.losses_of_run(r, n)
         return run_checkpoint(trainer, group, self.cfgs, r, opt, column=column,
