@@ -51,18 +51,61 @@ class Holes:
         self.cache: dict = {}
 
     def fill(self, values: list) -> str:
+        self.dump_new([(p, values[p[0]]) for p in self.parts if not isinstance(p, str)])
         return "".join(p if isinstance(p, str) else self.entry(p, values[p[0]]) for p in self.parts)
 
     def entry(self, hole: tuple[int, str], value) -> str:
-        """``key: value`` as OmegaConf dumps it, indented as the placeholder was."""
+        """``key: value`` as OmegaConf dumps it where the placeholder was."""
         i, indent = hole
-        if type(value) is int and self.keys[i].isidentifier():  # what YAML prints for both
-            return f"{indent}{self.keys[i]}: {value}\n"
+        name = self.keys[i]
+        if type(value) is int and name.isidentifier():  # what YAML prints for both
+            return f"{indent}{name}: {value}\n"
+        if name.isidentifier() and value and one_line_strings(value):  # a job's overrides
+            return f"{indent}{name}:\n" + "".join(indent + list_item(v) for v in value)
         key = (i, repr(value))
         if key not in self.cache:
-            text = OmegaConf.to_yaml({self.keys[i]: value})
-            self.cache[key] = "".join(indent + line for line in text.splitlines(keepends=True))
+            self.cache[key] = nested_yaml({name: value}, indent)
         return self.cache[key]
+
+    def dump_new(self, holes: list[tuple[tuple[int, str], object]]) -> None:
+        """The new strings at one indentation dumped in one ``to_yaml`` (a job's directory
+        and override string: one dump, not one each), cut where each key's lines begin."""
+        by_indent: dict[str, dict[int, str]] = {}
+        for (i, indent), v in holes:
+            if type(v) is str and (i, repr(v)) not in self.cache:
+                by_indent.setdefault(indent, {})[i] = v
+        for indent, new in by_indent.items():
+            names = [self.keys[i] for i in new]
+            if len(new) < 2 or len(set(names)) < len(names):
+                continue  # (one value, or keys alike: each dumped on its own)
+            text = nested_yaml(dict(zip(names, new.values(), strict=True)), indent)
+            entries = re.split(rf"\n(?={indent}\S)", text.rstrip("\n"))  # (a value's own
+            for (i, v), entry in zip(new.items(), entries, strict=True):  # lines: deeper)
+                self.cache[(i, repr(v))] = entry + "\n"
+
+
+def one_line_strings(value) -> bool:
+    """A list of strings whose items YAML writes on one line each at any depth (no space or
+    line break to wrap at, nothing to escape)."""
+    return type(value) is list and all(
+        type(v) is str and v.isprintable() and " " not in v for v in value
+    )
+
+
+@functools.lru_cache(maxsize=1 << 16)
+def list_item(text: str) -> str:
+    """``text`` as an item of a list OmegaConf dumps (``- text``): a block list's items are
+    dumped each on its own, and a sweep's jobs share most of their overrides."""
+    return OmegaConf.to_yaml([text])
+
+
+def nested_yaml(mapping: dict, indent: str) -> str:
+    """``mapping`` as OmegaConf dumps it nested ``indent`` deep (a long value wraps by its
+    column, a blank line in it stays blank)."""
+    depth = len(indent) // 2
+    for _ in range(depth):
+        mapping = {"n": mapping}
+    return "".join(OmegaConf.to_yaml(mapping).splitlines(keepends=True)[depth:])
 
 
 class JobDirs:
@@ -83,7 +126,6 @@ class JobDirs:
         self.frozen = pickle.dumps(OmegaConf.create(self.task))
         self.fixed = {f: OmegaConf.select(template.hydra, f) for f in asked - set(JOB_FIELDS)}
         self.sweep_dir = str(template.hydra.sweep.dir)
-        self.override_lines: dict[str, str] = {}  # override -> its line in overrides.yaml
         self.dirname_conf = OmegaConf.to_container(
             template.hydra.job.config.override_dirname, resolve=True
         )
@@ -100,16 +142,9 @@ class JobDirs:
         hydra_dir.mkdir(exist_ok=True)
         write_text(hydra_dir / "config.yaml", self.config_yaml.fill([values[k] for k in self.keys]))
         write_text(hydra_dir / "hydra.yaml", self.hydra_yaml.fill([job[f] for f in JOB_FIELDS]))
-        write_text(hydra_dir / "overrides.yaml", self.overrides_yaml(overrides))
+        overrides_yaml = "".join(map(list_item, overrides)) if overrides else "[]\n"
+        write_text(hydra_dir / "overrides.yaml", overrides_yaml)  # (OmegaConf.to_yaml's)
         return self.config(values, job)
-
-    def overrides_yaml(self, overrides: list[str]) -> str:
-        """``OmegaConf.to_yaml(overrides)``, item by item (a block list's items are written
-        each on its own, and a sweep's jobs share most of them: ~0.7 ms a job saved)."""
-        for o in overrides:
-            if o not in self.override_lines:
-                self.override_lines[o] = OmegaConf.to_yaml([o])
-        return "".join(self.override_lines[o] for o in overrides) if overrides else "[]\n"
 
     def hydra_fields(self, idx: int, overrides: list[str]) -> dict:
         """The job-specific fields of Hydra's node, as run_job and the launcher set them."""
