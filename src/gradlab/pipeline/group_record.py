@@ -56,7 +56,7 @@ def write_batched_job(cfg: DictConfig, outcome, label: str | None, swept: list[s
         from gradlab.pipeline.config_data import config_as_data
 
         config = group.as_data(cfg) if group else config_as_data(cfg)
-        states = checkpoint_callback_states(cfg, out, outcome, group)
+        states = checkpoint_callback_states(config, out, outcome, group)
         for name, ckpt in saved.items():
             if ckpt is not None:
                 ckpt["gradlab"]["config"], ckpt["callbacks"] = config, states[name]
@@ -78,24 +78,24 @@ def write_batched_job(cfg: DictConfig, outcome, label: str | None, swept: list[s
     return results.sweep_metric(cfg, metrics)
 
 
-def checkpoint_callback_states(cfg: DictConfig, out: Path, outcome, group=None) -> dict:
+def checkpoint_callback_states(cfg: dict, out: Path, outcome, group=None) -> dict:
     """{"last": ..., "best": ...}: the state the run's ModelCheckpoint
     (``callbacks.model_checkpoint``) keeps in its solo run's last.ckpt and best.ckpt: its
     best score and file, so that a job resumed from its ``last.ckpt`` replaces its
     ``best.ckpt`` only with a better one, as the uninterrupted run does (``group``: one
     callback for a group's jobs, its directory set per job as it resolves its own). In
     best.ckpt, as saved at its validation: the score then, and at a run's first validation
-    no last.ckpt path yet."""
+    no last.ckpt path yet. ``cfg``: the job's config as plain data (``config_data``)."""
     metrics = outcome.metrics
     if not keeps_best(cfg):
         return {"last": {}, "best": {}}
-    node = cfg.callbacks.model_checkpoint
+    node = cfg["callbacks"]["model_checkpoint"]
     callback = group.callback if group else None
     if callback is None:
         callback = build("callbacks.model_checkpoint", node)
         if group:
             group.callback = callback
-    callback.dirpath = os.path.realpath(os.path.expanduser(str(node.dirpath)))
+    callback.dirpath = os.path.realpath(os.path.expanduser(str(node["dirpath"])))
     dtype = run_dtype(cfg)
     if "val/loss_best" not in metrics:  # not validated yet: as the callback starts
         callback.best_model_score = callback.current_score = None
