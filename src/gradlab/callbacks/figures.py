@@ -1,9 +1,11 @@
 """Draw the run's figures (chosen by the data set's shape) into TensorBoard and plots/*.png."""
 
+from pathlib import Path
+
 import lightning as L
 import torch
 
-from gradlab.callbacks.publish import publish
+from gradlab.callbacks.publish import publish_to
 from gradlab.models.restarts import single_restart
 
 
@@ -39,8 +41,7 @@ class FigureLogger(L.Callback):
     def draw(self, trainer, pl_module) -> dict:
         step = pl_module.updates
         figures = model_figures(pl_module, trainer.datamodule, self.dense_points)
-        for key, fig in figures.items():
-            publish(trainer, fig, key, f"figures/{key}", step)
+        publish_figures(Path(trainer.default_root_dir), trainer.loggers, figures, step)
         if pl_module.gradients.worst:
             from gradlab.module.grad_compare import format_table
 
@@ -51,6 +52,12 @@ class FigureLogger(L.Callback):
                         "gradcheck/table", "    " + table.replace("\n", "\n    "), step
                     )
         return figures
+
+
+def publish_figures(run_dir: Path, loggers, figures: dict, step: int) -> None:
+    """A run's figures into ``run_dir``/plots and its TensorBoard, as ``figures/<name>``."""
+    for key, fig in figures.items():
+        publish_to(run_dir, loggers, fig, key, f"figures/{key}", step)
 
 
 def model_figures(pl_module, data, dense_points: int = 500) -> dict:

@@ -73,12 +73,10 @@ class MLP(nn.Module):
         """Each run's matrix products and activations computed on its own slice (restarts as
         a batched group's runs that equal their solo runs bit for bit); ``each=False``: as
         one tensor again (a single run cut from the group)."""
-        unwrap = lambda phi: phi.phi if isinstance(phi, EachRun) else phi  # noqa: E731
+        plain = [phi.phi if isinstance(phi, EachRun) else phi
+                 for phi in (self.activation, self.output_activation)]  # fmt: skip
         self.matmul = matmul_per_run if each else torch.matmul
-        self.activation, self.output_activation = (
-            EachRun(unwrap(phi)) if each else unwrap(phi)
-            for phi in (self.activation, self.output_activation)
-        )
+        self.activation, self.output_activation = (EachRun(p) if each else p for p in plain)
         self.phis = [self.activation] * (self.num_layers - 1) + [self.output_activation]
 
     @property

@@ -11,9 +11,8 @@ import torch
 from omegaconf import DictConfig
 
 from gradlab.callbacks.dead_units import report_dead_units
-from gradlab.callbacks.figures import fit_figures
+from gradlab.callbacks.figures import fit_figures, publish_figures
 from gradlab.callbacks.history import TrainingHistory, first_unlogged, write_history
-from gradlab.callbacks.publish import publish_to
 from gradlab.instantiate import build
 from gradlab.module.loss_history import is_log_step
 from gradlab.pipeline import results
@@ -32,13 +31,7 @@ class GroupFiles:
 
         self.as_data = ConfigsAsData(template, keys)
         self.callback = None
-        self.history: bool | None = None  # whether the jobs write history.csv
-
-    def writes_history(self, cfg: DictConfig) -> bool:
-        """``callbacks.history`` is configured (the same for every job of the group)."""
-        if self.history is None:
-            self.history = has_callback(cfg, TrainingHistory)
-        return self.history
+        self.history = has_callback(template, TrainingHistory)  # the jobs write history.csv
 
 
 def write_batched_job(cfg: DictConfig, outcome, label: str | None, swept: list[str],
@@ -48,8 +41,7 @@ def write_batched_job(cfg: DictConfig, outcome, label: str | None, swept: list[s
     share); return the sweep's metric."""
     out = Path(cfg.paths.output_dir)
     out.mkdir(parents=True, exist_ok=True)
-    history = group.writes_history(cfg) if group else has_callback(cfg, TrainingHistory)
-    if history:  # (callbacks.history=null: none, as its solo run)
+    if group.history if group else has_callback(cfg, TrainingHistory):  # (else none, as solo)
         write_history(out / "history.csv", outcome.history)
     saved = {"last": outcome.checkpoint, "best": outcome.best_checkpoint}
     if any(saved.values()):  # eval.py and ckpt_path= take them as a solo run's
@@ -72,8 +64,8 @@ def write_batched_job(cfg: DictConfig, outcome, label: str | None, swept: list[s
     loggers = build_loggers(cfg, label) if cfg.get("logger") else []
     if outcome.figures is not None:  # callbacks.figures in sweeps: as its solo run's, at its end
         model, data, dense = outcome.figures
-        for key, fig in fit_figures(model, data, metrics["step"], dense).items():
-            publish_to(out, loggers, fig, key, f"figures/{key}", metrics["step"])
+        step = metrics["step"]
+        publish_figures(out, loggers, fit_figures(model, data, step, dense), step)
     log_curves(cfg, loggers, outcome, metrics, swept, label)  # (none: the dead units' warning)
     return results.sweep_metric(cfg, metrics)
 
