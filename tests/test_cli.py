@@ -35,3 +35,43 @@ def test_multirun_two_jobs(tmp_path):
     for job in jobs:
         assert read_metrics(job)["step"] == 50
         assert (job / ".hydra" / "overrides.yaml").is_file()
+
+
+def test_a_script_trains_with_its_libraries_settled(monkeypatch, tmp_path):
+    """``train.py`` holds the garbage collector off while torch and Lightning load, then
+    freezes what they made and turns it on again: a run and a batched group train with it on
+    (a script that left it off would grow without bound), the libraries out of its passes."""
+    import gc
+    import sys
+
+    import gradlab.pipeline.group
+    import gradlab.task
+    from gradlab import cli
+
+    seen = []
+
+    def watched(real):
+        def call(*args, **kwargs):
+            seen.append((gc.isenabled(), gc.get_freeze_count() > 0))
+            return real(*args, **kwargs)
+
+        return call
+
+    monkeypatch.setattr(gradlab.task, "train", watched(gradlab.task.train))
+    group = gradlab.pipeline.group
+    monkeypatch.setattr(group, "train_group", watched(group.train_group))
+    common = ["trainer.max_steps=3", "logger=none", "print_config=false"]
+    runs = [[f"hydra.run.dir={tmp_path}/one"],
+            ["-m", "sweep=batched", "seed=1,2", f"hydra.sweep.dir={tmp_path}/many"]]  # fmt: skip
+    try:
+        for args in runs:
+            gc.unfreeze()
+            monkeypatch.setattr(sys, "argv", ["train.py", *args, *common])
+            cli.as_script(cli.train)
+            assert gc.isenabled()
+    finally:
+        gc.enable()
+        gc.unfreeze()  # (this test process's objects: collected as before)
+    assert seen == [(True, True), (True, True)]
+    assert read_metrics(tmp_path / "one")["step"] == 3
+    assert [read_metrics(tmp_path / "many" / j)["step"] for j in "01"] == [3, 3]

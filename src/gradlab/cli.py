@@ -2,6 +2,7 @@
 ``python -m gradlab {train,eval,gradcheck,summarize,eos}``. Each ends a failure in one
 ``error:`` line and its exit code (``gradlab.errors``)."""
 
+import gc
 import sys
 from pathlib import Path
 
@@ -15,7 +16,10 @@ def _hydra_entry(task, config_name: str):
     from gradlab.pipeline.compose import CONFIG_DIR, check_overrides_parse, setup_hydra
 
     def reported(cfg):  # inside Hydra's job: the one line, not Hydra's "Error executing job"
+        from gradlab.pipeline.process_state import settle_libraries
+
         with reported_errors():
+            settle_libraries()
             return task(cfg)
 
     check_overrides_parse(sys.argv[1:])
@@ -140,6 +144,8 @@ def as_script(command) -> None:
     """``command`` as the whole process (``train.py``, ``python -m gradlab``): once a signal
     stopped it, later ones are ignored while Python exits (they would only cut its clean-up
     short: exit -15 instead of 130)."""
+    if command in (train, evaluate, gradcheck):  # libraries loaded, their job settles them
+        gc.disable()  # (pipeline.process_state.settle_libraries): no passes while they load
     from gradlab.pipeline.signals import ignore_after_stop
 
     try:

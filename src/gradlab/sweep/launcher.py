@@ -29,6 +29,7 @@ from hydra.plugins.launcher import Launcher
 from hydra.types import HydraContext, TaskFunction
 from omegaconf import DictConfig, OmegaConf, open_dict
 
+from gradlab.pipeline.process_state import settle_libraries
 from gradlab.pipeline.signals import requested, signals_noted
 from gradlab.sweep.batchable import check_mode, mode_of
 from gradlab.sweep.job_dirs import JobDirs, no_gc_passes
@@ -87,6 +88,7 @@ class BatchedLauncher(Launcher):
         self.config, self.hydra_context, self.task_function = config, hydra_context, task_function
 
     def launch(self, job_overrides, initial_job_idx: int) -> list[JobReturn]:
+        settle_libraries()
         setup_globals()
         configure_log(self.config.hydra.hydra_logging, self.config.hydra.verbose)
         Path(str(self.config.hydra.sweep.dir)).mkdir(parents=True, exist_ok=True)
@@ -215,6 +217,7 @@ class BatchedLauncher(Launcher):
                 f"\t... {len(chunk) - SHOWN_JOBS} more (each job's overrides: "
                 f"{sweep}/<job>/.hydra/overrides.yaml, or summary.csv at the end)"
             )
+        settled = gc.get_freeze_count() > 0  # (a script: process_state.settle_libraries)
         gc.freeze()  # the job configs live until the end: later passes need not scan them
         try:
             outcomes = train_group(jobs, exact, resume)
@@ -240,6 +243,8 @@ class BatchedLauncher(Launcher):
         stopped = sum(o is not None and o.metrics["status"] == "interrupted" for o in outcomes)
         del jobs, outcomes
         gc.collect()  # the group's trainer, module and data are cycles: free them now
+        if settled:  # what is left lives to the sweep's end: out of later passes again
+            gc.freeze()
         return stopped
 
     def state_of(self, idx: int) -> str | Path | None:
@@ -282,19 +287,14 @@ class BatchedLauncher(Launcher):
     def compose(self, overrides, idx: int) -> DictConfig:
         cfg = self.hydra_context.config_loader.load_sweep_config(self.config, list(overrides))
         with open_dict(cfg):
-            cfg.hydra.job.id = idx
-            cfg.hydra.job.num = idx
+            cfg.hydra.job.id = cfg.hydra.job.num = idx
         return cfg
 
     def run(self, idx, overrides, cfg) -> JobReturn:
         """One job through Hydra's run_job, as the basic launcher runs it."""
         log.info(f"\t#{idx} : {' '.join(filter_overrides(overrides))}")
-        ret = run_job(
-            hydra_context=self.hydra_context,
-            task_function=self.task_function,
-            config=cfg,
-            job_dir_key="hydra.sweep.dir",
-            job_subdir_key="hydra.sweep.subdir",
-        )
+        ret = run_job(hydra_context=self.hydra_context, task_function=self.task_function,
+                      config=cfg, job_dir_key="hydra.sweep.dir",
+                      job_subdir_key="hydra.sweep.subdir")  # fmt: skip
         configure_log(self.config.hydra.hydra_logging, self.config.hydra.verbose)
         return ret
