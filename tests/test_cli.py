@@ -15,6 +15,15 @@ def test_help_lists_groups():
         assert f"  {path.stem:<16} {text.rstrip(',')}\n" in r.stdout, path.stem
 
 
+def test_help_imports_neither_torch_nor_lightning():
+    """Hydra imports every plugin to list them; gradlab's load torch only when a run starts."""
+    r = cli("-X", "importtime", "train.py", "--help")
+    assert r.returncode == 0 and "experiment:" in r.stdout
+    imported = {line.rsplit("|", 1)[-1].strip() for line in r.stderr.splitlines()}
+    assert "gradlab.sweep.launcher" in imported  # (the plugins were imported)
+    assert not imported & {"torch", "lightning", "matplotlib"}
+
+
 def test_cfg_job_prints_config():
     r = cli("train.py", "--cfg", "job")
     assert r.returncode == 0 and "sizes:" in r.stdout and "max_steps: 1000" in r.stdout

@@ -1,10 +1,9 @@
 """``hydra/launcher=batched``: jobs of a sweep whose configs differ only in batchable keys
 (``seed`` and per-group optimizer options: ``gradlab.sweep.batchable.BATCHABLE``) train as one
-vectorized run (``gradlab.pipeline.group``); every job still gets its own
-directory as the basic launcher writes it (``.hydra/``, ``metrics.json``, ``history.csv``, its
-TensorBoard run) and its summary row. Jobs that cannot be batched run one at a time, with a
-line saying why. ``hydra.launcher.executor``: the groups train in this process, or each in a
-process or SLURM job of its own (``gradlab.sweep.submitted``)."""
+vectorized run (``gradlab.pipeline.group``); each job still gets its directory as the basic
+launcher writes it, and its summary row. Jobs that cannot be batched run one at a time, with
+a line saying why. ``hydra.launcher.executor``: the groups train in this process, or each in
+a process or SLURM job of its own (``gradlab.sweep.submitted``)."""
 
 import gc
 import json
@@ -29,9 +28,8 @@ from hydra.plugins.launcher import Launcher
 from hydra.types import HydraContext, TaskFunction
 from omegaconf import DictConfig, OmegaConf, open_dict
 
-from gradlab.pipeline.process_state import settle_libraries
 from gradlab.pipeline.signals import requested, signals_noted
-from gradlab.sweep.batchable import check_mode, mode_of
+from gradlab.sweep.group_mode import BATCHABLE_INEXACT, check_mode, mode_of
 from gradlab.sweep.job_dirs import JobDirs, no_gc_passes
 
 log = logging.getLogger(__name__)
@@ -88,6 +86,8 @@ class BatchedLauncher(Launcher):
         self.config, self.hydra_context, self.task_function = config, hydra_context, task_function
 
     def launch(self, job_overrides, initial_job_idx: int) -> list[JobReturn]:
+        from gradlab.pipeline.process_state import settle_libraries  # (torch: not for --help)
+
         settle_libraries()
         setup_globals()
         configure_log(self.config.hydra.hydra_logging, self.config.hydra.verbose)
@@ -135,7 +135,7 @@ class BatchedLauncher(Launcher):
         """The groups of jobs equal but for the values of the same batchable keys: (number,
         overrides, {key: value}, None, "finished" (``resume``: into ``returns``) or the
         ``last.ckpt`` it resumes from)."""
-        from gradlab.sweep.batchable import BATCHABLE, BATCHABLE_INEXACT, split
+        from gradlab.sweep.batchable import BATCHABLE, split
 
         groups = {}
         for idx, overrides in jobs:
