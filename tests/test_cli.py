@@ -84,3 +84,36 @@ def test_a_script_trains_with_its_libraries_settled(monkeypatch, tmp_path):
     assert seen == [(True, True), (True, True)]
     assert read_metrics(tmp_path / "one")["step"] == 3
     assert [read_metrics(tmp_path / "many" / j)["step"] for j in "01"] == [3, 3]
+
+
+def test_a_scripts_batched_group_is_freed_when_the_next_one_starts():
+    """``GroupPasses``: a group's job configs stay out of the collector's passes while it
+    trains; after it, Python and Jupyter free its cycles at once, a script (its libraries
+    frozen) leaves them frozen (no pass over the libraries at the sweep's end) until its
+    next group starts."""
+    import gc
+    import weakref
+
+    from gradlab.pipeline.gc_passes import GroupPasses
+
+    class Node:
+        pass
+
+    try:
+        for script in (False, True):
+            gc.unfreeze()
+            if script:
+                gc.freeze()  # (settle_libraries)
+            passes = GroupPasses()
+            job = Node()
+            job.me, dead = job, weakref.ref(job)  # a job config: a cycle, alive through it
+            with passes.training():
+                assert gc.get_freeze_count() > 0
+            del job  # (the launcher drops its jobs once their files are written)
+            passes.done()
+            assert (dead() is not None) == script
+            with passes.training():
+                assert dead() is None  # freed before the next group trains
+            passes.done()
+    finally:
+        gc.unfreeze()

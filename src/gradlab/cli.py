@@ -16,7 +16,7 @@ def _hydra_entry(task, config_name: str):
     from gradlab.pipeline.compose import CONFIG_DIR, check_overrides_parse, setup_hydra
 
     def reported(cfg):  # inside Hydra's job: the one line, not Hydra's "Error executing job"
-        from gradlab.pipeline.process_state import settle_libraries
+        from gradlab.pipeline.gc_passes import settle_libraries
 
         with reported_errors():
             settle_libraries()
@@ -145,7 +145,7 @@ def as_script(command) -> None:
     stopped it, later ones are ignored while Python exits (they would only cut its clean-up
     short: exit -15 instead of 130)."""
     if command in (train, evaluate, gradcheck):  # libraries loaded, their job settles them
-        gc.disable()  # (pipeline.process_state.settle_libraries): no passes while they load
+        gc.disable()  # (pipeline.gc_passes.settle_libraries): no passes while they load
     from gradlab.pipeline.signals import ignore_after_stop
 
     try:

@@ -2,7 +2,6 @@
 leaves torch's flags, the environment, every RNG, Hydra's globals, logging and warning
 filters as it found them."""
 
-import gc
 import logging
 import os
 import random
@@ -123,15 +122,3 @@ def torch_settings(cfg):
     finally:
         torch.set_default_dtype(dtype)
         torch.set_num_threads(threads)
-
-
-def settle_libraries() -> None:
-    """Import Lightning (torch with it), then, in a script (``cli.as_script`` holds the
-    garbage collector off while the libraries load), move what they made, alive until the
-    process exits, out of the collector's passes and let it run again: ~1.5 s less at each
-    ``train.py``'s start and exit. A no-op where the collector runs (Python, Jupyter)."""
-    import lightning  # noqa: F401  (what every run loads: loaded before it is settled)
-
-    if not gc.isenabled():
-        gc.freeze()
-        gc.enable()

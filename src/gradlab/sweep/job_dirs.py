@@ -9,10 +9,8 @@ differs, and each job's files fill them in with that job's values (each value du
 for training is the template's with its values set and every ``${hydra:...}`` replaced by the
 value Hydra's resolver gives that job (its ``runtime.output_dir``, ``job.num``, ...)."""
 
-import contextlib
 import copy
 import functools
-import gc
 import os
 import pickle
 import re
@@ -207,18 +205,3 @@ def override_dirname(conf: dict, overrides) -> str:
     exclude = set(conf["exclude_keys"])
     lines = sorted(o.input_line for o in map(parsed, overrides) if o.key_or_group not in exclude)
     return conf["item_sep"].join(lines).replace("=", conf["kv_sep"])
-
-
-@contextlib.contextmanager
-def no_gc_passes():
-    """Python's cycle collector off while a group's job files are made or written: each of
-    its passes scans every live object, and a group's thousands of job configs made its
-    passes most of that time (a 1000-job sweep: 6.0 s -> 3.5 s making the jobs here). What
-    it would have collected is collected when it is back on."""
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if enabled:
-            gc.enable()

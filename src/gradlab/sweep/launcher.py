@@ -5,7 +5,6 @@ launcher writes it, and its summary row. Jobs that cannot be batched run one at 
 a line saying why. ``hydra.launcher.executor``: the groups train in this process, or each in
 a process or SLURM job of its own (``gradlab.sweep.submitted``)."""
 
-import gc
 import json
 import logging
 import os
@@ -28,9 +27,10 @@ from hydra.plugins.launcher import Launcher
 from hydra.types import HydraContext, TaskFunction
 from omegaconf import DictConfig, OmegaConf, open_dict
 
+from gradlab.pipeline.gc_passes import GroupPasses, no_gc_passes, settle_libraries
 from gradlab.pipeline.signals import requested, signals_noted
 from gradlab.sweep.group_mode import BATCHABLE_INEXACT, check_mode, mode_of
-from gradlab.sweep.job_dirs import JobDirs, no_gc_passes
+from gradlab.sweep.job_dirs import JobDirs
 
 log = logging.getLogger(__name__)
 SHOWN_JOBS = 5  # jobs of a group listed on the console; the rest in one line
@@ -79,6 +79,7 @@ class BatchedLauncher(Launcher):
         check_mode(exact)
         self.max_runs, self.exact, self.exact_up_to = max_runs, exact, exact_up_to
         self.resume, self.executor, self.submitit = resume, executor, submitit
+        self.passes = GroupPasses()  # (the collector and each group's objects)
 
     def setup(
         self, *, hydra_context: HydraContext, task_function: TaskFunction, config: DictConfig
@@ -86,8 +87,6 @@ class BatchedLauncher(Launcher):
         self.config, self.hydra_context, self.task_function = config, hydra_context, task_function
 
     def launch(self, job_overrides, initial_job_idx: int) -> list[JobReturn]:
-        from gradlab.pipeline.process_state import settle_libraries  # (torch: not for --help)
-
         settle_libraries()
         setup_globals()
         configure_log(self.config.hydra.hydra_logging, self.config.hydra.verbose)
@@ -217,12 +216,8 @@ class BatchedLauncher(Launcher):
                 f"\t... {len(chunk) - SHOWN_JOBS} more (each job's overrides: "
                 f"{sweep}/<job>/.hydra/overrides.yaml, or summary.csv at the end)"
             )
-        settled = gc.get_freeze_count() > 0  # (a script: process_state.settle_libraries)
-        gc.freeze()  # the job configs live until the end: later passes need not scan them
-        try:
+        with self.passes.training():  # the job configs: out of the collector's passes
             outcomes = train_group(jobs, exact, resume)
-        finally:
-            gc.unfreeze()
         if not outcomes:  # a signal came first: the jobs keep only .hydra/ (not started)
             return 0
         keys = swept_keys(self.config.hydra)
@@ -242,9 +237,7 @@ class BatchedLauncher(Launcher):
                 returns[idx] = ret
         stopped = sum(o is not None and o.metrics["status"] == "interrupted" for o in outcomes)
         del jobs, outcomes
-        gc.collect()  # the group's trainer, module and data are cycles: free them now
-        if settled:  # what is left lives to the sweep's end: out of later passes again
-            gc.freeze()
+        self.passes.done()  # (its trainer, module and data are cycles)
         return stopped
 
     def state_of(self, idx: int) -> str | Path | None:
