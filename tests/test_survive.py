@@ -126,6 +126,35 @@ def test_interrupt_keeps_everything_and_resumes(tmp_path, signal):
     same_results(read_metrics(tmp_path / "whole"), read_metrics(tmp_path / "resumed"))
 
 
+def test_a_signal_between_two_validations_adds_no_validation(tmp_path):
+    """Lightning validates wherever training stops; a run stopped by SIGTERM off its
+    validation schedule does not (``validates_now``): its metrics.json reports its last
+    validation, and resumed, its validation history, best.ckpt and metrics are its
+    uninterrupted run's (an extra validation at the stop stayed in all three), as a batched
+    job's already were."""
+    args = ["trainer.max_steps=400", "trainer.val_check_interval=100", "print_config=false",
+            "optim=adam", "optim.lr=0.01", *QUIET]  # fmt: skip
+    whole, stopped, resumed = tmp_path / "whole", tmp_path / "stopped", tmp_path / "resumed"
+    run_train(whole, *args)
+    with pytest.raises(Interrupted, match="SIGTERM: run interrupted at step 250"):
+        run_train(stopped, *args, "+callbacks.stop._target_=helpers.SignalAtStep",
+                  "+callbacks.stop.step=250", "+callbacks.stop.signal=SIGTERM")  # fmt: skip
+
+    def saved(run, name="last"):
+        return torch.load(run / "checkpoints" / f"{name}.ckpt", weights_only=False)
+
+    validations = saved(whole)["gradlab"]["val_history"]
+    assert [n for n, _ in validations] == [100, 200, 300, 400]
+    assert saved(stopped)["gradlab"]["val_history"] == validations[:2]
+    assert read_metrics(stopped)["val/loss"] == validations[1][1]
+    run_train(resumed, *args, f"ckpt_path={stopped / 'checkpoints' / 'last.ckpt'}")
+    assert saved(resumed)["gradlab"]["val_history"] == validations
+    best, theirs = saved(resumed, "best"), saved(whole, "best")
+    assert best["global_step"] == theirs["global_step"]
+    assert same(best["state_dict"], theirs["state_dict"])
+    same_results(read_metrics(whole), read_metrics(resumed))
+
+
 @pytest.mark.parametrize("grads", ["autograd", "manual"])
 def test_divergence_keeps_history_metrics_and_a_finite_checkpoint(tmp_path, grads):
     with pytest.raises(DivergenceError) as e:

@@ -57,6 +57,8 @@ class Evaluation:
         if self.group is not None:  # a group's runs: each its own (module.run_group)
             self._evaluate_runs(x, y, stage)
             return
+        if stage == "val" and not self.validates_now():
+            return  # (a signal stopped the run off its schedule)
         pred = self.predict_best(x)
         # every DDP process evaluates the whole set: the same value, synced as such; one batch,
         # weighted 1 (Lightning's mean over batches of n points, v * n / n, is off by an ulp)
@@ -76,28 +78,31 @@ class Evaluation:
     def _evaluate_runs(self, x, y, stage: str) -> None:
         if stage == "test":
             self.group.tested(self.loss_fn, self.task, self.model(x), y)
-        elif self.validates_runs_now():
+        elif self.validates_now():
             alive = torch.isfinite(self.history()).all(dim=0)  # not diverged (yet)
             self.group.validated(self.loss_fn, self.task, self.model(x), y, self.updates, alive)
 
-    def validates_runs_now(self) -> bool:
-        """Lightning validates on its schedule and where training stops early. A group does
-        too where every run stopped (``stop_tol``) or its time is up (``max_time``), not where
-        a signal stopped it off the schedule: it resumes, and validates where its
-        uninterrupted runs validate."""
+    def validates_now(self) -> bool:
+        """Lightning validates on its schedule and wherever training stops. A run (a group)
+        does too where it stopped itself (``stop_tol``, a minimizer converged; in a group:
+        every run stopped) or its time is up (``max_time``), not where a signal stopped it off
+        the schedule: it resumes, and validates where its uninterrupted run validates (an
+        extra validation would stay in its history, curves and best.ckpt)."""
         n, trainer = self.updates, self.trainer
         if n % trainer.val_check_batch == 0 or n == trainer.max_steps:
             return True
         left = [c.time_remaining() for c in trainer.callbacks if isinstance(c, Timer)]
         time_up = any(s is not None and s <= 0 for s in left)  # (None: no limit)
-        return time_up or len(self.group.stopped) == self.group.runs
+        if self.group is not None:
+            return time_up or len(self.group.stopped) == self.group.runs
+        return time_up or self.progress.stopped
 
     def validation_step(self, batch, batch_idx):
         self._evaluate(batch, "val")
 
     def on_validation_epoch_end(self) -> None:
-        loss = self.trainer.callback_metrics.get("val/loss")
-        if loss is not None and not self.trainer.sanity_checking:
+        loss = self.trainer.callback_metrics.get("val/loss")  # (the last one where not now)
+        if loss is not None and not self.trainer.sanity_checking and self.validates_now():
             self.val_best(loss)
             self.val_history.append((self.progress.updates, float(loss)))  # for loss.png
             sync = self.trainer.world_size > 1

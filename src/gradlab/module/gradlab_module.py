@@ -6,10 +6,9 @@ callback hook count updates. Gradients come from ``gradlab.module.gradients`` (a
 model's hand-derived backward, or both compared); the configured optimizer applies them
 through Lightning's manual optimization (``self.optimizers()``, ``opt.step()``).
 
-Instantiated from its own config node (``module:`` in config.yaml: the run's groups and the
-module's options; ``pipeline.build.build_module`` adds the drawn model): its hyperparameters
-are that node (plain data), so ``load_from_checkpoint(path)`` rebuilds it from gradlab's own
-classes.
+Instantiated from its own config node (``module:`` in config.yaml: the run's groups and its
+options; ``pipeline.build.build_module`` adds the drawn model): its hyperparameters are that
+node (plain data), so ``load_from_checkpoint(path)`` rebuilds it from gradlab's classes.
 """
 
 import math
@@ -95,6 +94,7 @@ class GradLabModule(Evaluation, L.LightningModule):
             last_losses=torch.full((self.restarts,), math.inf),  # latest loss per restart
             previous_loss=math.inf,
             checked=0,  # updates whose loss is known to be finite
+            stopped=False,  # the run stopped itself (stop_tol, its minimizer converged)
         )
         budget = int(trajectory_budget_mb * 2**20 / torch.finfo(torch.get_default_dtype()).bits * 8)
         self.loss_history = LossHistory(
@@ -226,7 +226,7 @@ class GradLabModule(Evaluation, L.LightningModule):
         if opt.optimizer.converged:
             self.progress.restart += 1
             if self.progress.restart >= self.restarts:
-                self.trainer.should_stop = True
+                self.trainer.should_stop = self.progress.stopped = True
         self._record(losses)
         return None
 
@@ -248,7 +248,7 @@ class GradLabModule(Evaluation, L.LightningModule):
         elif self.stop_tol is not None:  # stop when the loss changes by less than stop_tol
             value = self.loss_history.best(i).item()
             if settled(self.progress.previous_loss, value, self.stop_tol):
-                self.trainer.should_stop = True
+                self.trainer.should_stop = self.progress.stopped = True
                 if not log:  # the curve ends at the run's last update
                     self._log_loss(i)
             self.progress.previous_loss = value
