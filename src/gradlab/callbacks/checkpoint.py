@@ -44,12 +44,6 @@ class RunCheckpoint(ModelCheckpoint):
         if not trainer.strategy.broadcast(self.last_path.exists()):
             self._save_last(trainer)
 
-    def on_validation_end(self, trainer, pl_module) -> None:
-        """Not where a signal stopped the run off its validation schedule: its module did not
-        validate there (``validates_now``), so there is no new ``val/loss`` to compare."""
-        if getattr(pl_module, "validates_now", lambda: True)():
-            super().on_validation_end(trainer, pl_module)
-
     def on_train_end(self, trainer, pl_module) -> None:
         self._save_last(trainer)
 
