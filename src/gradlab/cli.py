@@ -141,11 +141,12 @@ COMMANDS = {
 
 
 def as_script(command) -> None:
-    """``command`` as the whole process (``train.py``, ``python -m gradlab``): once a signal
-    stopped it, later ones are ignored while Python exits (they would only cut its clean-up
-    short: exit -15 instead of 130)."""
-    if command in (train, evaluate, gradcheck):  # libraries loaded, their job settles them
-        gc.disable()  # (pipeline.gc_passes.settle_libraries): no passes while they load
+    """``command`` as the whole process (``train.py``, ``python -m gradlab``): the garbage
+    collector held off until a run's libraries are loaded and settled
+    (``pipeline.gc_passes``); once a signal stopped it, later ones are ignored while Python
+    exits (they would only cut its clean-up short: exit -15 instead of 130)."""
+    if command in (train, evaluate, gradcheck):  # (each job settles them: settle_libraries)
+        gc.disable()
     from gradlab.pipeline.signals import ignore_after_stop
 
     try:

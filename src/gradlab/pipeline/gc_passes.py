@@ -44,6 +44,7 @@ class GroupPasses:
 
     def __init__(self) -> None:
         self.left_frozen = False  # a script's last group: freed when the next one starts
+        self.script = False  # this process froze its libraries (settle_libraries)
 
     @contextmanager
     def training(self):
