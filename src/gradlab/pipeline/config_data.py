@@ -43,18 +43,17 @@ class ConfigsAsData:
         self.first: dict | None = None
 
     def __call__(self, cfg: DictConfig) -> dict:
-        """``cfg`` as plain data. It shares with the others every node that holds no value of
-        its own (they are only pickled into checkpoints, never changed)."""
         if self.first is None:
             self.first = config_as_data(cfg)
-        data = dict(self.first)
+            return copy.deepcopy(self.first)
+        data = copy.deepcopy(self.first)
         for path in self.reads:
             value = value_at(cfg, path)
             if OmegaConf.is_config(value):
                 value = OmegaConf.to_container(value, resolve=True)
-            set_own(data, path, value)
+            set_at(data, path, value)
         for path, target in self.copies:
-            set_own(data, path, copy.deepcopy(value_at(data, target)))
+            set_at(data, path, copy.deepcopy(value_at(data, target)))
         return data
 
 
@@ -79,10 +78,5 @@ def value_at(node, path: tuple):
     return node
 
 
-def set_own(node: dict, path: tuple, value) -> None:
-    """Set ``value`` at ``path`` in ``node`` (a copy of its own), copying each dict on the
-    way first: what it shares with other configs stays as it was."""
-    for key in path[:-1]:
-        node[key] = dict(node[key])
-        node = node[key]
-    node[path[-1]] = value
+def set_at(node, path: tuple, value) -> None:
+    value_at(node, path[:-1])[path[-1]] = value
