@@ -295,6 +295,34 @@ def test_a_batched_jobs_checkpoint_is_its_solo_runs(tmp_path, monkeypatch):
     assert history(tmp_path / "resumed") == history(tmp_path / "uninterrupted")
 
 
+def test_a_batched_jobs_checkpoints_are_its_solo_runs_key_for_key(tmp_path, monkeypatch):
+    """Each job's last.ckpt and best.ckpt hold what its solo run's hold, key for key: weights,
+    optimizer state, histories, Lightning's loop counters and epoch, the ModelCheckpoint
+    state (but for its directory). Seed 3's last validation improves (its last.ckpt is saved
+    with its best.ckpt), seed 4's does not (saved at the train end, after the epoch ended)."""
+    args = ["trainer.max_steps=300", "trainer.val_check_interval=100", "print_config=false",
+            "logger=none"]  # fmt: skip
+    sweep(monkeypatch, tmp_path / "sweep", "seed=3,4", *args)
+    ends = []
+    for job, seed in enumerate((3, 4)):
+        batched, solo = tmp_path / "sweep" / str(job), tmp_path / f"solo{job}"
+        run_train(solo, f"seed={seed}", *args, "callbacks.figures=null")
+        for name in ("last.ckpt", "best.ckpt"):
+            mine, theirs = (torch.load(d / "checkpoints" / name, weights_only=False)
+                            for d in (batched, solo))  # fmt: skip
+            mine["gradlab"].pop("config"), theirs["gradlab"].pop("config")
+            paths = [str(c.pop("callbacks")).replace(str(d), "JOB")
+                     for c, d in ((mine, batched), (theirs, solo))]  # fmt: skip
+            assert paths[0] == paths[1], (job, name)
+            assert mine.keys() == theirs.keys(), (job, name)
+            for key in mine:
+                assert same(mine[key], theirs[key]), (job, name, key)
+            if name == "last.ckpt":
+                losses = [loss for _, loss in mine["gradlab"]["val_history"]]
+                ends.append(losses[-1] == min(losses))
+    assert ends == [True, False]  # both ways of saving last.ckpt are checked
+
+
 def test_a_batched_sweep_writes_the_basic_sweeps_job_directories(tmp_path, monkeypatch):
     """The batched launcher writes each job's directory itself (not through Hydra's run_job)
     and writes what the basic launcher's job writes: the same files, ``.hydra/config.yaml``
@@ -510,6 +538,10 @@ def same_jobs_as_basic_sweep(tmp_path, monkeypatch, setting: str) -> list[str]:
             "callbacks.figures (gradlab.callbacks.FigureLogger)",
         ),
         ("module.track_params=true", "module.track_params"),
+        (
+            "callbacks.model_checkpoint.save_top_k=2",
+            "callbacks.model_checkpoint (gradlab.callbacks.RunCheckpoint)",
+        ),
     ],
 )
 def test_callbacks_a_group_does_not_run_make_its_jobs_run_alone(

@@ -51,7 +51,7 @@ class GroupCheckpoints(L.Callback):
         self.resumed = False
         self.at_stop: dict[int, tuple[dict, dict]] = {}  # run -> (group's ckpt, its optimizer)
         self.stop_validated: set[int] = set()  # stopped runs validated since their stop
-        self.now: dict | None = None  # the group's checkpoint at its end
+        self.now: dict | None = None  # the group's checkpoint at its train end
 
     def resume(self, ckpts: list[dict]) -> None:
         """Continue from each run's ``last.ckpt``: the best score its ModelCheckpoint kept."""
@@ -102,6 +102,11 @@ class GroupCheckpoints(L.Callback):
                 opt = partial(optimizer_state, trainer, self.cfgs[r], r, packed)
             self.best_at[r] = (at, opt, done, runs.best[r].clone(), runs.previous[r])
 
+    def on_train_end(self, trainer, pl_module) -> None:
+        # where a solo run's RunCheckpoint saves last.ckpt unless it saved one at this update
+        # (before the test: its loop counters are the solo run's)
+        self.now = group_checkpoint(trainer)
+
     def best(self, trainer, r: int, history) -> dict | None:
         """Run ``r``'s new ``best.ckpt`` (None: no validation improved on its best;
         ``history``: the group's loss history)."""
@@ -126,10 +131,12 @@ class GroupCheckpoints(L.Callback):
                                   column=torch.empty(0), val_history=[])  # fmt: skip
             ckpt["gradlab"]["last_losses"] = self.start_losses[r : r + 1].clone()
             return ckpt
+        n = len(column)
+        if r not in self.at_stop and r in self.best_at and self.best_at[r][2] == n:
+            return self.best(trainer, r, history)  # saved with its best.ckpt, as solo
         if r not in self.at_stop and self.now is None:
             self.now = group_checkpoint(trainer)
         group, opt = self.at_stop.get(r) or (self.now, None)
-        n = len(column)
         best = None if runs.best is None else runs.best[r]
         return run_checkpoint(trainer, group, self.cfgs, r, opt, column=column,
                               val_history=runs.losses_of_run(r, n), best=best,
