@@ -91,6 +91,7 @@ class RunOutcome:
     dead_units: list | None = None  # callbacks.dead_units: (layer, dead, units) at its end
     resumed_at: int = 0  # the update it resumed at (its logger runs have what came before)
     figures: tuple | None = None  # callbacks.figures in sweeps: (its model, data, dense points)
+    error: BaseException | None = None  # how it failed (its solo run's error), if it did
 
 
 def train_group(cfgs: list[DictConfig], exact: bool = True, resume=None) -> list[RunOutcome]:
@@ -202,7 +203,7 @@ def _train(cfgs: list[DictConfig], cfg: DictConfig, exact: bool, ckpts=None) -> 
         outcomes.append(RunOutcome(
             column.unsqueeze(1), m, validations, last,
             checkpoints.best(trainer, r, history) if saves else None, units, runs.resumed_at,
-            figures,
+            figures, error,
         ))  # fmt: skip
     return outcomes
 

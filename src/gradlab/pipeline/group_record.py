@@ -18,7 +18,7 @@ from gradlab.module.loss_history import is_log_step
 from gradlab.pipeline import results
 from gradlab.pipeline.build import build_loggers, has_callback, keeps_best
 from gradlab.pipeline.process_state import run_dtype
-from gradlab.safe_files import save_atomically, write_text
+from gradlab.safe_files import save_atomically
 
 
 class GroupFiles:
@@ -55,10 +55,10 @@ def write_batched_job(cfg: DictConfig, outcome, label: str | None, swept: list[s
                 save_atomically(ckpt, out / "checkpoints" / f"{name}.ckpt")
     metrics = outcome.metrics
     results.write_metrics(out, metrics)
-    if metrics["status"] == "ok":  # (a resumed job's old error ends here)
+    if outcome.error is None:  # (a resumed job's old error ends here)
         (out / "error.txt").unlink(missing_ok=True)
     else:
-        write_text(out / "error.txt", f"{metrics['status']}: {metrics['error']}\n")
+        results.record_failure(out, outcome.error)  # as its solo run writes it
         if metrics["status"] != "interrupted":  # the sweep says that once, at its end
             print(f"error: {metrics['error']}", file=sys.stderr)
     loggers = build_loggers(cfg, label) if cfg.get("logger") else []

@@ -45,8 +45,11 @@ def why_not_batchable(cfg: DictConfig) -> str | None:
 GROUP_CALLBACKS = {
     RunCheckpoint: lambda n, cfg: (
         None
-        if keeps_best(cfg) and n.get("save_last") and not n.get("every_n_train_steps")
-        and n.get("save_top_k", 1) == 1 and n.get("mode", "min") == "min"
+        if keeps_best(cfg)
+        and n.get("save_last")
+        and not n.get("every_n_train_steps")
+        and n.get("save_top_k", 1) == 1
+        and n.get("mode", "min") == "min"
         else "saves other checkpoints than last.ckpt and best.ckpt by the lowest val/loss"
     ),
     UpdateProgressBar: lambda n, cfg: None,  # the group prints its progress itself
