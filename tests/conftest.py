@@ -88,6 +88,22 @@ def same(a, b) -> bool:
     return a == b
 
 
+def same_checkpoints(job: Path, solo: Path, names=("last.ckpt", "best.ckpt"), counters=True):
+    """A batched job's checkpoints (``names``) hold its solo run's, key for key: weights,
+    optimizer state, histories, the ModelCheckpoint state (but its config and directory),
+    Lightning's loop counters and epoch (``counters``; see ``test_survive.same_jobs``)."""
+    for name in names:
+        mine, theirs = (torch.load(d / "checkpoints" / name, weights_only=False)
+                        for d in (job, solo))  # fmt: skip
+        mine["gradlab"].pop("config"), theirs["gradlab"].pop("config")
+        states = [str(c.pop("callbacks")).replace(str(d), "JOB")
+                  for c, d in ((mine, job), (theirs, solo))]  # fmt: skip
+        assert states[0] == states[1], (job, name)
+        assert mine.keys() == theirs.keys(), (job, name)
+        for key in mine if counters else mine.keys() - {"loops", "epoch"}:
+            assert same(mine[key], theirs[key]), (job, name, key)
+
+
 def read_metrics(run_dir: Path) -> dict:
     return json.loads((Path(run_dir) / "metrics.json").read_text())
 

@@ -98,14 +98,15 @@ def checkpoint_callback_states(cfg: dict, out: Path, outcome, group=None) -> dic
         return {"last": state, "best": state}
     best_path, last = out / "checkpoints" / "best.ckpt", out / "checkpoints" / "last.ckpt"
     callback.best_model_score = torch.tensor(metrics["val/loss_best"], dtype=dtype)
-    # (its score at its latest save: with one kept checkpoint, always the best one)
-    callback.current_score = callback.best_model_score
+    # its score at its latest save since it (re)started: with one kept checkpoint, the best
+    # (none where a resumed run saved no better one: Lightning does not restore it)
+    best = outcome.best_checkpoint
+    callback.current_score = callback.best_model_score if best is not None else None
     callback.best_model_path = callback.kth_best_model_path = str(best_path)
     callback.kth_value = callback.best_model_score
     callback.best_k_models = {str(best_path): callback.best_model_score}
     callback.last_model_path = str(last)
     key, state = callback.state_key, callback.state_dict()
-    best = outcome.best_checkpoint
     first = best is not None and len(best["gradlab"]["val_history"]) == 1
     at_best = {"last_model_path": "" if first and not outcome.resumed_at else str(last)}
     return {"last": {key: state}, "best": {key: {**state, **at_best}}}
