@@ -196,6 +196,29 @@ def test_jobs_that_cannot_be_batched_run_alone_and_say_why(tmp_path, monkeypatch
     assert "one at a time: optim: LBFGS is a minimizer" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize(
+    ("debug", "why"),
+    [("fdr", "trainer.fast_dev_run: "), ("profiler", "trainer.profiler: ")],
+)
+def test_debug_jobs_run_alone_and_write_what_their_solo_runs_write(
+    tmp_path, monkeypatch, capsys, debug, why
+):
+    """debug=fdr (a solo run writes metrics.json only) and debug=profiler (a profile of each
+    run, in its own directory) run each job as its solo run, with a line saying why: each
+    job writes the files the basic launcher's job writes."""
+    args = [f"debug={debug}", "seed=1,2", "trainer.max_steps=5", "print_config=false",
+            "logger=none"]  # fmt: skip
+    rows = sweep(monkeypatch, tmp_path / "batched", *args)
+    assert [r["status"] for r in rows] == ["ok", "ok"]
+    assert f"#0, #1 one at a time: {why}" in capsys.readouterr().err
+    monkeypatch.setattr(sys, "argv", ["train.py", "-m", *args, f"hydra.sweep.dir={tmp_path}/a"])
+    commands.train()
+    for job in ("0", "1"):
+        files = [sorted(p.name for p in (tmp_path / d / job).iterdir()) for d in ("batched", "a")]
+        assert files[0] == files[1], job
+        assert ("fit-profiler.txt" in files[0]) == (debug == "profiler")
+
+
 def test_a_model_that_does_not_take_the_data_is_one_config_line(tmp_path, monkeypatch, capsys):
     """The pipeline's check that the model takes the data runs for a group as for a solo
     run: one ``error: model: ...`` line and exit code 2 before training, not a traceback."""

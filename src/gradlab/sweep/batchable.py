@@ -30,6 +30,10 @@ def why_not_batchable(cfg: DictConfig) -> str | None:
         return "scheduler: each run's schedule, curve and checkpoint are its own"
     if cfg.grads.mode == "check":
         return "grads=check compares per run"
+    if cfg.trainer.get("fast_dev_run"):  # (its solo run writes metrics.json alone)
+        return "trainer.fast_dev_run: a debug run writes no checkpoints, history or figures"
+    if cfg.trainer.get("profiler"):
+        return "trainer.profiler: each run's own profile in its own directory"
     strategy = str(cfg.trainer.get("strategy", "auto"))
     if strategy.startswith("ddp") or cfg.trainer.get("devices", 1) not in (1, "auto"):
         return "trainer: several processes"
