@@ -469,6 +469,7 @@ def test_instrumented_batched_jobs_write_what_their_basic_sweep_jobs_write(
     "logger=many module.stop_tol=1e-2", "experiment=wave1d_adam",
     "model.activation=sigmoid data.n_train=77", "callbacks.figures.in_sweeps=true",
     "logger=many loss=sse optim.lr=0.001,0.03 callbacks.figures.in_sweeps=true",
+    "optim.lr=0.1,3", "trainer.num_sanity_val_steps=2",
 ])  # fmt: skip
 def test_batched_jobs_write_what_basic_sweep_jobs_write(tmp_path, monkeypatch, capsys, setting):
     """The callbacks a group reproduces (history, checkpoints, learning-rate monitor), each
@@ -481,7 +482,9 @@ def test_batched_jobs_write_what_basic_sweep_jobs_write(tmp_path, monkeypatch, c
     integer (adam), best.ckpt of runs that stop_tol stopped before any validation. Sigmoid
     units and 123 test points (wave1d_adam), 77 training points: every value bit for bit
     (each run's activations and matrix products computed in tensors of its own). Figures in
-    sweeps: each job's plots/*.png, byte for byte (a diverged run's: where it diverged)."""
+    sweeps: each job's plots/*.png, byte for byte (a diverged run's: where it diverged). A
+    rate set as an integer names itself so in a diverged run's error (3, not 3.0); Lightning's
+    sanity check before training validates nothing either launcher records."""
     files = same_jobs_as_basic_sweep(tmp_path, monkeypatch, setting)
     assert "as one run of 2" in capsys.readouterr().err
     if "in_sweeps" in setting:

@@ -57,7 +57,7 @@ class Evaluation:
         if self.group is not None:  # a group's runs: each its own (module.run_group)
             self._evaluate_runs(x, y, stage)
             return
-        if stage == "val" and not self.validates_now():
+        if stage == "val" and not (self.trainer.sanity_checking or self.validates_now()):
             return  # (a signal stopped the run off its schedule)
         pred = self.predict_best(x)
         # every DDP process evaluates the whole set: the same value, synced as such; one batch,
@@ -87,8 +87,11 @@ class Evaluation:
         does too where it stopped itself (``stop_tol``, a minimizer converged; in a group:
         every run stopped) or its time is up (``max_time``), not where a signal stopped it off
         the schedule: it resumes, and validates where its uninterrupted run validates (an
-        extra validation would stay in its history, curves and best.ckpt)."""
+        extra validation would stay in its history, curves and best.ckpt). Not in Lightning's
+        sanity check before training (``trainer.num_sanity_val_steps``)."""
         n, trainer = self.updates, self.trainer
+        if trainer.sanity_checking:
+            return False
         if n % trainer.val_check_batch == 0 or n == trainer.max_steps:
             return True
         left = [c.time_remaining() for c in trainer.callbacks if isinstance(c, Timer)]

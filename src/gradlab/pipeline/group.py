@@ -183,7 +183,7 @@ def _train(cfgs: list[DictConfig], cfg: DictConfig, exact: bool, ckpts=None) -> 
     for r in range(len(cfgs)):
         column = runs.history_of_run(history, r)
         last = checkpoints.last(trainer, r, history, column) if saves else None
-        diverged = runs.divergence(column, lrs[r])
+        diverged = runs.divergence(column, cfgs[r].optim.lr)  # (as set: 3, not 3.0)
         logged, error = rate(lrs[r], runs.resumed_at, len(column)), diverged
         if runs.seen[r]:  # its last validation (a diverged run's: the last one before)
             logged.update({"val/loss": runs.last[r], "val/loss_best": runs.best[r]})
