@@ -283,6 +283,14 @@ def test_max_time_bounds_the_group(tmp_path, monkeypatch):
     assert [r["status"] for r in rows] == ["ok", "ok"]
     steps = {int(r["step"]) for r in rows}
     assert len(steps) == 1 and 0 < steps.pop() < 10000000
+    # each job's last.ckpt holds Lightning's Timer state beside its ModelCheckpoint's, as its
+    # solo run's does (resumed, the run goes on with the time it has left)
+    run_train(tmp_path / "solo", "+trainer.max_time=00:00:00:01", "trainer.max_steps=10000000",
+              "print_config=false", "logger=none", "callbacks.figures=null")  # fmt: skip
+    mine, theirs = (torch.load(d / "checkpoints" / "last.ckpt", weights_only=False)["callbacks"]
+                    for d in (tmp_path / "0", tmp_path / "solo"))  # fmt: skip
+    assert list(mine) == list(theirs) and "Timer" in mine
+    assert mine["Timer"]["time_elapsed"]["train"] >= 2
 
 
 def test_a_batched_jobs_checkpoint_is_its_solo_runs(tmp_path, monkeypatch):

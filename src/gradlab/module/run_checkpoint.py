@@ -38,7 +38,9 @@ def checkpoint_of_run(group: dict, opt_state: dict, optim: dict, r: int, column,
             state[key] = value if best is None else best.to(value.dtype).reshape(value.shape)
     ckpt["state_dict"] = state
     ckpt["optimizer_states"] = [opt_state]
-    ckpt["callbacks"] = {}
+    # the group's Lightning callbacks' states (a max_time's Timer: the time the run trained);
+    # its ModelCheckpoint's is added where its files are written (pipeline.group_record)
+    ckpt["callbacks"] = dict(group.get("callbacks") or {})
     hparams = dict(group.get("hyper_parameters") or {})
     if "optim" in hparams:  # the run's own optimizer options (lr, ...)
         hparams["optim"] = optim
@@ -52,11 +54,12 @@ def checkpoint_of_run(group: dict, opt_state: dict, optim: dict, r: int, column,
     return ckpt
 
 
-def stack_run_checkpoints(ckpts: list[dict], optimizer_state: dict) -> dict:
+def stack_run_checkpoints(ckpts: list[dict], optimizer_state: dict, keep=()) -> dict:
     """A group's checkpoint from its runs' (each as ``checkpoint_of_run`` cuts it, or as its
     solo run wrote it), at the same update: what Lightning resumes the group from. Their
     weights and loss histories stacked along the run dimension; ``optimizer_state``: the
-    group optimizer's (``optim.per_run.stacked_state``)."""
+    group optimizer's (``optim.per_run.stacked_state``); ``keep``: the callback states the
+    group's trainer restores (its Timer's; each run's ModelCheckpoint is its own)."""
     first, runs = ckpts[0], [c["gradlab"] for c in ckpts]
     skip = ("state_dict", "optimizer_states", "callbacks", "gradlab")
     group = {k: v for k, v in first.items() if k not in skip}
@@ -65,7 +68,7 @@ def stack_run_checkpoints(ckpts: list[dict], optimizer_state: dict) -> dict:
         for k, v in first["state_dict"].items()
     }
     group["optimizer_states"] = [optimizer_state]
-    group["callbacks"] = {}  # (the group's own are per run: callbacks.group_checkpoints)
+    group["callbacks"] = {k: v for k, v in (first.get("callbacks") or {}).items() if k in keep}
     n = runs[0]["updates"]
     losses = torch.cat([g["history"]["losses"][:n].reshape(n, -1)[:, :1] for g in runs], dim=1)
     history = {**runs[0]["history"], "length": n, "losses": losses}

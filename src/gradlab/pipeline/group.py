@@ -161,7 +161,8 @@ def _train(cfgs: list[DictConfig], cfg: DictConfig, exact: bool, ckpts=None) -> 
     if ckpts:  # each run continues where its last.ckpt left it, as its solo run would
         states = [c["optimizer_states"][0] for c in ckpts]
         opt = stacked_state(states, options if exact else None, lrs)
-        trainer.strategy.checkpoint_io.to_load = stack_run_checkpoints(ckpts, opt)
+        keep = {c.state_key for c in trainer.callbacks}  # (a max_time's Timer)
+        trainer.strategy.checkpoint_io.to_load = stack_run_checkpoints(ckpts, opt, keep)
         runs.resume([c["gradlab"] for c in ckpts])
         checkpoints.resume(ckpts)
         ckpt_path = HELD_CHECKPOINT  # (stacked in memory: HeldCheckpointIO)

@@ -51,7 +51,8 @@ def write_batched_job(cfg: DictConfig, outcome, label: str | None, swept: list[s
         states = checkpoint_callback_states(config, out, outcome, group)
         for name, ckpt in saved.items():
             if ckpt is not None:
-                ckpt["gradlab"]["config"], ckpt["callbacks"] = config, states[name]
+                ckpt["gradlab"]["config"] = config
+                ckpt["callbacks"] = {**ckpt["callbacks"], **states[name]}
                 save_atomically(ckpt, out / "checkpoints" / f"{name}.ckpt")
     metrics = outcome.metrics
     results.write_metrics(out, metrics)
