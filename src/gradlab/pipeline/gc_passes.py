@@ -48,10 +48,9 @@ class GroupPasses:
 
     @contextmanager
     def training(self):
-        if self.left_frozen:
+        if self.left_frozen:  # (frozen again below, with what lives on)
             gc.unfreeze()
             gc.collect()
-            gc.freeze()  # (what lives on: the libraries, the sweep's own state)
         if self.script is None:  # (once: it walks the frozen objects, 0.05 s after imports)
             self.script = gc.get_freeze_count() > 0
         gc.freeze()
