@@ -182,18 +182,20 @@ def test_exact_false_jobs_keep_checkpoints_of_their_own(tmp_path, monkeypatch, l
     assert resumed["status"] == "ok" and resumed["step"] == 300
 
 
-def test_jobs_that_cannot_be_batched_run_alone_and_say_why(tmp_path, monkeypatch, capsys):
-    rows = sweep(
-        monkeypatch,
-        tmp_path,
-        "optim=lbfgs",
-        "optim.lr=0.5,1",
-        "trainer.max_steps=5",
-        "print_config=false",
-        "logger=none",
-    )
+@pytest.mark.parametrize(
+    ("override", "why"),
+    [
+        ("optim=lbfgs", "optim: LBFGS is a minimizer"),
+        ("experiment=quadratic", "model: gradlab.models.Quadratic has no run dimension"),
+    ],
+)
+def test_jobs_that_cannot_be_batched_run_alone_and_say_why(
+    tmp_path, monkeypatch, capsys, override, why
+):
+    rows = sweep(monkeypatch, tmp_path, override, "optim.lr=0.5,1", "trainer.max_steps=5",
+                 "print_config=false", "logger=none")  # fmt: skip
     assert [r["status"] for r in rows] == ["ok", "ok"]
-    assert "one at a time: optim: LBFGS is a minimizer" in capsys.readouterr().err
+    assert f"one at a time: {why}" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize(
@@ -478,6 +480,7 @@ def test_instrumented_batched_jobs_write_what_their_basic_sweep_jobs_write(
     "model.activation=sigmoid data.n_train=77", "callbacks.figures.in_sweeps=true",
     "logger=many loss=sse optim.lr=0.001,0.03 callbacks.figures.in_sweeps=true",
     "optim.lr=0.1,3", "trainer.num_sanity_val_steps=2",
+    "experiment=poly_manual", "experiment=poly_nn", "experiment=logreg",
 ])  # fmt: skip
 def test_batched_jobs_write_what_basic_sweep_jobs_write(tmp_path, monkeypatch, capsys, setting):
     """The callbacks a group reproduces (history, checkpoints, learning-rate monitor), each
@@ -492,7 +495,10 @@ def test_batched_jobs_write_what_basic_sweep_jobs_write(tmp_path, monkeypatch, c
     (each run's activations and matrix products computed in tensors of its own). Figures in
     sweeps: each job's plots/*.png, byte for byte (a diverged run's: where it diverged). A
     rate set as an integer names itself so in a diverged run's error (3, not 3.0); Lightning's
-    sanity check before training validates nothing either launcher records."""
+    sanity check before training validates nothing either launcher records. The notebooks'
+    other models with a run dimension batch too, each run's products on its own slice: the
+    polynomial with its hand-derived gradients (poly_manual), its nn.Linear form (poly_nn),
+    logistic regression on 3 classes (logreg: log_softmax per run, accuracy)."""
     files = same_jobs_as_basic_sweep(tmp_path, monkeypatch, setting)
     assert "as one run of 2" in capsys.readouterr().err
     if "in_sweeps" in setting:

@@ -9,7 +9,10 @@ from gradlab.models.activations import DYING
 def dead_units(model, x: torch.Tensor) -> list[tuple[str, torch.Tensor, int]]:
     """(layer name, dead units of each run, units) for every ReLU-family layer of an MLP,
     incl. the output: a unit is dead when its output is <= 0 on every sample of ``x``. With
-    a leading run dimension (restarts, a batched group) the counts are one per run."""
+    a leading run dimension (restarts, a batched group) the counts are one per run. None ([])
+    for a model without activations (a polynomial)."""
+    if not hasattr(model, "activation") or not hasattr(model, "cache"):
+        return []
     acts = [model.activation.name] * (model.num_layers - 1) + [model.output_activation.name]
     with torch.no_grad():
         model(x)
@@ -49,11 +52,8 @@ class DeadUnitCheck(L.Callback):
     (of the best restart)."""
 
     def on_train_end(self, trainer, pl_module) -> None:
-        model = pl_module.model
-        if not hasattr(model, "activation") or not hasattr(model, "cache"):
-            return
         x, _ = trainer.datamodule.train_batch()
-        report = dead_units(model, x.to(pl_module.device))
+        report = dead_units(pl_module.model, x.to(pl_module.device))
         if not report:
             return
         run = pl_module.best_restart if report[0][1].dim() else None

@@ -6,7 +6,7 @@ import torch
 from torch import nn
 
 from gradlab.models.init import check_restarts, set_initial_values
-from gradlab.models.mlp import MLP
+from gradlab.models.mlp import MLP, matmul_per_run
 
 NAMES = "abcdefghijklmnopqrstuvwxyz"
 
@@ -35,15 +35,21 @@ class Polynomial(nn.Module):
         self.register_buffer("powers", torch.arange(degree + 1), persistent=False)
         set_initial_values(self, init_values)
         self.cache = SimpleNamespace(x=None, features=None)
+        self.matmul = torch.matmul  # matmul_per_run: batched runs that round as solo runs
+
+    def round_as_solo_runs(self, each: bool = True) -> None:
+        """Each run's products computed on its own slice, as in ``MLP.round_as_solo_runs``."""
+        self.matmul = matmul_per_run if each else torch.matmul
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         features = torch.linalg.vander(x[..., 0], N=self.degree + 1)  # (N, K+1): 1, x, x^2, ...
         self.cache.x, self.cache.features = x, features
-        return features @ self.coeffs.unsqueeze(-1)  # (N, 1) or (R, N, 1)
+        return self.matmul(features, self.coeffs.unsqueeze(-1))  # (N, 1) or (R, N, 1)
 
     def manual_backward(self, grad_output: torch.Tensor, input_grad: bool = True):
         x, features = self.cache.x, self.cache.features
-        self.coeffs.grad = (features.mT @ grad_output).squeeze(-1)  # dL/da_k = sum_n g_n x_n^k
+        # dL/da_k = sum_n g_n x_n^k
+        self.coeffs.grad = self.matmul(features.mT, grad_output).squeeze(-1)
         if not input_grad:
             return None
         k = self.powers[1:]
@@ -81,6 +87,10 @@ class PolynomialLinear(nn.Module):
         self.register_buffer("powers", torch.arange(1, degree + 1), persistent=False)
         set_initial_values(self, init_values)
         self.cache = SimpleNamespace(x=None)
+
+    def round_as_solo_runs(self, each: bool = True) -> None:
+        """Each run's products computed on its own slice (its layer's)."""
+        self.linear.round_as_solo_runs(each)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         self.cache.x = x

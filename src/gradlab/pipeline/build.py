@@ -113,8 +113,8 @@ def validation(cfg: DictConfig, data) -> dict:
     return overrides
 
 
-def callback_target(node):
-    """The class a callback's config node builds (None: not one gradlab knows)."""
+def target_class(node):
+    """The class a config node builds (a callback's, a model's; None: not one gradlab knows)."""
     from hydra.utils import get_class
 
     try:
@@ -124,9 +124,7 @@ def callback_target(node):
 
 
 def has_callback(cfg: DictConfig, cls) -> bool:
-    return any(
-        node and callback_target(node) is cls for node in (cfg.get("callbacks") or {}).values()
-    )
+    return any(node and target_class(node) is cls for node in (cfg.get("callbacks") or {}).values())
 
 
 def keeps_best(cfg: DictConfig) -> bool:

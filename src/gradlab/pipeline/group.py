@@ -33,9 +33,9 @@ from gradlab.pipeline.build import (
     build_module,
     build_optimizer,
     build_trainer,
-    callback_target,
     has_callback,
     keeps_best,
+    target_class,
 )
 from gradlab.pipeline.checkpoint_io import load_checkpoint
 from gradlab.pipeline.library_output import HELD_CHECKPOINT
@@ -213,7 +213,7 @@ def figures_at_end(cfg: DictConfig) -> int | None:
     """``callbacks.figures``'s dense points where its FigureLogger draws a sweep job's figures
     at its end (``in_sweeps``; a group refuses ``plot_every_n_steps``: see sweep.batchable)."""
     for node in (cfg.get("callbacks") or {}).values():
-        if node and callback_target(node) is FigureLogger and node.get("in_sweeps"):
+        if node and target_class(node) is FigureLogger and node.get("in_sweeps"):
             fast = cfg.trainer.get("fast_dev_run")
             return None if fast else int(node.get("dense_points", 500))
     return None

@@ -9,7 +9,7 @@ from gradlab.callbacks import DeadUnitCheck, FigureLogger, RunCheckpoint, Update
 from gradlab.callbacks.history import TrainingHistory
 from gradlab.optim import is_minimizer
 from gradlab.optim.per_run import GROUP_OPTIONS
-from gradlab.pipeline.build import build_optimizer, callback_target, keeps_best
+from gradlab.pipeline.build import build_optimizer, keeps_best, target_class
 from gradlab.sweep.job_dirs import parsed
 
 # keys whose values may differ within one batched run: the seed, and options that torch's
@@ -37,8 +37,9 @@ def why_not_batchable(cfg: DictConfig) -> str | None:
     strategy = str(cfg.trainer.get("strategy", "auto"))
     if strategy.startswith("ddp") or cfg.trainer.get("devices", 1) not in (1, "auto"):
         return "trainer: several processes"
-    if cfg.model["_target_"] != "gradlab.models.MLP":
-        return f"model: {cfg.model['_target_']} (batched over runs: MLP)"
+    model = target_class(cfg.model)
+    if not hasattr(model, "round_as_solo_runs"):
+        return f"model: {cfg.model['_target_']} has no run dimension (restarts) to batch over"
     if cfg.module.get("track_params"):
         return "module.track_params: each run's parameter path is recorded by its solo run"
     return callback_not_in_groups(cfg)
@@ -74,7 +75,7 @@ def callback_not_in_groups(cfg: DictConfig) -> str | None:
     for name, node in (cfg.get("callbacks") or {}).items():
         if not node:
             continue
-        cls = callback_target(node)
+        cls = target_class(node)
         check = GROUP_CALLBACKS.get(cls)
         why = check(node, cfg) if check else "runs in each job's own training only"
         if why:
