@@ -3,6 +3,7 @@ and each job's results equal the job run on its own."""
 
 import csv
 import json
+import re
 import sys
 
 import pytest
@@ -471,6 +472,31 @@ def test_instrumented_batched_jobs_write_what_their_basic_sweep_jobs_write(
     assert any(f.endswith(".png") for f in files)
 
 
+def traced(out: str) -> list[str]:
+    """The lines ``callbacks.trace`` prints: its blocks and its loss lines."""
+    pattern = re.compile(r"(step|iteration) \d+: loss |  (output|per-sample|\d+_(weight|bias)) ")
+    return [line for line in out.splitlines() if pattern.match(line)]
+
+
+def test_a_batched_jobs_trace_is_what_its_solo_run_prints(tmp_path, monkeypatch, capsys):
+    """callbacks.trace in a group: each job prints, in job order, the blocks and loss lines
+    its solo run prints (the basic launcher's job), digit for digit; a run that diverges
+    (lr 30, at update 9) prints nothing after, as its solo run stops there."""
+    args = ["experiment=sincos", "seed=1,2", "optim.lr=0.5,30", "trainer.max_steps=30",
+            "callbacks.trace.first=3", "callbacks.trace.every=10",
+            "callbacks.trace.loss_every=4", "print_config=false", "logger=none"]  # fmt: skip
+    monkeypatch.setattr(sys, "argv", ["train.py", "-m", *args, f"hydra.sweep.dir={tmp_path}/a"])
+    commands.train()
+    basic = traced(capsys.readouterr().out)
+    rows = sweep(monkeypatch, tmp_path / "b", *args)
+    out = capsys.readouterr()
+    assert "jobs #0..#3 as one run of 4" in out.err
+    assert [r["status"] for r in rows] == ["ok", "diverged", "ok", "diverged"]
+    assert traced(out.out) == basic
+    assert sum(line.startswith("step 20:") for line in basic) == 2  # the runs that went on
+    assert sum(line.startswith("step 2:") for line in basic) == 4
+
+
 @pytest.mark.parametrize("setting", [
     "callbacks.lr_monitor=null", "callbacks.history=null", "callbacks.model_checkpoint=null",
     "callbacks=none", "logger=many", "logger=many model.activation=relu",
@@ -560,7 +586,7 @@ def same_jobs_as_basic_sweep(tmp_path, monkeypatch, setting: str) -> list[str]:
 @pytest.mark.parametrize(
     ("override", "named"),
     [
-        ("callbacks=trace", "callbacks.trace (gradlab.callbacks.Trace)"),
+        ("callbacks=dynamics", "callbacks.grad_stats (gradlab.callbacks.GradientStatistics)"),
         (
             "callbacks.figures.plot_every_n_steps=2",
             "callbacks.figures (gradlab.callbacks.FigureLogger)",

@@ -20,11 +20,12 @@ import lightning as L
 import torch
 from omegaconf import DictConfig
 
-from gradlab.callbacks import DeadUnitCheck, FigureLogger, RunCheckpoint
+from gradlab.callbacks import DeadUnitCheck, FigureLogger, RunCheckpoint, Trace
 from gradlab.callbacks.dead_units import dead_units, of_run
 from gradlab.callbacks.group_checkpoints import GroupCheckpoints
 from gradlab.data.base import FullBatchDataModule
 from gradlab.errors import DivergenceError
+from gradlab.instantiate import build
 from gradlab.models.restarts import single_restart
 from gradlab.module.run_checkpoint import stack_run_checkpoints
 from gradlab.module.run_group import RunGroup
@@ -92,6 +93,7 @@ class RunOutcome:
     resumed_at: int = 0  # the update it resumed at (its logger runs have what came before)
     figures: tuple | None = None  # callbacks.figures in sweeps: (its model, data, dense points)
     error: BaseException | None = None  # how it failed (its solo run's error), if it did
+    trace: list[str] | None = None  # callbacks.trace: what its solo run prints
 
 
 def train_group(cfgs: list[DictConfig], exact: bool = True, resume=None) -> list[RunOutcome]:
@@ -155,7 +157,13 @@ def _train(cfgs: list[DictConfig], cfg: DictConfig, exact: bool, ckpts=None) -> 
         )
     checkpoints = GroupCheckpoints(cfgs, keep_best=data.val is not None and keeps_best(cfg))
     saves = has_callback(cfg, RunCheckpoint)  # (callbacks.model_checkpoint=null: no files)
-    trainer = build_trainer(cfg, data, group_callbacks=[checkpoints] if saves else [])
+    traces = [  # callbacks.trace: each run's text, printed with its job's files
+        build(f"callbacks.{name}", node)
+        for name, node in (cfg.callbacks or {}).items()
+        if node and target_class(node) is Trace
+    ]
+    own = [checkpoints] if saves else []
+    trainer = build_trainer(cfg, data, group_callbacks=own + traces)
     data.set_steps(cfg.trainer.max_steps)
     ckpt_path = None
     if ckpts:  # each run continues where its last.ckpt left it, as its solo run would
@@ -204,7 +212,7 @@ def _train(cfgs: list[DictConfig], cfg: DictConfig, exact: bool, ckpts=None) -> 
         outcomes.append(RunOutcome(
             column.unsqueeze(1), m, validations, last,
             checkpoints.best(trainer, r, history) if saves else None, units, runs.resumed_at,
-            figures, error,
+            figures, error, [t for trace in traces for t in trace.texts.get(r, [])],
         ))  # fmt: skip
     return outcomes
 

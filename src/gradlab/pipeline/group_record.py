@@ -41,6 +41,8 @@ def write_batched_job(cfg: DictConfig, outcome, label: str | None, swept: list[s
     share); return the sweep's metric."""
     out = Path(cfg.paths.output_dir)
     out.mkdir(parents=True, exist_ok=True)
+    for text in outcome.trace or []:  # callbacks.trace: as its solo run prints it
+        print(text)
     if group.history if group else has_callback(cfg, TrainingHistory):  # (else none, as solo)
         write_history(out / "history.csv", outcome.history)
     saved = {"last": outcome.checkpoint, "best": outcome.best_checkpoint}

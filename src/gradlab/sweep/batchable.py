@@ -5,7 +5,13 @@ per job as the job's solo run writes it. Others run one at a time, with a line s
 from lightning.pytorch.callbacks import LearningRateMonitor
 from omegaconf import DictConfig, OmegaConf
 
-from gradlab.callbacks import DeadUnitCheck, FigureLogger, RunCheckpoint, UpdateProgressBar
+from gradlab.callbacks import (
+    DeadUnitCheck,
+    FigureLogger,
+    RunCheckpoint,
+    Trace,
+    UpdateProgressBar,
+)
 from gradlab.callbacks.history import TrainingHistory
 from gradlab.optim import is_minimizer
 from gradlab.optim.per_run import GROUP_OPTIONS
@@ -66,6 +72,7 @@ GROUP_CALLBACKS = {
         "draws figures during training" if n.get("plot_every_n_steps") else None
     ),
     DeadUnitCheck: lambda n, cfg: None,  # each run's count (RunOutcome.dead_units)
+    Trace: lambda n, cfg: None,  # each run's text, printed with its job (RunOutcome.trace)
 }
 
 
