@@ -433,12 +433,22 @@ def test_a_diverged_jobs_checkpoints_are_its_solo_runs(tmp_path, monkeypatch, lr
     same_checkpoints(tmp_path / "sweep" / "1", tmp_path / "solo", names)
 
 
-def test_scheduled_jobs_run_one_at_a_time(tmp_path, monkeypatch, capsys):
-    """A scheduler is each run's own (its state, its lr curve, its checkpoint): not batched."""
-    rows = sweep(monkeypatch, tmp_path, "seed=1,2", "scheduler=step", "trainer.max_steps=20",
-                 "print_config=false", "logger=none")  # fmt: skip
-    assert [r["status"] for r in rows] == ["ok", "ok"]
-    assert "#0, #1 one at a time: scheduler: " in capsys.readouterr().err
+def test_scheduled_jobs_batch_and_keep_schedules_of_their_own(tmp_path, monkeypatch, capsys):
+    """A scheduler in a group schedules each rate's param group as a solo run's one group:
+    each job's last.ckpt and best.ckpt hold what its solo run's hold, key for key (its
+    scheduler's base_lrs and _last_lr, its optimizer's scheduled rate); with several rates
+    hydra.launcher.exact=false trains exact, with a line saying so."""
+    args = ["scheduler=cosine", "trainer.max_steps=120", "trainer.val_check_interval=40",
+            "print_config=false", "logger=none"]  # fmt: skip
+    sweep(monkeypatch, tmp_path / "sweep", "optim.lr=0.05,0.1", "seed=1",
+          "hydra.launcher.exact=false", *args)  # fmt: skip
+    assert "as one run of 2 (a scheduler over several rates: exact" in capsys.readouterr().err
+    for job, lr in enumerate(("0.05", "0.1")):
+        solo = tmp_path / f"solo{job}"
+        run_train(solo, f"optim.lr={lr}", "seed=1", *args, "callbacks.figures=null")
+        same_checkpoints(tmp_path / "sweep" / str(job), solo)
+        (scheduler,) = torch.load(solo / "checkpoints" / "last.ckpt")["lr_schedulers"]
+        assert scheduler["base_lrs"] == [float(lr)] and scheduler["_last_lr"][0] < float(lr)
 
 
 def test_dead_units_of_batched_jobs_are_their_solo_runs(tmp_path, monkeypatch, capsys):
@@ -507,6 +517,8 @@ def test_a_batched_jobs_trace_is_what_its_solo_run_prints(tmp_path, monkeypatch,
     "logger=many loss=sse optim.lr=0.001,0.03 callbacks.figures.in_sweeps=true",
     "optim.lr=0.1,3", "trainer.num_sanity_val_steps=2",
     "experiment=poly_manual", "experiment=poly_nn", "experiment=logreg",
+    "scheduler=step scheduler.step_size=7 logger=many trainer.log_every_n_steps=10",
+    "scheduler=cosine optim=adam optim.lr=0.01,0.03 logger=many trainer.log_every_n_steps=10",
 ])  # fmt: skip
 def test_batched_jobs_write_what_basic_sweep_jobs_write(tmp_path, monkeypatch, capsys, setting):
     """The callbacks a group reproduces (history, checkpoints, learning-rate monitor), each
@@ -524,13 +536,19 @@ def test_batched_jobs_write_what_basic_sweep_jobs_write(tmp_path, monkeypatch, c
     sanity check before training validates nothing either launcher records. The notebooks'
     other models with a run dimension batch too, each run's products on its own slice: the
     polynomial with its hand-derived gradients (poly_manual), its nn.Linear form (poly_nn),
-    logistic regression on 3 classes (logreg: log_softmax per run, accuracy)."""
+    logistic regression on 3 classes (logreg: log_softmax per run, accuracy). A scheduler:
+    each run's learning rate logged as scheduled (its own rate's schedule)."""
     files = same_jobs_as_basic_sweep(tmp_path, monkeypatch, setting)
     assert "as one run of 2" in capsys.readouterr().err
     if "in_sweeps" in setting:
         assert {"plots/fit.png", "plots/hidden_units.png"} <= set(files)
     assert ("history.csv" in files) == ("history" not in setting and "none" not in setting)
     assert any(f.endswith("metrics.csv") for f in files) == ("logger=many" in setting)
+    if "scheduler" in setting:  # each rate logged is its scheduled one
+        (table,) = (tmp_path / "b" / "1").rglob("metrics.csv")
+        rows = list(csv.DictReader(table.open()))
+        name = next(k for k in rows[0] if k.startswith("lr-"))
+        assert len({r[name] for r in rows if r[name]}) > 2
     if "stop_tol" in setting:
         assert "checkpoints/best.ckpt" in files
     if "sse" in setting:

@@ -538,18 +538,22 @@ def same_jobs(sweep: Path, whole: Path, jobs: int) -> None:
                 assert same(mine[key], theirs[key]), (job, name, key)
 
 
-@pytest.mark.parametrize("lrs", ["0.01", "0.005,0.01"])
+@pytest.mark.parametrize(
+    ("lrs", "scheduler"),
+    [("0.01", "none"), ("0.005,0.01", "none"), ("0.01", "cosine"), ("0.005,0.01", "cosine")],
+)
 def test_an_inexact_batched_group_resumes_to_equal_an_uninterrupted_one(
-    tmp_path, tmp_path_factory, monkeypatch, lrs
+    tmp_path, tmp_path_factory, monkeypatch, lrs, scheduler
 ):
     """hydra.launcher.exact=false, Adam: one optimizer over the stacked runs (one rate) or
     per-run rates (two): the interrupted runs resume together from their last.ckpt files
     (each run's moments stacked back, the shared step count) to the uninterrupted sweep's
-    files bit for bit."""
+    files bit for bit. Scheduled: each rate's schedule stacked back too (two rates train
+    exact: a param group each)."""
     sweep, runs = tmp_path / "sweep", 2 * len(lrs.split(","))
     args = ["sweep=batched", "optim=adam", f"optim.lr={lrs}", "seed=1,2",
             "hydra.launcher.exact=false", "trainer.max_steps=6000", "print_config=false",
-            "logger=none", "callbacks.figures=null"]  # fmt: skip
+            "logger=none", "callbacks.figures=null", f"scheduler={scheduler}"]  # fmt: skip
     returncode, _ = sigterm_batched_sweep(sweep, args[1:], runs=runs, after_s=2)
     assert returncode == 130 and read_metrics(sweep / "0")["status"] == "interrupted"
     resume = [*args, f"hydra.sweep.dir={sweep}", "hydra.launcher.resume=true"]

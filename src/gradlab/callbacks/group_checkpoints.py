@@ -11,7 +11,11 @@ import torch
 from omegaconf import OmegaConf
 
 from gradlab.module.run_checkpoint import checkpoint_of_run
-from gradlab.optim.per_run import optimizer_snapshot, run_optimizer_state
+from gradlab.optim.per_run import (
+    optimizer_snapshot,
+    param_group_of_run,
+    run_optimizer_state,
+)
 
 
 def group_checkpoint(trainer: L.Trainer) -> dict:
@@ -32,7 +36,8 @@ def run_checkpoint(trainer, group: dict, cfgs, r: int, opt=None, **state) -> dic
     """Run ``r``'s checkpoint from the group's ``group`` (its optimizer state: ``opt`` or now)."""
     opt = opt if opt is not None else optimizer_state(trainer, cfgs[r], r)
     optim = OmegaConf.to_container(cfgs[r].optim, resolve=True)
-    return checkpoint_of_run(group, opt, optim, r, **state)
+    param_group = param_group_of_run(trainer.optimizers[0], r)  # (its scheduler's state)
+    return checkpoint_of_run(group, opt, optim, r, param_group=param_group, **state)
 
 
 class GroupCheckpoints(L.Callback):

@@ -49,6 +49,7 @@ class PerRunLearningRates(torch.optim.Optimizer):
 
     def load_state_dict(self, state_dict):
         self.inner.load_state_dict(state_dict["inner"])
+        self.param_groups, self.state = self.inner.param_groups, self.inner.state  # (new ones)
         self.lrs = state_dict["lrs"]
 
 
@@ -100,7 +101,8 @@ class RunByRun(torch.optim.Optimizer):
         return self.inner.state_dict()
 
     def load_state_dict(self, state_dict):
-        self.inner.load_state_dict(state_dict)
+        self.inner.load_state_dict(state_dict)  # (it makes new param groups: a scheduler
+        self.param_groups, self.state = self.inner.param_groups, self.inner.state  # sees them)
 
     def run_state_dict(self, run: int, packed: dict | None = None) -> dict:
         """Run ``run``'s optimizer state as its own optimizer's ``state_dict()`` holds it
@@ -152,8 +154,24 @@ def run_optimizer_state(optimizer, run: int, runs: int, lr: float, packed=None) 
         return v[run].clone() if v.dim() > 0 and v.shape[0] == runs else v.clone()
 
     state = {i: {k: mine(v) for k, v in s.items()} for i, s in stacked["state"].items()}
-    groups = [{**g, "lr": lr} for g in stacked["param_groups"]]
+    # one rate: the run's own, as set or as its scheduler set it (the inner optimizer of
+    # per-run rates has rate 1: the run's is ``lr``)
+    per_run = isinstance(optimizer, PerRunLearningRates)
+    groups = [{**g, "lr": lr} if per_run else dict(g) for g in stacked["param_groups"]]
     return {"state": state, "param_groups": groups}
+
+
+def param_group_of_run(optimizer, run: int) -> tuple[int, int]:
+    """(the param group holding run ``run``, how many the optimizer has): ``RunByRun`` has
+    one per set of options; the others one for every run."""
+    if isinstance(optimizer, RunByRun):
+        return optimizer.slots[run][0], len(optimizer.param_groups)
+    return 0, 1
+
+
+def first_runs(options: list[dict] | None) -> list[int]:
+    """The first run of each param group (``RunByRun``'s, by ``options``; else one group)."""
+    return [runs[0] for _, runs in by_options(options)] if options is not None else [0]
 
 
 def by_options(options: list[dict]) -> list[tuple[tuple, list[int]]]:
@@ -190,6 +208,6 @@ def stacked_state(run_states: list[dict], options: list[dict] | None, lrs: list[
             if torch.is_tensor(v) and v.dim() > 0 else v for k, v in s.items()}
         for i, s in first["state"].items()
     }  # fmt: skip
-    groups = [{**g, "lr": lrs[0] if one else 1.0} for g in first["param_groups"]]
+    groups = [dict(g) if one else {**g, "lr": 1.0} for g in first["param_groups"]]
     packed = {"state": state, "param_groups": groups}
     return packed if one else {"inner": packed, "lrs": torch.as_tensor(lrs, dtype=torch.float64)}

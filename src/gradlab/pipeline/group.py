@@ -29,7 +29,14 @@ from gradlab.instantiate import build
 from gradlab.models.restarts import single_restart
 from gradlab.module.run_checkpoint import stack_run_checkpoints
 from gradlab.module.run_group import RunGroup
-from gradlab.optim.per_run import PerRunLearningRates, RunByRun, group_options, stacked_state
+from gradlab.optim.per_run import (
+    PerRunLearningRates,
+    RunByRun,
+    first_runs,
+    group_options,
+    param_group_of_run,
+    stacked_state,
+)
 from gradlab.pipeline.build import (
     build_module,
     build_optimizer,
@@ -94,6 +101,7 @@ class RunOutcome:
     figures: tuple | None = None  # callbacks.figures in sweeps: (its model, data, dense points)
     error: BaseException | None = None  # how it failed (its solo run's error), if it did
     trace: list[str] | None = None  # callbacks.trace: what its solo run prints
+    rates: dict[int, float] | None = None  # a scheduled run's rate where it is logged
 
 
 def train_group(cfgs: list[DictConfig], exact: bool = True, resume=None) -> list[RunOutcome]:
@@ -136,10 +144,12 @@ def train_group(cfgs: list[DictConfig], exact: bool = True, resume=None) -> list
 def _train(cfgs: list[DictConfig], cfg: DictConfig, exact: bool, ckpts=None) -> list[RunOutcome]:
     L.seed_everything(cfg.seed, workers=True, verbose=False)
     datas, model = draw_stacked(cfgs)  # each run as its own run draws it
+    lrs = [float(c.optim.lr) for c in cfgs]
+    scheduled = bool(cfg.get("scheduler"))
+    exact = exact or (scheduled and len(set(lrs)) > 1)  # each rate's schedule: its own group
     if exact:
         model.round_as_solo_runs()
     data = StackedData(datas)
-    lrs = [float(c.optim.lr) for c in cfgs]
     module = build_module(cfg, model, data)
     check_model_fits_data(cfg, datas[0], model, module.loss_fn)  # as a solo run checks it
     del datas  # (stacked: each run's own copy is not needed)
@@ -163,14 +173,16 @@ def _train(cfgs: list[DictConfig], cfg: DictConfig, exact: bool, ckpts=None) -> 
         if node and target_class(node) is Trace
     ]
     own = [checkpoints] if saves else []
-    trainer = build_trainer(cfg, data, group_callbacks=own + traces)
+    rates = ScheduledRates() if scheduled else None  # each run's rate where it is logged
+    trainer = build_trainer(cfg, data, group_callbacks=own + traces + [rates] * scheduled)
     data.set_steps(cfg.trainer.max_steps)
     ckpt_path = None
     if ckpts:  # each run continues where its last.ckpt left it, as its solo run would
         states = [c["optimizer_states"][0] for c in ckpts]
         opt = stacked_state(states, options if exact else None, lrs)
         keep = {c.state_key for c in trainer.callbacks}  # (a max_time's Timer)
-        trainer.strategy.checkpoint_io.to_load = stack_run_checkpoints(ckpts, opt, keep)
+        firsts = first_runs(options if exact else None)  # (their schedulers' states)
+        trainer.strategy.checkpoint_io.to_load = stack_run_checkpoints(ckpts, opt, keep, firsts)
         runs.resume([c["gradlab"] for c in ckpts])
         checkpoints.resume(ckpts)
         ckpt_path = HELD_CHECKPOINT  # (stacked in memory: HeldCheckpointIO)
@@ -193,7 +205,8 @@ def _train(cfgs: list[DictConfig], cfg: DictConfig, exact: bool, ckpts=None) -> 
         column = runs.history_of_run(history, r)
         last = checkpoints.last(trainer, r, history, column) if saves else None
         diverged = runs.divergence(column, cfgs[r].optim.lr)  # (as set: 3, not 3.0)
-        logged, error = rate(lrs[r], runs.resumed_at, len(column)), diverged
+        mine = rates.of_run(trainer.optimizers[0], r) if rates else None  # (scheduled)
+        logged, error = rate(cfgs[r].optim.lr, runs.resumed_at, len(column), mine), diverged
         if runs.seen[r]:  # its last validation (a diverged run's: the last one before)
             logged.update({"val/loss": runs.last[r], "val/loss_best": runs.best[r]})
             logged.update(runs.metrics(r))
@@ -212,7 +225,7 @@ def _train(cfgs: list[DictConfig], cfg: DictConfig, exact: bool, ckpts=None) -> 
         outcomes.append(RunOutcome(
             column.unsqueeze(1), m, validations, last,
             checkpoints.best(trainer, r, history) if saves else None, units, runs.resumed_at,
-            figures, error, [t for trace in traces for t in trace.texts.get(r, [])],
+            figures, error, [t for trace in traces for t in trace.texts.get(r, [])], mine,
         ))  # fmt: skip
     return outcomes
 
@@ -228,17 +241,37 @@ def figures_at_end(cfg: DictConfig) -> int | None:
 
 
 def learning_rate(cfg: DictConfig):
-    """(lr, first, updates) -> ``{"lr-<Optimizer>": lr}`` as a solo run's metrics.json holds
-    it after updates ``first`` to ``updates``: Lightning's LearningRateMonitor logs it every
-    ``log_every_n_steps`` updates where the run has a logger (a tensor of the run's dtype; the
-    rate is constant: scheduled runs are not batched)."""
+    """(lr, first, updates, scheduled) -> ``{"lr-<Optimizer>": lr}`` as a solo run's
+    metrics.json holds it after updates ``first`` to ``updates``: Lightning's
+    LearningRateMonitor logs it every ``log_every_n_steps`` updates where the run has a logger
+    (a tensor of the run's dtype; ``scheduled``: the run's rates where logged, else ``lr``)."""
     if not cfg.get("logger") or not (cfg.get("callbacks") or {}).get("lr_monitor"):
-        return lambda lr, first, updates: {}
+        return lambda lr, first, updates, scheduled=None: {}
     every, name = cfg.trainer.log_every_n_steps, f"lr-{build_optimizer(cfg).func.__name__}"
 
-    def rate(lr: float, first: int, updates: int) -> dict:
+    def rate(lr: float, first: int, updates: int, scheduled: dict | None = None) -> dict:
         if updates // every == first // every:  # not logged in this session yet
             return {}
+        if scheduled:  # its rate at its last log step
+            lr = scheduled[updates // every * every - 1]
         return {name: torch.tensor(lr, dtype=torch.get_default_dtype())}  # (torch_settings)
 
     return rate
+
+
+class ScheduledRates(L.Callback):
+    """Each param group's learning rate at the start of every update that Lightning's
+    LearningRateMonitor logs (``logging_interval: step``): a scheduled group's runs' rates."""
+
+    def __init__(self):
+        self.at: dict[int, list] = {}  # update -> each param group's rate
+
+    def on_train_batch_start(self, trainer, pl_module, batch, batch_idx) -> None:
+        i = pl_module.updates
+        if (i + 1) % trainer.log_every_n_steps == 0:
+            self.at[i] = [g["lr"] for g in trainer.optimizers[0].param_groups]
+
+    def of_run(self, optimizer, r: int) -> dict[int, float]:
+        """Run ``r``'s rates (its param group's)."""
+        g = param_group_of_run(optimizer, r)[0]
+        return {i: rates[g] for i, rates in self.at.items()}

@@ -126,7 +126,8 @@ def log_curves(cfg: DictConfig, loggers, outcome, metrics: dict, swept, label) -
     end = len(losses)  # a diverged run's last losses: logged when it fails (history callback)
     if metrics["status"] == "diverged":
         end = max(first, first_unlogged(len(losses), every))
-    rates = {k: cfg.optim.lr for k in metrics if k.startswith("lr-")}  # (lr_monitor: as set)
+    names = [k for k in metrics if k.startswith("lr-")]  # (lr_monitor: as set, or scheduled)
+    scheduled = outcome.rates or {}
     tests = {k: v for k, v in metrics.items() if k.startswith("test/")}
     for logger in loggers:
         validations = iter(outcome.validations)
@@ -135,8 +136,8 @@ def log_curves(cfg: DictConfig, loggers, outcome, metrics: dict, swept, label) -
             while upcoming is not None and upcoming[0] <= i:
                 logger.log_metrics(upcoming[1], step=upcoming[0])
                 upcoming = next(validations, None)
-            if rates and (i + 1) % every == 0:
-                logger.log_metrics(rates, step=i)
+            if names and (i + 1) % every == 0:
+                logger.log_metrics(dict.fromkeys(names, scheduled.get(i, cfg.optim.lr)), step=i)
             if is_log_step(i, every, last) or i == len(losses) - 1:
                 logger.log_metrics({"train/loss": loss}, step=i)
         for n, values in [upcoming, *validations] if upcoming is not None else []:

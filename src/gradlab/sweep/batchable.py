@@ -32,8 +32,6 @@ def why_not_batchable(cfg: DictConfig) -> str | None:
         return "restarts > 1 (the run dimension is taken)"
     if cfg.get("ckpt_path"):
         return "ckpt_path: a resumed run"
-    if cfg.get("scheduler"):  # a group would share one schedule's state and lr curve
-        return "scheduler: each run's schedule, curve and checkpoint are its own"
     if cfg.grads.mode == "check":
         return "grads=check compares per run"
     if cfg.trainer.get("fast_dev_run"):  # (its solo run writes metrics.json alone)

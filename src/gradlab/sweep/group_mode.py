@@ -14,10 +14,14 @@ def check_mode(exact) -> None:
         raise ConfigError(f"hydra.launcher.exact: true, false or auto; got {exact!r}")
 
 
-def mode_of(values: list[dict], exact, exact_up_to: int) -> tuple[bool, str]:
+def mode_of(values: list[dict], exact, exact_up_to: int, scheduled=False) -> tuple[bool, str]:
     """(whether a group whose runs have these batchable ``values`` trains exact, what its line
     adds): ``exact: auto`` trains a group of more than ``exact_up_to`` runs whose options
-    differ only in the learning rate with batched matmuls (each run equal to rounding)."""
+    differ only in the learning rate with batched matmuls (each run equal to rounding);
+    ``scheduled`` runs of several rates train exact (each rate's schedule its own)."""
+    rates = {str(v.get("optim.lr")) for v in values}
+    if scheduled and exact is not True and len(rates) > 1:
+        return True, " (a scheduler over several rates: exact, each rate scheduled on its own)"
     if exact != "auto":
         return exact, ""
     varies = {key for v in values for key in v}

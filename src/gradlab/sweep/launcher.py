@@ -179,7 +179,8 @@ class BatchedLauncher(Launcher):
             return 0
         dirs, stopped = JobDirs(template, list(group[0][2])), 0
         for chunk in self.chunks(group):
-            mode = mode_of([values for _, _, values, _ in chunk], self.exact, self.exact_up_to)
+            values = [values for _, _, values, _ in chunk]
+            mode = mode_of(values, self.exact, self.exact_up_to, bool(template.get("scheduler")))
             fresh = [job for job in chunk if job[3] is None]  # then those that resume:
             for part in (fresh, [job for job in chunk if job[3] not in (None, "finished")]):
                 if part and not requested():
