@@ -473,13 +473,17 @@ def test_dead_units_of_batched_jobs_are_their_solo_runs(tmp_path, monkeypatch, c
 @pytest.mark.parametrize("instrument", ["callbacks=dynamics", "callbacks=trace",
                                         "callbacks.figures.in_sweeps=true"])  # fmt: skip
 def test_instrumented_batched_jobs_write_what_their_basic_sweep_jobs_write(
-    tmp_path, monkeypatch, instrument
+    tmp_path, monkeypatch, capsys, instrument
 ):
-    """Every instrument callback's output in a batched sweep's jobs (they run as their solo
-    runs) is what the basic launcher's jobs write: the same files (figures included),
-    metrics.json, history.csv and TensorBoard scalars (tags and values)."""
+    """Every instrument callback's output in a batched sweep's jobs (trained as one group)
+    is what the basic launcher's jobs write: the same files (figures byte for byte),
+    metrics.json (the sharpness's final values), history.csv and TensorBoard scalars (tags
+    and values)."""
     files = same_jobs_as_basic_sweep(tmp_path, monkeypatch, instrument)
+    assert "as one run of 2" in capsys.readouterr().err
     assert any(f.endswith(".png") for f in files)
+    if "dynamics" in instrument:
+        assert {"plots/dynamics.png", "plots/landscape.png"} <= set(files)
 
 
 def traced(out: str) -> list[str]:
@@ -519,6 +523,9 @@ def test_a_batched_jobs_trace_is_what_its_solo_run_prints(tmp_path, monkeypatch,
     "experiment=poly_manual", "experiment=poly_nn", "experiment=logreg",
     "scheduler=step scheduler.step_size=7 logger=many trainer.log_every_n_steps=10",
     "scheduler=cosine optim=adam optim.lr=0.01,0.03 logger=many trainer.log_every_n_steps=10",
+    "callbacks=dynamics logger=many", "callbacks=dynamics logger=many optim.lr=0.1,3",
+    "callbacks=dynamics logger=many module.stop_tol=1e-2",
+    "experiment=poly_manual callbacks=dynamics logger=many",
 ])  # fmt: skip
 def test_batched_jobs_write_what_basic_sweep_jobs_write(tmp_path, monkeypatch, capsys, setting):
     """The callbacks a group reproduces (history, checkpoints, learning-rate monitor), each
@@ -537,7 +544,10 @@ def test_batched_jobs_write_what_basic_sweep_jobs_write(tmp_path, monkeypatch, c
     other models with a run dimension batch too, each run's products on its own slice: the
     polynomial with its hand-derived gradients (poly_manual), its nn.Linear form (poly_nn),
     logistic regression on 3 classes (logreg: log_softmax per run, accuracy). A scheduler:
-    each run's learning rate logged as scheduled (its own rate's schedule)."""
+    each run's learning rate logged as scheduled (its own rate's schedule). callbacks=dynamics
+    run by run: each job's instruments log, in its CSV rows' order, what its solo run's log,
+    a diverged run's up to its failure (no figures: its solo run fails first), a stopped
+    run's to its stop (its figures drawn there), the polynomial's least-squares baseline."""
     files = same_jobs_as_basic_sweep(tmp_path, monkeypatch, setting)
     assert "as one run of 2" in capsys.readouterr().err
     if "in_sweeps" in setting:
@@ -604,7 +614,11 @@ def same_jobs_as_basic_sweep(tmp_path, monkeypatch, setting: str) -> list[str]:
 @pytest.mark.parametrize(
     ("override", "named"),
     [
-        ("callbacks=dynamics", "callbacks.grad_stats (gradlab.callbacks.GradientStatistics)"),
+        (
+            "+callbacks.stop._target_=lightning.pytorch.callbacks.EarlyStopping "
+            "+callbacks.stop.monitor=val/loss",
+            "callbacks.stop (lightning.pytorch.callbacks.EarlyStopping)",
+        ),
         (
             "callbacks.figures.plot_every_n_steps=2",
             "callbacks.figures (gradlab.callbacks.FigureLogger)",
@@ -621,7 +635,7 @@ def test_callbacks_a_group_does_not_run_make_its_jobs_run_alone(
 ):
     """No configured callback is dropped: a job whose callback a batched group does not
     reproduce runs as its solo run, with a line naming the callback."""
-    rows = sweep(monkeypatch, tmp_path, override, "optim.lr=0.1,0.2", "trainer.max_steps=5",
-                 "print_config=false", "logger=none")  # fmt: skip
+    rows = sweep(monkeypatch, tmp_path, *override.split(), "optim.lr=0.1,0.2",
+                 "trainer.max_steps=5", "print_config=false", "logger=none")  # fmt: skip
     assert [r["status"] for r in rows] == ["ok", "ok"]
     assert f"#0, #1 one at a time: {named}" in capsys.readouterr().err

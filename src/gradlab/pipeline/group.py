@@ -23,6 +23,7 @@ from omegaconf import DictConfig
 from gradlab.callbacks import DeadUnitCheck, FigureLogger, RunCheckpoint, Trace
 from gradlab.callbacks.dead_units import dead_units, of_run
 from gradlab.callbacks.group_checkpoints import GroupCheckpoints
+from gradlab.callbacks.per_run import INSTRUMENTS, PerRunCallbacks
 from gradlab.data.base import FullBatchDataModule
 from gradlab.errors import DivergenceError
 from gradlab.instantiate import build
@@ -78,12 +79,12 @@ class StackedData(FullBatchDataModule):
         self.test = stack([d.test for d in datas])
 
     def of_run(self, r: int) -> FullBatchDataModule:
-        """Run ``r``'s data set (views of the stacked tensors)."""
+        """Run ``r``'s data set (in tensors of its own, as its solo run's)."""
         data = FullBatchDataModule()
         data.task, data.num_classes, data.grid = self.task, self.num_classes, self.grid
         for split in ("train", "val", "test"):
             stacked = getattr(self, split)
-            setattr(data, split, None if stacked is None else tuple(t[r] for t in stacked))
+            setattr(data, split, None if stacked is None else tuple(t[r].clone() for t in stacked))
         return data
 
 
@@ -102,6 +103,7 @@ class RunOutcome:
     error: BaseException | None = None  # how it failed (its solo run's error), if it did
     trace: list[str] | None = None  # callbacks.trace: what its solo run prints
     rates: dict[int, float] | None = None  # a scheduled run's rate where it is logged
+    recorder: object = None  # what its instruments logged (callbacks.per_run.Recorder)
 
 
 def train_group(cfgs: list[DictConfig], exact: bool = True, resume=None) -> list[RunOutcome]:
@@ -174,7 +176,13 @@ def _train(cfgs: list[DictConfig], cfg: DictConfig, exact: bool, ckpts=None) -> 
     ]
     own = [checkpoints] if saves else []
     rates = ScheduledRates() if scheduled else None  # each run's rate where it is logged
-    trainer = build_trainer(cfg, data, group_callbacks=own + traces + [rates] * scheduled)
+    instruments = [partial(build, f"callbacks.{name}", node)  # callbacks=dynamics, run by run
+                   for name, node in (cfg.callbacks or {}).items()
+                   if node and target_class(node) in INSTRUMENTS]  # fmt: skip
+    dirs = [str(c.paths.output_dir) for c in cfgs]
+    each = PerRunCallbacks(instruments, data.of_run, dirs, runs.logged) if instruments else None
+    group_callbacks = own + traces + [rates] * scheduled + [each] * bool(each)
+    trainer = build_trainer(cfg, data, group_callbacks=group_callbacks)
     data.set_steps(cfg.trainer.max_steps)
     ckpt_path = None
     if ckpts:  # each run continues where its last.ckpt left it, as its solo run would
@@ -216,6 +224,7 @@ def _train(cfgs: list[DictConfig], cfg: DictConfig, exact: bool, ckpts=None) -> 
                 kept = Path(cfgs[r].paths.output_dir) / "checkpoints" / "last.ckpt"
                 error = interrupted(stopped_by, len(column), kept if last is not None else None)
         end = {"train/loss": math.inf if diverged else float(column[-1]),
+               **(each.summaries[r] if each else {}),  # (its instruments' final values)
                **end_of_run(len(column), wall, error)}  # fmt: skip
         m = run_metrics(logged, end, module.loss_fn, data.train[1][r], cfgs[r])
         units = of_run(dead, r) if dead and diverged is None else None
@@ -226,6 +235,7 @@ def _train(cfgs: list[DictConfig], cfg: DictConfig, exact: bool, ckpts=None) -> 
             column.unsqueeze(1), m, validations, last,
             checkpoints.best(trainer, r, history) if saves else None, units, runs.resumed_at,
             figures, error, [t for trace in traces for t in trace.texts.get(r, [])], mine,
+            each.recorders[r] if each else None,
         ))  # fmt: skip
     return outcomes
 

@@ -129,23 +129,31 @@ def log_curves(cfg: DictConfig, loggers, outcome, metrics: dict, swept, label) -
     names = [k for k in metrics if k.startswith("lr-")]  # (lr_monitor: as set, or scheduled)
     scheduled = outcome.rates or {}
     tests = {k: v for k, v in metrics.items() if k.startswith("test/")}
+    recorded = outcome.recorder  # its instruments' (callbacks.per_run), where they logged
     for logger in loggers:
         validations = iter(outcome.validations)
         upcoming = next(validations, None)  # (updates done, its val/*)
-        for i, loss in enumerate(losses[first:end], start=first):
+        if recorded is not None:
+            recorded.replay([logger], ("train_start", -1))
+        for i, loss in enumerate(losses[first:], start=first):
             while upcoming is not None and upcoming[0] <= i:
                 logger.log_metrics(upcoming[1], step=upcoming[0])
                 upcoming = next(validations, None)
-            if names and (i + 1) % every == 0:
+            if names and (i + 1) % every == 0 and i < end:
                 logger.log_metrics(dict.fromkeys(names, scheduled.get(i, cfg.optim.lr)), step=i)
-            if is_log_step(i, every, last) or i == len(losses) - 1:
+            if (is_log_step(i, every, last) or i == len(losses) - 1) and i < end:
                 logger.log_metrics({"train/loss": loss}, step=i)
+            if recorded is not None:  # at the end of update i
+                recorded.replay([logger], ("batch_end", i))
         for n, values in [upcoming, *validations] if upcoming is not None else []:
             logger.log_metrics(values, step=n)
         for i, loss in enumerate(losses[end:], start=end):
             logger.log_metrics({"train/loss": loss}, step=i)
     if outcome.dead_units is not None:  # callbacks.dead_units, at its solo run's train end
         report_dead_units(outcome.dead_units, loggers, metrics["step"])
+    if recorded is not None:  # its instruments' train end, then their figures at its fit end
+        recorded.replay(loggers, ("train_end", -1))
+        recorded.replay(loggers, ("fit_end", -1))
     for logger in loggers if tests else []:
         logger.log_metrics(tests, step=metrics["step"])  # as the solo run's test
     if loggers:

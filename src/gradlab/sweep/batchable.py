@@ -13,6 +13,7 @@ from gradlab.callbacks import (
     UpdateProgressBar,
 )
 from gradlab.callbacks.history import TrainingHistory
+from gradlab.callbacks.per_run import INSTRUMENTS
 from gradlab.optim import is_minimizer
 from gradlab.optim.per_run import GROUP_OPTIONS
 from gradlab.pipeline.build import build_optimizer, keeps_best, target_class
@@ -71,6 +72,7 @@ GROUP_CALLBACKS = {
     ),
     DeadUnitCheck: lambda n, cfg: None,  # each run's count (RunOutcome.dead_units)
     Trace: lambda n, cfg: None,  # each run's text, printed with its job (RunOutcome.trace)
+    **dict.fromkeys(INSTRUMENTS, lambda n, cfg: None),  # run by run (callbacks.per_run)
 }
 
 

@@ -1,0 +1,179 @@
+"""Instrument callbacks in a batched group, run by run. Each run gets its own instance of each
+configured instrument (``callbacks=dynamics``: gradient statistics, sharpness, least-squares
+baseline, loss landscape), called at the hooks its solo run's trainer calls, with a view of
+that run alone: its weights, gradients and training activations copied into a model of its
+own (so its products round as its solo run's), its data, rate and losses, its job directory
+for figures, and a recorder for what it logs, which its job's loggers replay in its solo
+run's order (``pipeline.group_record``). A run that stopped (``module.stop_tol``) ends its
+instruments there; one that diverged is not called after the update its solo run failed at."""
+
+import copy
+import math
+
+import lightning as L
+
+from gradlab.callbacks.dynamics import GradientStatistics, LeastSquaresBaseline, Sharpness
+from gradlab.callbacks.landscape import LossLandscape
+from gradlab.models.restarts import single_restart
+from gradlab.optim.per_run import PerRunLearningRates, param_group_of_run
+
+# the instruments a group runs per run (their jobs' output: their solo runs')
+INSTRUMENTS = (GradientStatistics, Sharpness, LeastSquaresBaseline, LossLandscape)
+
+
+class Recorder:
+    """A run's logger in a group: its scalars and images in order, by where in the run they
+    came (``at``: ("train_start", -1), ("batch_end", update index), ("train_end", -1) or
+    ("fit_end", -1)), for its job's loggers to replay in its solo run's order."""
+
+    def __init__(self):
+        self.events: dict[tuple, list] = {}  # at -> [("scalars" | "image", payload)]
+        self.at = ("train_start", -1)
+        self.experiment = self  # figures are added through ``logger.experiment.add_image``
+
+    def log_metrics(self, metrics: dict, step: int) -> None:
+        self.events.setdefault(self.at, []).append(("scalars", (dict(metrics), step)))
+
+    def add_image(self, tag, img, global_step=None, dataformats="CHW") -> None:
+        self.events.setdefault(self.at, []).append(("image", (tag, img, global_step, dataformats)))
+
+    def replay(self, loggers, at: tuple[str, int]) -> None:
+        """Log what came ``at`` into a job's ``loggers``."""
+        for kind, payload in self.events.get(at, ()):
+            for logger in loggers:
+                if kind == "scalars":
+                    logger.log_metrics(payload[0], step=payload[1])
+                elif hasattr(logger.experiment, "add_image"):  # TensorBoard, as publish_to
+                    tag, img, step, formats = payload
+                    logger.experiment.add_image(tag, img, global_step=step, dataformats=formats)
+
+
+class RunTrainer:
+    """What an instrument reads of its trainer, for one run of a group."""
+
+    is_global_zero, fast_dev_run = True, False
+
+    def __init__(self, datamodule, run_dir: str, loggers: list):
+        self.datamodule, self.default_root_dir, self.loggers = datamodule, run_dir, loggers
+
+
+class RunModule:
+    """What an instrument reads of its LightningModule, for run ``r`` of the group's ``module``:
+    its model (a copy of the run's weights, made when first asked for), loss, rate, updates,
+    loss history; ``add_summary`` keeps its final values (``summary``)."""
+
+    def __init__(self, module, r: int, template, summary: dict):
+        self.group_module, self.r, self.template, self.summary = module, r, template, summary
+        self.loss_fn, self.device, self.updates = module.loss_fn, module.device, module.updates
+        self.loss_history, self._model = self, None
+
+    @property
+    def model(self):
+        if self._model is None:
+            self._model = run_model(self.group_module.model, self.r, self.template)
+        return self._model
+
+    @property
+    def lr(self) -> float:
+        opt = self.group_module.trainer.optimizers[0]
+        if isinstance(opt, PerRunLearningRates):  # (its inner rate is 1)
+            return float(opt.lrs[self.r])
+        return opt.param_groups[param_group_of_run(opt, self.r)[0]]["lr"]
+
+    def history(self):
+        """The run's loss at every update so far, shape (updates, 1)."""
+        column = self.group_module.history()[:, self.r : self.r + 1]
+        return column[: self.updates]
+
+    def latest(self):  # (``loss_history.latest()``: the run's loss at its latest update)
+        if not self.updates:
+            return None
+        return self.group_module.loss_history.rows(self.updates - 1, self.updates)[0, self.r]
+
+    def trajectory(self, with_start: bool = False):
+        return None  # (module.track_params: its jobs run alone)
+
+    def add_summary(self, line: str, **metrics: float) -> None:
+        self.summary.update(metrics)
+
+
+def run_model(group_model, r: int, template):
+    """Run ``r``'s model: a copy of ``template`` (a single run's model) holding its weights,
+    gradients and the last forward's activations (an MLP's ``cache.hs``), in tensors of its
+    own, as its solo run holds them."""
+    model = copy.deepcopy(template)
+    for p, q in zip(model.parameters(), group_model.parameters(), strict=True):
+        p.data.copy_(q.detach()[r])
+        p.grad = None if q.grad is None else q.grad[r].clone()
+    hs = getattr(getattr(group_model, "cache", None), "hs", None)
+    if hs is not None:
+        model.cache.hs = [h.detach()[r].clone() for h in hs]
+    return model
+
+
+class PerRunCallbacks(L.Callback):
+    """The group's instruments, run by run: ``makers`` build one run's instruments; ``datas``
+    (run -> its data module) and ``dirs`` (run -> its job directory); ``logged``: the runs
+    have loggers (their recorders replay into them). ``summaries``: each run's final values
+    (``add_summary``), for its metrics.json."""
+
+    def __init__(self, makers: list, datas, dirs: list[str], logged: bool):
+        runs = len(dirs)
+        self.instruments = [[make() for make in makers] for _ in range(runs)]
+        self.recorders = [Recorder() if logged else None for _ in range(runs)]
+        self.summaries: list[dict] = [{} for _ in range(runs)]
+        self.datas, self.dirs, self.own_data = datas, dirs, {}
+        self.ended: set[int] = set()  # runs whose instruments have ended (train end called)
+        self.failed: set[int] = set()  # runs with a non-finite loss (their solo runs failed)
+        self.template = None  # a single run's model, copied for each view
+
+    def call(self, hook: str, module, runs, at: tuple[str, int], *args) -> None:
+        """``hook`` of each of ``runs``' instruments, with its views (``at``: where its
+        solo run is, for what it logs)."""
+        if self.template is None:
+            self.template = single_restart(module.model, 0)
+        for r in runs:
+            recorder = self.recorders[r]
+            if recorder is not None:
+                recorder.at = at
+            if r not in self.own_data:  # (tensors of its own, as its solo run's)
+                self.own_data[r] = self.datas(r)
+            view = RunTrainer(self.own_data[r], self.dirs[r], [recorder] if recorder else [])
+            run = RunModule(module, r, self.template, self.summaries[r])
+            for instrument in self.instruments[r]:
+                getattr(instrument, hook)(view, run, *args)
+
+    def running(self, module, n: int) -> list[int]:
+        """The runs whose solo runs make update ``n`` (counted from 1): not stopped before it,
+        no non-finite loss before it."""
+        stopped = module.group.stopped
+        return [r for r in range(module.group.runs)
+                if r not in self.failed and stopped.get(r, n) >= n]  # fmt: skip
+
+    def on_train_start(self, trainer, pl_module) -> None:
+        n = pl_module.updates
+        self.call("on_train_start", pl_module, self.running(pl_module, n), ("train_start", -1))
+
+    def on_before_optimizer_step(self, trainer, pl_module, optimizer) -> None:
+        n = pl_module.updates  # (its loss is not known yet: checked at the batch end)
+        runs = self.running(pl_module, n + 1)
+        self.call("on_before_optimizer_step", pl_module, runs, ("batch_end", n), optimizer)
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
+        n = pl_module.updates
+        losses = pl_module.loss_history.rows(n - 1, n)[0].tolist()
+        self.failed.update(r for r, loss in enumerate(losses) if not math.isfinite(loss))
+        runs = self.running(pl_module, n)
+        self.call("on_train_batch_end", pl_module, runs, ("batch_end", n - 1), None, None, 0)
+        self.end(pl_module, pl_module.group.newly_stopped)  # at their stop, as solo runs
+
+    def on_train_end(self, trainer, pl_module) -> None:
+        n = pl_module.updates
+        self.end(pl_module, [r for r in self.running(pl_module, n) if r not in self.ended])
+
+    def end(self, module, runs: list[int]) -> None:
+        """The runs' train end and fit end (a solo run draws its figures at its fit end)."""
+        runs = [r for r in runs if r not in self.failed]
+        self.ended.update(runs)
+        self.call("on_train_end", module, runs, ("train_end", -1))
+        self.call("on_fit_end", module, runs, ("fit_end", -1))
