@@ -23,8 +23,9 @@ INSTRUMENTS = (GradientStatistics, Sharpness, LeastSquaresBaseline, LossLandscap
 
 class Recorder:
     """A run's logger in a group: its scalars and images in order, by where in the run they
-    came (``at``: ("train_start", -1), ("batch_end", update index), ("train_end", -1) or
-    ("fit_end", -1)), for its job's loggers to replay in its solo run's order."""
+    came (``at``: ("train_start", -1), ("update", index) (in it: nothing is logged there),
+    ("batch_end", update index), ("train_end", -1) or ("fit_end", -1)), for its job's
+    loggers to replay in its solo run's order."""
 
     def __init__(self):
         self.events: dict[tuple, list] = {}  # at -> [("scalars" | "image", payload)]
@@ -62,15 +63,16 @@ class RunModule:
     its model (a copy of the run's weights, made when first asked for), loss, rate, updates,
     loss history; ``add_summary`` keeps its final values (``summary``)."""
 
-    def __init__(self, module, r: int, template, summary: dict):
+    def __init__(self, module, r: int, template, summary: dict, activations: bool = False):
         self.group_module, self.r, self.template, self.summary = module, r, template, summary
         self.loss_fn, self.device, self.updates = module.loss_fn, module.device, module.updates
-        self.loss_history, self._model = self, None
+        self.loss_history, self._model, self.activations = self, None, activations
 
     @property
     def model(self):
         if self._model is None:
-            self._model = run_model(self.group_module.model, self.r, self.template)
+            model = self.group_module.model
+            self._model = run_model(model, self.r, self.template, self.activations)
         return self._model
 
     @property
@@ -97,16 +99,17 @@ class RunModule:
         self.summary.update(metrics)
 
 
-def run_model(group_model, r: int, template):
-    """Run ``r``'s model: a copy of ``template`` (a single run's model) holding its weights,
-    gradients and the last forward's activations (an MLP's ``cache.hs``), in tensors of its
-    own, as its solo run holds them."""
+def run_model(group_model, r: int, template, activations: bool = False):
+    """Run ``r``'s model: a copy of ``template`` (a single run's model) holding its weights
+    and gradients and (``activations``: in the update, after its training forward) that
+    forward's activations (an MLP's ``cache.hs``), in tensors of its own, as its solo run
+    holds them."""
     model = copy.deepcopy(template)
     for p, q in zip(model.parameters(), group_model.parameters(), strict=True):
         p.data.copy_(q.detach()[r])
         p.grad = None if q.grad is None else q.grad[r].clone()
     hs = getattr(getattr(group_model, "cache", None), "hs", None)
-    if hs is not None:
+    if activations and hs is not None:
         model.cache.hs = [h.detach()[r].clone() for h in hs]
     return model
 
@@ -139,7 +142,7 @@ class PerRunCallbacks(L.Callback):
             if r not in self.own_data:  # (tensors of its own, as its solo run's)
                 self.own_data[r] = self.datas(r)
             view = RunTrainer(self.own_data[r], self.dirs[r], [recorder] if recorder else [])
-            run = RunModule(module, r, self.template, self.summaries[r])
+            run = RunModule(module, r, self.template, self.summaries[r], at[0] == "update")
             for instrument in self.instruments[r]:
                 getattr(instrument, hook)(view, run, *args)
 
@@ -157,7 +160,7 @@ class PerRunCallbacks(L.Callback):
     def on_before_optimizer_step(self, trainer, pl_module, optimizer) -> None:
         n = pl_module.updates  # (its loss is not known yet: checked at the batch end)
         runs = self.running(pl_module, n + 1)
-        self.call("on_before_optimizer_step", pl_module, runs, ("batch_end", n), optimizer)
+        self.call("on_before_optimizer_step", pl_module, runs, ("update", n), optimizer)
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
         n = pl_module.updates
