@@ -36,7 +36,8 @@ class Recorder:
         self.events.setdefault(self.at, []).append(("scalars", (dict(metrics), step)))
 
     def add_image(self, tag, img, global_step=None, dataformats="CHW") -> None:
-        self.events.setdefault(self.at, []).append(("image", (tag, img, global_step, dataformats)))
+        image = (tag, img.copy(), global_step, dataformats)  # (not the figure's whole buffer)
+        self.events.setdefault(self.at, []).append(("image", image))
 
     def replay(self, loggers, at: tuple[str, int]) -> None:
         """Log what came ``at`` into a job's ``loggers``."""

@@ -127,6 +127,14 @@ def has_callback(cfg: DictConfig, cls) -> bool:
     return any(node and target_class(node) is cls for node in (cfg.get("callbacks") or {}).values())
 
 
+def built_callbacks(cfg: DictConfig, classes: tuple, now: bool = True) -> list:
+    """The configured callbacks of ``classes``, built (``now=False``: one maker each)."""
+    nodes = [(name, node) for name, node in (cfg.get("callbacks") or {}).items()
+             if node and target_class(node) in classes]  # fmt: skip
+    makers = [partial(build, f"callbacks.{name}", node) for name, node in nodes]
+    return [make() for make in makers] if now else makers
+
+
 def keeps_best(cfg: DictConfig) -> bool:
     """Whether the run's callbacks keep a ``best.ckpt`` (a ModelCheckpoint of val/loss)."""
     node = (cfg.get("callbacks") or {}).get("model_checkpoint")

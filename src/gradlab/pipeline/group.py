@@ -26,7 +26,6 @@ from gradlab.callbacks.group_checkpoints import GroupCheckpoints
 from gradlab.callbacks.per_run import INSTRUMENTS, PerRunCallbacks
 from gradlab.data.base import FullBatchDataModule
 from gradlab.errors import DivergenceError
-from gradlab.instantiate import build
 from gradlab.models.restarts import single_restart
 from gradlab.module.run_checkpoint import stack_run_checkpoints
 from gradlab.module.run_group import RunGroup
@@ -42,6 +41,7 @@ from gradlab.pipeline.build import (
     build_module,
     build_optimizer,
     build_trainer,
+    built_callbacks,
     has_callback,
     keeps_best,
     target_class,
@@ -169,20 +169,13 @@ def _train(cfgs: list[DictConfig], cfg: DictConfig, exact: bool, ckpts=None) -> 
         )
     checkpoints = GroupCheckpoints(cfgs, keep_best=data.val is not None and keeps_best(cfg))
     saves = has_callback(cfg, RunCheckpoint)  # (callbacks.model_checkpoint=null: no files)
-    traces = [  # callbacks.trace: each run's text, printed with its job's files
-        build(f"callbacks.{name}", node)
-        for name, node in (cfg.callbacks or {}).items()
-        if node and target_class(node) is Trace
-    ]
-    own = [checkpoints] if saves else []
+    traces = built_callbacks(cfg, (Trace,))  # each run's text, printed with its job's files
     rates = ScheduledRates() if scheduled else None  # each run's rate where it is logged
-    instruments = [partial(build, f"callbacks.{name}", node)  # callbacks=dynamics, run by run
-                   for name, node in (cfg.callbacks or {}).items()
-                   if node and target_class(node) in INSTRUMENTS]  # fmt: skip
+    instruments = built_callbacks(cfg, INSTRUMENTS, now=False)  # (callbacks=dynamics)
     dirs = [str(c.paths.output_dir) for c in cfgs]
     each = PerRunCallbacks(instruments, data.of_run, dirs, runs.logged) if instruments else None
-    group_callbacks = own + traces + [rates] * scheduled + [each] * bool(each)
-    trainer = build_trainer(cfg, data, group_callbacks=group_callbacks)
+    own = [checkpoints] * saves + traces + [rates] * scheduled + [each] * bool(each)
+    trainer = build_trainer(cfg, data, group_callbacks=own)
     data.set_steps(cfg.trainer.max_steps)
     ckpt_path = None
     if ckpts:  # each run continues where its last.ckpt left it, as its solo run would
@@ -213,8 +206,9 @@ def _train(cfgs: list[DictConfig], cfg: DictConfig, exact: bool, ckpts=None) -> 
         column = runs.history_of_run(history, r)
         last = checkpoints.last(trainer, r, history, column) if saves else None
         diverged = runs.divergence(column, cfgs[r].optim.lr)  # (as set: 3, not 3.0)
-        mine = rates.of_run(trainer.optimizers[0], r) if rates else None  # (scheduled)
-        logged, error = rate(cfgs[r].optim.lr, runs.resumed_at, len(column), mine), diverged
+        scheduled_rates = rates.of_run(trainer.optimizers[0], r) if rates else None
+        lr = rate(cfgs[r].optim.lr, runs.resumed_at, len(column), scheduled_rates)
+        logged, error = lr, diverged
         if runs.seen[r]:  # its last validation (a diverged run's: the last one before)
             logged.update({"val/loss": runs.last[r], "val/loss_best": runs.best[r]})
             logged.update(runs.metrics(r))
@@ -234,8 +228,8 @@ def _train(cfgs: list[DictConfig], cfg: DictConfig, exact: bool, ckpts=None) -> 
         outcomes.append(RunOutcome(
             column.unsqueeze(1), m, validations, last,
             checkpoints.best(trainer, r, history) if saves else None, units, runs.resumed_at,
-            figures, error, [t for trace in traces for t in trace.texts.get(r, [])], mine,
-            each.recorders[r] if each else None,
+            figures, error, [t for trace in traces for t in trace.texts.get(r, [])],
+            scheduled_rates, each.recorders[r] if each else None,
         ))  # fmt: skip
     return outcomes
 
