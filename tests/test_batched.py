@@ -525,7 +525,7 @@ def test_a_batched_jobs_trace_is_what_its_solo_run_prints(tmp_path, monkeypatch,
     "scheduler=cosine optim=adam optim.lr=0.01,0.03 logger=many trainer.log_every_n_steps=10",
     "callbacks=dynamics logger=many", "callbacks=dynamics logger=many optim.lr=0.1,3",
     "callbacks=dynamics logger=many module.stop_tol=1e-2",
-    "callbacks=dynamics optim.lr=0.02,0.05,0.1,0.2",
+    "callbacks=dynamics optim.lr=0.02,0.05,0.1,0.2", "experiment=sincos callbacks=dynamics",
     "experiment=poly_manual callbacks=dynamics logger=many",
 ])  # fmt: skip
 def test_batched_jobs_write_what_basic_sweep_jobs_write(tmp_path, monkeypatch, capsys, setting):
@@ -548,7 +548,9 @@ def test_batched_jobs_write_what_basic_sweep_jobs_write(tmp_path, monkeypatch, c
     each run's learning rate logged as scheduled (its own rate's schedule). callbacks=dynamics
     run by run: each job's instruments log, in its CSV rows' order, what its solo run's log,
     a diverged run's up to its failure (no figures: its solo run fails first), a stopped
-    run's to its stop (its figures drawn there), the polynomial's least-squares baseline."""
+    run's to its stop (its figures drawn there), the polynomial's least-squares baseline;
+    sincos's trace settings left without their callback (callbacks=dynamics replaced it) are
+    no callback, as a solo run builds none."""
     files = same_jobs_as_basic_sweep(tmp_path, monkeypatch, setting)
     assert " as one run of " in capsys.readouterr().err
     if "in_sweeps" in setting:

@@ -125,6 +125,18 @@ def test_sharpness_logged_against_two_over_lr(tmp_path, capsys):
     assert "sharpness: max" in capsys.readouterr().out
 
 
+def test_sharpness_where_a_schedule_ends_at_rate_0(tmp_path):
+    """scheduler=cosine ends at rate 0, where 2/lr has no value: the stability limit is
+    infinite there (before: ZeroDivisionError, the run failed at its end)."""
+    metrics = run_train(tmp_path, "trainer.max_steps=20", "scheduler=cosine",
+                        "+callbacks.sharp._target_=gradlab.callbacks.Sharpness",
+                        "+callbacks.sharp.every_n_steps=10")  # fmt: skip
+    assert metrics["status"] == "ok" and metrics["curvature/crossed_2_over_lr"] == 0.0
+    acc = EventAccumulator(str(tmp_path / "tensorboard"))
+    acc.Reload()
+    assert acc.Scalars("curvature/2_over_lr")[-1].value == float("inf")
+
+
 def test_least_squares_baseline_of_the_cubic(tmp_path):
     from gradlab.analysis.baselines import least_squares
     from gradlab.data import SineDataModule

@@ -130,7 +130,8 @@ class Sharpness(L.Callback):
         eig = top_hessian_eigenvalue(
             lambda: pl_module.loss_fn(pl_module.model(x), y).sum(), params, self.iterations, g
         )
-        limit = 2.0 / pl_module.lr
+        lr = pl_module.lr
+        limit = 2.0 / lr if lr > 0 else math.inf  # (a schedule may end at rate 0: no limit)
         self.history.append((step, eig, limit))
         _log(trainer, {"curvature/top_eig": eig, "curvature/2_over_lr": limit}, step)
 

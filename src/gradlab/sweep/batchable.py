@@ -80,7 +80,7 @@ def callback_not_in_groups(cfg: DictConfig) -> str | None:
     """Why a configured callback's output would not be written per job by a batched group
     (None: every one's is): such jobs run one at a time, as their solo runs."""
     for name, node in (cfg.get("callbacks") or {}).items():
-        if not node:
+        if not node or "_target_" not in node:  # (no callback: a solo run builds none)
             continue
         cls = target_class(node)
         check = GROUP_CALLBACKS.get(cls)
