@@ -9,8 +9,8 @@ from gradlab.models.activations import DYING
 def dead_units(model, x: torch.Tensor) -> list[tuple[str, torch.Tensor, int]]:
     """(layer name, dead units of each run, units) for every ReLU-family layer of an MLP,
     incl. the output: a unit is dead when its output is <= 0 on every sample of ``x``. With
-    a leading run dimension (restarts, a batched group) the counts are one per run. None ([])
-    for a model without activations (a polynomial)."""
+    a leading run dimension (restarts, a batched group) the counts are one per run; none for a
+    model without activations (a polynomial)."""
     if not hasattr(model, "activation") or not hasattr(model, "cache"):
         return []
     acts = [model.activation.name] * (model.num_layers - 1) + [model.output_activation.name]

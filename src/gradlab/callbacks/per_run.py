@@ -8,7 +8,6 @@ run's order (``pipeline.group_record``). A run that stopped (``module.stop_tol``
 instruments there; one that diverged is not called after the update its solo run failed at."""
 
 import copy
-import math
 
 import lightning as L
 
@@ -128,7 +127,6 @@ class PerRunCallbacks(L.Callback):
         self.summaries: list[dict] = [{} for _ in range(runs)]
         self.datas, self.dirs, self.own_data = datas, dirs, {}
         self.ended: set[int] = set()  # runs whose instruments have ended (train end called)
-        self.failed: set[int] = set()  # runs with a non-finite loss (their solo runs failed)
         self.template = None  # a single run's model, copied for each view
 
     def call(self, hook: str, module, runs, at: tuple[str, int], *args) -> None:
@@ -147,37 +145,35 @@ class PerRunCallbacks(L.Callback):
             for instrument in self.instruments[r]:
                 getattr(instrument, hook)(view, run, *args)
 
-    def running(self, module, n: int) -> list[int]:
-        """The runs whose solo runs make update ``n`` (counted from 1): not stopped before it,
-        no non-finite loss before it."""
-        stopped = module.group.stopped
-        return [r for r in range(module.group.runs)
-                if r not in self.failed and stopped.get(r, n) >= n]  # fmt: skip
+    @staticmethod
+    def running(module, n: int, latest: int) -> list[int]:
+        """The group's runs whose solo runs make update ``n`` (``latest``: the updates whose
+        losses are known)."""
+        losses = module.loss_history.rows(latest - 1, latest)[0].tolist() if latest else None
+        return module.group.running(n, losses)
 
     def on_train_start(self, trainer, pl_module) -> None:
         n = pl_module.updates
-        self.call("on_train_start", pl_module, self.running(pl_module, n), ("train_start", -1))
+        runs = self.running(pl_module, n, n)
+        self.call("on_train_start", pl_module, runs, ("train_start", -1))
 
     def on_before_optimizer_step(self, trainer, pl_module, optimizer) -> None:
         n = pl_module.updates  # (its loss is not known yet: checked at the batch end)
-        runs = self.running(pl_module, n + 1)
+        runs = self.running(pl_module, n + 1, n)
         self.call("on_before_optimizer_step", pl_module, runs, ("update", n), optimizer)
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
         n = pl_module.updates
-        losses = pl_module.loss_history.rows(n - 1, n)[0].tolist()
-        self.failed.update(r for r, loss in enumerate(losses) if not math.isfinite(loss))
-        runs = self.running(pl_module, n)
+        runs = self.running(pl_module, n, n)  # (a non-finite loss now: its solo run failed)
         self.call("on_train_batch_end", pl_module, runs, ("batch_end", n - 1), None, None, 0)
         self.end(pl_module, pl_module.group.newly_stopped)  # at their stop, as solo runs
 
     def on_train_end(self, trainer, pl_module) -> None:
         n = pl_module.updates
-        self.end(pl_module, [r for r in self.running(pl_module, n) if r not in self.ended])
+        self.end(pl_module, [r for r in self.running(pl_module, n, n) if r not in self.ended])
 
     def end(self, module, runs: list[int]) -> None:
         """The runs' train end and fit end (a solo run draws its figures at its fit end)."""
-        runs = [r for r in runs if r not in self.failed]
         self.ended.update(runs)
         self.call("on_train_end", module, runs, ("train_end", -1))
         self.call("on_fit_end", module, runs, ("fit_end", -1))

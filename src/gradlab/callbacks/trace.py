@@ -2,8 +2,6 @@
 parameter, its gradient (hand and autograd side by side under ``grads=check``), the model's
 output and the per-sample losses."""
 
-import math
-
 import lightning as L
 import torch
 from torch.func import functional_call
@@ -80,7 +78,7 @@ class Trace(L.Callback):
             _print(trainer, f"iteration {n}: loss {loss!r}")
             return
         losses = pl_module.loss_history.rows(n - 1, n)[0].tolist()
-        for r in running(pl_module.group, losses, n):
+        for r in pl_module.group.running(n, losses):
             self.texts.setdefault(r, []).append(f"iteration {n}: loss {losses[r]!r}")
 
     def on_before_optimizer_step(self, trainer, pl_module, optimizer) -> None:
@@ -99,17 +97,9 @@ class Trace(L.Callback):
             _print(trainer, block(row, check))
             return
         before = pl_module.loss_history.rows(update - 1, update)  # (none before update 0)
-        losses = before[0].tolist() if len(before) else [0.0] * group.runs
-        for r in running(group, losses, update + 1):  # (stopped or diverged: no more)
+        losses = before[0].tolist() if len(before) else None
+        for r in group.running(update + 1, losses):  # (stopped or diverged: no more)
             self.texts.setdefault(r, []).append(block(row, check, r))
-
-
-def running(group, losses: list[float], n: int) -> list[int]:
-    """The group's runs whose solo runs reach update ``n`` (counted from 1): not stopped
-    before it, no non-finite loss (``losses``: each run's latest; a solo run fails there)."""
-    stopped = group.stopped
-    return [r for r, loss in enumerate(losses)
-            if stopped.get(r, n) >= n and math.isfinite(loss)]  # fmt: skip
 
 
 def block(row: dict, check: bool, run: int | None = None) -> str:

@@ -77,6 +77,14 @@ class RunGroup:
             self.previous[r] = value
         return len(self.stopped) == self.runs
 
+    def running(self, n: int, latest: list[float] | None) -> list[int]:
+        """The runs whose solo runs make update ``n`` (counted from 1): not stopped before it,
+        their latest loss finite (``latest``: each run's, None before the first update; a solo
+        run fails at a non-finite one). What per-run callbacks are called for."""
+        latest = [0.0] * self.runs if latest is None else latest
+        return [r for r, loss in enumerate(latest)
+                if self.stopped.get(r, n) >= n and math.isfinite(loss)]  # fmt: skip
+
     # ---------------------------------------------------------- validation, test
     def validated(self, loss_fn, task: str, pred, y, updates: int, alive) -> None:
         """Each run's validation loss on the group's validation sets (``pred``, ``y``: stacked).
