@@ -3,6 +3,7 @@ it (``trainer.save_checkpoint`` into the pipeline's ``HeldCheckpointIO``, no fil
 ``module.run_checkpoint.checkpoint_of_run``: each run's ``best.ckpt`` by its own validation
 loss (as its ModelCheckpoint keeps it), the state where it stopped, the state at the start."""
 
+import copy
 import math
 from functools import partial
 
@@ -38,6 +39,24 @@ def run_checkpoint(trainer, group: dict, cfgs, r: int, opt=None, **state) -> dic
     optim = OmegaConf.to_container(cfgs[r].optim, resolve=True)
     param_group = param_group_of_run(trainer.optimizers[0], r)  # (its scheduler's state)
     return checkpoint_of_run(group, opt, optim, r, param_group=param_group, **state)
+
+
+def counted_to_stop(group: dict, validated: bool) -> dict:
+    """The group's checkpoint taken at the end of the update where a run stopped
+    (``on_train_batch_end``) with the loop counters its solo run's checkpoints have there:
+    that update's batch completed (Lightning counts it after the hook) and, ``validated``,
+    the validation a run gets at its stop (one batch: the data sets are full batches)."""
+    loops = copy.deepcopy(group["loops"])
+    fit = loops["fit_loop"]
+    for counts in fit["epoch_loop.batch_progress"].values():
+        if isinstance(counts, dict):
+            counts["completed"] += 1
+    if validated:
+        val = fit["epoch_loop.val_loop.batch_progress"]
+        val["total"] = {k: n + 1 for k, n in val["total"].items()}
+        val["current"] = dict.fromkeys(val["current"], 1)
+        val["is_last_batch"] = True
+    return {**group, "loops": loops}
 
 
 class GroupCheckpoints(L.Callback):
@@ -100,8 +119,9 @@ class GroupCheckpoints(L.Callback):
         for r in better:  # (cut at the end: most are replaced by a later best)
             self.best_loss[r] = float(runs.last[r])
             self.kept.add(r)
-            if r in runs.stopped:  # its state at its stop
+            if r in runs.stopped:  # its state at its stop, validated there
                 (at, opt), done = self.at_stop[r], runs.stopped[r]
+                at = counted_to_stop(at, validated=True)
             else:  # its optimizer's state: cut from the group's copy when its best.ckpt is
                 at, done = group, n
                 opt = partial(optimizer_state, trainer, self.cfgs[r], r, packed)
@@ -143,6 +163,9 @@ class GroupCheckpoints(L.Callback):
             self.now = group_checkpoint(trainer)
         group, opt = self.at_stop.get(r) or (self.now, None)
         best = None if runs.best is None else runs.best[r]
+        val_history = runs.losses_of_run(r, n)
+        if r in self.at_stop:  # validated at its stop where the group validates at all
+            group = counted_to_stop(group, bool(val_history) and val_history[-1][0] == n)
         return run_checkpoint(trainer, group, self.cfgs, r, opt, column=column,
-                              val_history=runs.losses_of_run(r, n), best=best,
+                              val_history=val_history, best=best,
                               previous=runs.previous[r])  # fmt: skip

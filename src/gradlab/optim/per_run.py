@@ -109,7 +109,7 @@ class RunByRun(torch.optim.Optimizer):
         (parameters numbered 0..n-1, one group with the run's options), for its checkpoint:
         of now, or of ``packed`` (a ``state_dict()`` taken earlier)."""
         n, (g, j) = len(self.params), self.slots[run]
-        group = self.inner.param_groups[g]
+        group = self.inner.param_groups[g] if packed is None else packed["param_groups"][g]
         if packed is None:
             views = group["params"][j * n : (j + 1) * n]
             states = [self.inner.state.get(v) for v in views]
@@ -121,7 +121,7 @@ class RunByRun(torch.optim.Optimizer):
             for i, s in enumerate(states)
             if s
         }
-        options = {k: v for k, v in group.items() if k != "params"}
+        options = {k: v for k, v in group.items() if k != "params"}  # (then: a scheduled rate)
         return {"state": state, "param_groups": [{**options, "params": list(range(n))}]}
 
 
