@@ -17,6 +17,13 @@ def group_options(cfg) -> dict:
     }
 
 
+def rates_step_run_by_run(scheduled: bool, lrs) -> bool:
+    """Whether a group of runs at learning rates ``lrs`` steps run by run (``RunByRun``) even
+    where rounding-level equality would do: a scheduler over ``PerRunLearningRates`` would
+    schedule its inner rate 1, not each run's."""
+    return scheduled and len({float(lr) for lr in lrs}) > 1
+
+
 class PerRunLearningRates(torch.optim.Optimizer):
     """Run ``optimizer`` with learning rate 1, then scale each run's parameter change by that
     run's rate: theta_r <- theta_r + lr_r * (step_1(theta)_r - theta_r).

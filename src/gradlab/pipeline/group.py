@@ -35,6 +35,7 @@ from gradlab.optim.per_run import (
     first_runs,
     group_options,
     param_group_of_run,
+    rates_step_run_by_run,
     stacked_state,
 )
 from gradlab.pipeline.build import (
@@ -148,7 +149,7 @@ def _train(cfgs: list[DictConfig], cfg: DictConfig, exact: bool, ckpts=None) -> 
     datas, model = draw_stacked(cfgs)  # each run as its own run draws it
     lrs = [float(c.optim.lr) for c in cfgs]
     scheduled = bool(cfg.get("scheduler"))
-    exact = exact or (scheduled and len(set(lrs)) > 1)  # each rate's schedule: its own group
+    exact = exact or rates_step_run_by_run(scheduled, lrs)  # (the launcher says so: mode_of)
     if exact:
         model.round_as_solo_runs()
     data = StackedData(datas)

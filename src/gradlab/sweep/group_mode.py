@@ -19,8 +19,10 @@ def mode_of(values: list[dict], exact, exact_up_to: int, scheduled=False) -> tup
     adds): ``exact: auto`` trains a group of more than ``exact_up_to`` runs whose options
     differ only in the learning rate with batched matmuls (each run equal to rounding);
     ``scheduled`` runs of several rates train exact (each rate's schedule its own)."""
-    rates = {str(v.get("optim.lr")) for v in values}
-    if scheduled and exact is not True and len(rates) > 1:
+    from gradlab.optim.per_run import rates_step_run_by_run
+
+    rates = [v["optim.lr"] for v in values if "optim.lr" in v]
+    if exact is not True and rates_step_run_by_run(scheduled, rates):
         return True, " (a scheduler over several rates: exact, each rate scheduled on its own)"
     if exact != "auto":
         return exact, ""
