@@ -525,6 +525,8 @@ def test_a_batched_jobs_trace_is_what_its_solo_run_prints(tmp_path, monkeypatch,
     "callbacks=dynamics logger=many module.stop_tol=1e-2",
     "callbacks=dynamics optim.lr=0.02,0.05,0.1,0.2", "experiment=sincos callbacks=dynamics",
     "experiment=poly_manual callbacks=dynamics logger=many",
+    "callbacks.figures.plot_every_n_steps=20 callbacks.figures.in_sweeps=true loss=sse "
+    "optim.lr=0.001,0.03 logger=many",
 ])  # fmt: skip
 def test_batched_jobs_write_what_basic_sweep_jobs_write(tmp_path, monkeypatch, capsys, setting):
     """The callbacks a group reproduces (history, checkpoints, learning-rate monitor), each
@@ -614,8 +616,9 @@ def same_jobs_as_basic_sweep(tmp_path, monkeypatch, setting: str) -> list[str]:
             "callbacks.stop (lightning.pytorch.callbacks.EarlyStopping)",
         ),
         (
-            "callbacks.figures.plot_every_n_steps=2",
-            "callbacks.figures (gradlab.callbacks.FigureLogger)",
+            "callbacks.lr_monitor.logging_interval=epoch",
+            "callbacks.lr_monitor (lightning.pytorch.callbacks.LearningRateMonitor): logs per "
+            "epoch",
         ),
         ("module.track_params=true", "module.track_params"),
         (

@@ -1,23 +1,29 @@
 """Instrument callbacks in a batched group, run by run. Each run gets its own instance of each
 configured instrument (``callbacks=dynamics``: gradient statistics, sharpness, least-squares
-baseline, loss landscape), called at the hooks its solo run's trainer calls, with a view of
-that run alone: its weights, gradients and training activations copied into a model of its
-own (so its products round as its solo run's), its data, rate and losses, its job directory
-for figures, and a recorder for what it logs, which its job's loggers replay in its solo
-run's order (``pipeline.group_record``). A run that stopped (``module.stop_tol``) ends its
-instruments there; one that diverged is not called after the update its solo run failed at."""
+baseline, loss landscape; the figures), called at the hooks its solo run's trainer calls,
+with a view of that run alone: its weights, gradients and training activations copied into a
+model of its own (so its products round as its solo run's), its data, rate and losses, its
+job directory for figures, and a recorder for what it logs, which its job's loggers replay in
+its solo run's order (``pipeline.group_record``). A run that stopped (``module.stop_tol``) ends its
+instruments there; one that diverged gets ``on_exception`` at the update its solo run failed
+at (its figures are drawn there) and nothing after."""
 
 import copy
+import zlib
+from types import SimpleNamespace
 
 import lightning as L
+import numpy as np
 
 from gradlab.callbacks.dynamics import GradientStatistics, LeastSquaresBaseline, Sharpness
+from gradlab.callbacks.figures import FigureLogger
 from gradlab.callbacks.landscape import LossLandscape
+from gradlab.errors import DivergenceError
 from gradlab.models.restarts import single_restart
 from gradlab.optim.per_run import PerRunLearningRates, param_group_of_run
 
 # the instruments a group runs per run (their jobs' output: their solo runs')
-INSTRUMENTS = (GradientStatistics, Sharpness, LeastSquaresBaseline, LossLandscape)
+INSTRUMENTS = (GradientStatistics, Sharpness, LeastSquaresBaseline, LossLandscape, FigureLogger)
 
 
 class Recorder:
@@ -35,7 +41,9 @@ class Recorder:
         self.events.setdefault(self.at, []).append(("scalars", (dict(metrics), step)))
 
     def add_image(self, tag, img, global_step=None, dataformats="CHW") -> None:
-        image = (tag, img.copy(), global_step, dataformats)  # (not the figure's whole buffer)
+        # its pixels compressed (a plot is mostly blank: ~1/30 of its size) until replayed
+        pixels = (zlib.compress(np.ascontiguousarray(img).tobytes(), 1), img.shape, img.dtype)
+        image = (tag, pixels, global_step, dataformats)
         self.events.setdefault(self.at, []).append(("image", image))
 
     def replay(self, loggers, at: tuple[str, int]) -> None:
@@ -45,7 +53,8 @@ class Recorder:
                 if kind == "scalars":
                     logger.log_metrics(payload[0], step=payload[1])
                 elif hasattr(logger.experiment, "add_image"):  # TensorBoard, as publish_to
-                    tag, img, step, formats = payload
+                    tag, (packed, shape, dtype), step, formats = payload
+                    img = np.frombuffer(zlib.decompress(packed), dtype=dtype).reshape(shape)
                     logger.experiment.add_image(tag, img, global_step=step, dataformats=formats)
 
 
@@ -62,6 +71,9 @@ class RunModule:
     """What an instrument reads of its LightningModule, for run ``r`` of the group's ``module``:
     its model (a copy of the run's weights, made when first asked for), loss, rate, updates,
     loss history; ``add_summary`` keeps its final values (``summary``)."""
+
+    restarts = 1  # (restarts > 1 and grads=check: their jobs run alone)
+    gradients = SimpleNamespace(worst={})
 
     def __init__(self, module, r: int, template, summary: dict, activations: bool = False):
         self.group_module, self.r, self.template, self.summary = module, r, template, summary
@@ -165,6 +177,13 @@ class PerRunCallbacks(L.Callback):
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
         n = pl_module.updates
         runs = self.running(pl_module, n, n)  # (a non-finite loss now: its solo run failed)
+        failed = [r for r in self.running(pl_module, n, n - 1) if r not in runs]
+        latest = pl_module.loss_history.rows(n - 1, n)[0].tolist() if failed else []
+        for r in failed:  # its solo run raises in this update: no batch end, its exception
+            lr = RunModule(pl_module, r, None, {}).lr
+            error = DivergenceError.at(n - 1, latest[r], lr)
+            self.call("on_exception", pl_module, [r], ("batch_end", n - 1), error)
+        self.ended.update(failed)
         self.call("on_train_batch_end", pl_module, runs, ("batch_end", n - 1), None, None, 0)
         self.end(pl_module, pl_module.group.newly_stopped)  # at their stop, as solo runs
 

@@ -35,7 +35,6 @@ class RunGroup:
         self.val_losses: list[tuple[int, torch.Tensor]] = []  # (updates, each run's loss)
         self.tests: dict[int, dict] = {}  # run -> its test/* metrics
         self.resumed_at = 0  # the update the runs resumed at (0: a fresh start)
-        self.keep_diverged = False  # freeze a run where it diverged (its end state is drawn)
 
     def resume(self, states: list[dict]) -> None:
         """Continue each run from its checkpoint's state (``checkpoint["gradlab"]``, at one
@@ -53,17 +52,13 @@ class RunGroup:
 
     # ------------------------------------------------------------------ stop_tol
     def after_update(self, model, losses: torch.Tensor, updates: int) -> bool:
-        """Put the stopped runs' parameters back (the group's update moved them; and the
-        diverged ones' with ``keep_diverged``), apply each running run's stop rule; whether
-        every run has stopped."""
+        """Put the stopped runs' parameters back (the group's update moved them), apply each
+        running run's stop rule; whether every run has stopped."""
         params = list(model.parameters())
         with torch.no_grad():
             for r, values in self.frozen.items():
                 for p, v in zip(params, values, strict=True):
                     p[r].copy_(v)
-        if self.keep_diverged:  # a run that diverged keeps where it did, as its solo run
-            for r in (~losses.reshape(-1).isfinite()).nonzero().flatten().tolist():
-                self.frozen.setdefault(r, [p[r].detach().clone() for p in params])
         self.newly_stopped = []
         if self.stop_tol is None:
             return False

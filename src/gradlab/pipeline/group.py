@@ -26,7 +26,6 @@ from gradlab.callbacks.group_checkpoints import GroupCheckpoints
 from gradlab.callbacks.per_run import INSTRUMENTS, PerRunCallbacks
 from gradlab.data.base import FullBatchDataModule
 from gradlab.errors import DivergenceError
-from gradlab.models.restarts import single_restart
 from gradlab.module.run_checkpoint import stack_run_checkpoints
 from gradlab.module.run_group import RunGroup
 from gradlab.optim.per_run import (
@@ -100,7 +99,6 @@ class RunOutcome:
     best_checkpoint: dict | None = None  # its best.ckpt (its lowest validation loss)
     dead_units: list | None = None  # callbacks.dead_units: (layer, dead, units) at its end
     resumed_at: int = 0  # the update it resumed at (its logger runs have what came before)
-    figures: tuple | None = None  # callbacks.figures in sweeps: (its model, data, dense points)
     error: BaseException | None = None  # how it failed (its solo run's error), if it did
     trace: list[str] | None = None  # callbacks.trace: what its solo run prints
     rates: dict[int, float] | None = None  # a scheduled run's rate where it is logged
@@ -157,8 +155,6 @@ def _train(cfgs: list[DictConfig], cfg: DictConfig, exact: bool, ckpts=None) -> 
     check_model_fits_data(cfg, datas[0], model, module.loss_fn)  # as a solo run checks it
     del datas  # (stacked: each run's own copy is not needed)
     module.group = runs = RunGroup(len(cfgs), module.stop_tol, bool(cfg.get("logger")))
-    drawn = figures_at_end(cfg)  # callbacks.figures: each run's, from where it ended
-    runs.keep_diverged = drawn is not None
     if exact:
         options = [group_options(c) for c in cfgs]
         module.optimizer_factory = partial(
@@ -172,7 +168,7 @@ def _train(cfgs: list[DictConfig], cfg: DictConfig, exact: bool, ckpts=None) -> 
     saves = has_callback(cfg, RunCheckpoint)  # (callbacks.model_checkpoint=null: no files)
     traces = built_callbacks(cfg, (Trace,))  # each run's text, printed with its job's files
     rates = ScheduledRates() if scheduled else None  # each run's rate where it is logged
-    instruments = built_callbacks(cfg, INSTRUMENTS, now=False)  # (callbacks=dynamics)
+    instruments = built_callbacks(cfg, INSTRUMENTS, now=False, where=draws_in_sweeps)
     dirs = [str(c.paths.output_dir) for c in cfgs]
     each = PerRunCallbacks(instruments, data.of_run, dirs, runs.logged) if instruments else None
     own = [checkpoints] * saves + traces + [rates] * scheduled + [each] * bool(each)
@@ -224,25 +220,22 @@ def _train(cfgs: list[DictConfig], cfg: DictConfig, exact: bool, ckpts=None) -> 
         m = run_metrics(logged, end, module.loss_fn, data.train[1][r], cfgs[r])
         units = of_run(dead, r) if dead and diverged is None else None
         validations = runs.validations_of_run(r, len(column) - bool(diverged), not diverged)
-        figures = None if drawn is None else (single_restart(module.model, r).cpu().eval(),
-                                              data.of_run(r), drawn)  # fmt: skip
         outcomes.append(RunOutcome(
             column.unsqueeze(1), m, validations, last,
             checkpoints.best(trainer, r, history) if saves else None, units, runs.resumed_at,
-            figures, error, [t for trace in traces for t in trace.texts.get(r, [])],
+            error, [t for trace in traces for t in trace.texts.get(r, [])],
             scheduled_rates, each.recorders[r] if each else None,
         ))  # fmt: skip
     return outcomes
 
 
-def figures_at_end(cfg: DictConfig) -> int | None:
-    """``callbacks.figures``'s dense points where its FigureLogger draws a sweep job's figures
-    at its end (``in_sweeps``; a group refuses ``plot_every_n_steps``: see sweep.batchable)."""
-    for node in (cfg.get("callbacks") or {}).values():
-        if node and target_class(node) is FigureLogger and node.get("in_sweeps"):
-            fast = cfg.trainer.get("fast_dev_run")
-            return None if fast else int(node.get("dense_points", 500))
-    return None
+def draws_in_sweeps(node) -> bool:
+    """Whether a configured callback is one a group runs per run: a FigureLogger only where a
+    sweep job's draws (``in_sweeps``, ``plot_every_n_steps``); each run's would else be
+    called at every update for nothing."""
+    if target_class(node) is not FigureLogger:
+        return True
+    return bool(node.get("in_sweeps") or node.get("plot_every_n_steps"))
 
 
 def learning_rate(cfg: DictConfig):

@@ -11,7 +11,6 @@ import torch
 from omegaconf import DictConfig
 
 from gradlab.callbacks.dead_units import report_dead_units
-from gradlab.callbacks.figures import fit_figures, publish_figures
 from gradlab.callbacks.history import TrainingHistory, first_unlogged, write_history
 from gradlab.instantiate import build
 from gradlab.module.loss_history import is_log_step
@@ -65,10 +64,6 @@ def write_batched_job(cfg: DictConfig, outcome, label: str | None, swept: list[s
         if metrics["status"] != "interrupted":  # the sweep says that once, at its end
             print(f"error: {metrics['error']}", file=sys.stderr)
     loggers = build_loggers(cfg, label) if cfg.get("logger") else []
-    if outcome.figures is not None:  # callbacks.figures in sweeps: as its solo run's, at its end
-        model, data, dense = outcome.figures
-        step = metrics["step"]
-        publish_figures(out, loggers, fit_figures(model, data, step, dense), step)
     log_curves(cfg, loggers, outcome, metrics, swept, label)  # (none: the dead units' warning)
     return results.sweep_metric(cfg, metrics)
 

@@ -7,7 +7,6 @@ from omegaconf import DictConfig, OmegaConf
 
 from gradlab.callbacks import (
     DeadUnitCheck,
-    FigureLogger,
     RunCheckpoint,
     Trace,
     UpdateProgressBar,
@@ -67,12 +66,10 @@ GROUP_CALLBACKS = {
         None if n.get("logging_interval") == "step" else "logs per epoch"
     ),
     TrainingHistory: lambda n, cfg: None,  # history.csv (module.track_params: refused above)
-    FigureLogger: lambda n, cfg: (  # (in_sweeps: each job's figures at its end, as its own)
-        "draws figures during training" if n.get("plot_every_n_steps") else None
-    ),
     DeadUnitCheck: lambda n, cfg: None,  # each run's count (RunOutcome.dead_units)
     Trace: lambda n, cfg: None,  # each run's text, printed with its job (RunOutcome.trace)
-    **dict.fromkeys(INSTRUMENTS, lambda n, cfg: None),  # run by run (callbacks.per_run)
+    **dict.fromkeys(INSTRUMENTS, lambda n, cfg: None),  # run by run (callbacks.per_run):
+    # callbacks=dynamics, the figures (in_sweeps, plot_every_n_steps)
 }
 
 
