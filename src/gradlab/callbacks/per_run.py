@@ -22,8 +22,10 @@ from gradlab.errors import DivergenceError
 from gradlab.models.restarts import single_restart
 from gradlab.optim.per_run import PerRunLearningRates, param_group_of_run
 
-# the instruments a group runs per run (their jobs' output: their solo runs')
+# the instruments a group runs per run (their jobs' output: their solo runs'), at these hooks
 INSTRUMENTS = (GradientStatistics, Sharpness, LeastSquaresBaseline, LossLandscape, FigureLogger)
+HOOKS = ("on_train_start", "on_before_optimizer_step", "on_train_batch_end", "on_exception",
+         "on_train_end", "on_fit_end")  # fmt: skip
 
 
 class Recorder:
@@ -140,10 +142,14 @@ class PerRunCallbacks(L.Callback):
         self.datas, self.dirs, self.own_data = datas, dirs, {}
         self.ended: set[int] = set()  # runs whose instruments have ended (train end called)
         self.template = None  # a single run's model, copied for each view
+        self.hooks = {h for h in HOOKS for i in self.instruments[0]  # (the others: not called)
+                      if getattr(type(i), h) is not getattr(L.Callback, h)}  # fmt: skip
 
     def call(self, hook: str, module, runs, at: tuple[str, int], *args) -> None:
         """``hook`` of each of ``runs``' instruments, with its views (``at``: where its
         solo run is, for what it logs)."""
+        if hook not in self.hooks:
+            return
         if self.template is None:
             self.template = single_restart(module.model, 0)
         for r in runs:
@@ -170,6 +176,8 @@ class PerRunCallbacks(L.Callback):
         self.call("on_train_start", pl_module, runs, ("train_start", -1))
 
     def on_before_optimizer_step(self, trainer, pl_module, optimizer) -> None:
+        if "on_before_optimizer_step" not in self.hooks:  # (figures alone: no host read)
+            return
         n = pl_module.updates  # (its loss is not known yet: checked at the batch end)
         runs = self.running(pl_module, n + 1, n)
         self.call("on_before_optimizer_step", pl_module, runs, ("update", n), optimizer)
