@@ -1,12 +1,13 @@
 """Instrument callbacks in a batched group, run by run. Each run gets its own instance of each
 configured instrument (``callbacks=dynamics``: gradient statistics, sharpness, least-squares
-baseline, loss landscape; the figures), called at the hooks its solo run's trainer calls,
-with a view of that run alone: its weights, gradients and training activations copied into a
-model of its own (so its products round as its solo run's), its data, rate and losses, its
-job directory for figures, and a recorder for what it logs, which its job's loggers replay in
-its solo run's order (``pipeline.group_record``). A run that stopped (``module.stop_tol``) ends its
-instruments there; one that diverged gets ``on_exception`` at the update its solo run failed
-at (its figures are drawn there) and nothing after."""
+baseline, loss landscape; the figures; the dead units' check), called at the hooks its solo
+run's trainer calls, with a view of that run alone: its weights, gradients and training
+activations copied into a model of its own (so its products round as its solo run's), its
+data, rate and losses, its job directory for figures, and a recorder for what it logs, which
+its job's loggers replay in its solo run's order (``pipeline.group_record``). A run that
+stopped (``module.stop_tol``) ends its instruments there; one that diverged gets
+``on_exception`` at the update its solo run failed at (its figures are drawn there) and
+nothing after."""
 
 import copy
 import zlib
@@ -15,6 +16,7 @@ from types import SimpleNamespace
 import lightning as L
 import numpy as np
 
+from gradlab.callbacks.dead_units import DeadUnitCheck
 from gradlab.callbacks.dynamics import GradientStatistics, LeastSquaresBaseline, Sharpness
 from gradlab.callbacks.figures import FigureLogger
 from gradlab.callbacks.landscape import LossLandscape
@@ -23,7 +25,8 @@ from gradlab.models.restarts import single_restart
 from gradlab.optim.per_run import PerRunLearningRates, param_group_of_run
 
 # the instruments a group runs per run (their jobs' output: their solo runs'), at these hooks
-INSTRUMENTS = (GradientStatistics, Sharpness, LeastSquaresBaseline, LossLandscape, FigureLogger)
+INSTRUMENTS = (GradientStatistics, Sharpness, LeastSquaresBaseline, LossLandscape, FigureLogger,
+               DeadUnitCheck)  # fmt: skip
 HOOKS = ("on_train_start", "on_before_optimizer_step", "on_train_batch_end", "on_exception",
          "on_train_end", "on_fit_end")  # fmt: skip
 
@@ -65,8 +68,9 @@ class RunTrainer:
 
     is_global_zero, fast_dev_run = True, False
 
-    def __init__(self, datamodule, run_dir: str, loggers: list):
+    def __init__(self, datamodule, run_dir: str, loggers: list, updates: int):
         self.datamodule, self.default_root_dir, self.loggers = datamodule, run_dir, loggers
+        self.global_step = updates
 
 
 class RunModule:
@@ -158,7 +162,8 @@ class PerRunCallbacks(L.Callback):
                 recorder.at = at
             if r not in self.own_data:  # (tensors of its own, as its solo run's)
                 self.own_data[r] = self.datas(r)
-            view = RunTrainer(self.own_data[r], self.dirs[r], [recorder] if recorder else [])
+            loggers = [recorder] if recorder else []
+            view = RunTrainer(self.own_data[r], self.dirs[r], loggers, module.updates)
             run = RunModule(module, r, self.template, self.summaries[r], at[0] == "update")
             for instrument in self.instruments[r]:
                 getattr(instrument, hook)(view, run, *args)
@@ -184,6 +189,9 @@ class PerRunCallbacks(L.Callback):
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
         n = pl_module.updates
+        if self.hooks.isdisjoint({"on_train_batch_end", "on_exception"}):  # (no host read)
+            self.end(pl_module, pl_module.group.newly_stopped)
+            return
         runs = self.running(pl_module, n, n)  # (a non-finite loss now: its solo run failed)
         failed = [r for r in self.running(pl_module, n, n - 1) if r not in runs]
         latest = pl_module.loss_history.rows(n - 1, n)[0].tolist() if failed else []

@@ -20,8 +20,7 @@ import lightning as L
 import torch
 from omegaconf import DictConfig
 
-from gradlab.callbacks import DeadUnitCheck, FigureLogger, RunCheckpoint, Trace
-from gradlab.callbacks.dead_units import dead_units, of_run
+from gradlab.callbacks import FigureLogger, RunCheckpoint, Trace
 from gradlab.callbacks.group_checkpoints import GroupCheckpoints
 from gradlab.callbacks.per_run import INSTRUMENTS, PerRunCallbacks
 from gradlab.data.base import FullBatchDataModule
@@ -97,7 +96,6 @@ class RunOutcome:
     validations: list[tuple[int, dict]] = field(default_factory=list)  # (updates, val/*)
     checkpoint: dict | None = None  # its last.ckpt, as its solo run would write it
     best_checkpoint: dict | None = None  # its best.ckpt (its lowest validation loss)
-    dead_units: list | None = None  # callbacks.dead_units: (layer, dead, units) at its end
     resumed_at: int = 0  # the update it resumed at (its logger runs have what came before)
     error: BaseException | None = None  # how it failed (its solo run's error), if it did
     trace: list[str] | None = None  # callbacks.trace: what its solo run prints
@@ -168,7 +166,7 @@ def _train(cfgs: list[DictConfig], cfg: DictConfig, exact: bool, ckpts=None) -> 
     saves = has_callback(cfg, RunCheckpoint)  # (callbacks.model_checkpoint=null: no files)
     traces = built_callbacks(cfg, (Trace,))  # each run's text, printed with its job's files
     rates = ScheduledRates() if scheduled else None  # each run's rate where it is logged
-    instruments = built_callbacks(cfg, INSTRUMENTS, now=False, where=draws_in_sweeps)
+    instruments = built_callbacks(cfg, INSTRUMENTS, now=False, where=runs_per_run)
     dirs = [str(c.paths.output_dir) for c in cfgs]
     each = PerRunCallbacks(instruments, data.of_run, dirs, runs.logged) if instruments else None
     own = [checkpoints] * saves + traces + [rates] * scheduled + [each] * bool(each)
@@ -194,9 +192,6 @@ def _train(cfgs: list[DictConfig], cfg: DictConfig, exact: bool, ckpts=None) -> 
     wall = (time.perf_counter() - began) / len(cfgs)
     if data.test is not None and cfg.get("test", True) and not stopped_by and error is None:
         trainer.test(module, datamodule=data, verbose=False)  # each run's: runs.tests
-    dead = None  # callbacks.dead_units: each run's, as its solo run counts them at its end
-    if has_callback(cfg, DeadUnitCheck) and not stopped_by:
-        dead = dead_units(module.model, data.train[0].to(module.device))
     history, outcomes = module.history().cpu(), []
     rate = learning_rate(cfg)
     for r in range(len(cfgs)):
@@ -218,20 +213,19 @@ def _train(cfgs: list[DictConfig], cfg: DictConfig, exact: bool, ckpts=None) -> 
                **(each.summaries[r] if each else {}),  # (its instruments' final values)
                **end_of_run(len(column), wall, error)}  # fmt: skip
         m = run_metrics(logged, end, module.loss_fn, data.train[1][r], cfgs[r])
-        units = of_run(dead, r) if dead and diverged is None else None
         validations = runs.validations_of_run(r, len(column) - bool(diverged), not diverged)
         outcomes.append(RunOutcome(
             column.unsqueeze(1), m, validations, last,
-            checkpoints.best(trainer, r, history) if saves else None, units, runs.resumed_at,
+            checkpoints.best(trainer, r, history) if saves else None, runs.resumed_at,
             error, [t for trace in traces for t in trace.texts.get(r, [])],
             scheduled_rates, each.recorders[r] if each else None,
         ))  # fmt: skip
     return outcomes
 
 
-def draws_in_sweeps(node) -> bool:
-    """Whether a configured callback is one a group runs per run: a FigureLogger only where a
-    sweep job's draws (``in_sweeps``, ``plot_every_n_steps``); each run's would else be
+def runs_per_run(node) -> bool:
+    """Whether a configured instrument is one a group runs per run: a FigureLogger only where
+    a sweep job's draws (``in_sweeps``, ``plot_every_n_steps``); each run's would else be
     called at every update for nothing."""
     if target_class(node) is not FigureLogger:
         return True

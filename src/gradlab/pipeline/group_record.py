@@ -10,7 +10,6 @@ from pathlib import Path
 import torch
 from omegaconf import DictConfig
 
-from gradlab.callbacks.dead_units import report_dead_units
 from gradlab.callbacks.history import TrainingHistory, first_unlogged, write_history
 from gradlab.instantiate import build
 from gradlab.module.loss_history import is_log_step
@@ -64,7 +63,7 @@ def write_batched_job(cfg: DictConfig, outcome, label: str | None, swept: list[s
         if metrics["status"] != "interrupted":  # the sweep says that once, at its end
             print(f"error: {metrics['error']}", file=sys.stderr)
     loggers = build_loggers(cfg, label) if cfg.get("logger") else []
-    log_curves(cfg, loggers, outcome, metrics, swept, label)  # (none: the dead units' warning)
+    log_curves(cfg, loggers, outcome, metrics, swept, label)
     return results.sweep_metric(cfg, metrics)
 
 
@@ -113,9 +112,10 @@ def checkpoint_callback_states(cfg: dict, out: Path, outcome, group=None) -> dic
 def log_curves(cfg: DictConfig, loggers, outcome, metrics: dict, swept, label) -> None:
     """The scalars a solo run logs, at the same steps and in the same order (a CSV logger's
     rows): val/* after the updates they follow, the learning rate as Lightning's
-    LearningRateMonitor logs it (where the run has one) before its step's train/loss, dead
-    units at the train end, test/* at the end; then the hyperparameters and final values. A
-    resumed run's: from where it resumed (its logger runs hold what came before)."""
+    LearningRateMonitor logs it (where the run has one) before its step's train/loss, its
+    instruments' where they logged (``callbacks.per_run``: dead units at the train end),
+    test/* at the end; then the hyperparameters and final values. A resumed run's: from where
+    it resumed (its logger runs hold what came before)."""
     losses, first = outcome.history[:, 0].tolist(), outcome.resumed_at
     every, last = cfg.trainer.log_every_n_steps, cfg.trainer.max_steps
     end = len(losses)  # a diverged run's last losses: logged when it fails (history callback)
@@ -144,8 +144,6 @@ def log_curves(cfg: DictConfig, loggers, outcome, metrics: dict, swept, label) -
             logger.log_metrics(values, step=n)
         for i, loss in enumerate(losses[end:], start=end):
             logger.log_metrics({"train/loss": loss}, step=i)
-    if outcome.dead_units is not None:  # callbacks.dead_units, at its solo run's train end
-        report_dead_units(outcome.dead_units, loggers, metrics["step"])
     if recorded is not None:  # its instruments' train end, then their figures at its fit end
         recorded.replay(loggers, ("train_end", -1))
         recorded.replay(loggers, ("fit_end", -1))

@@ -6,7 +6,6 @@ from lightning.pytorch.callbacks import LearningRateMonitor
 from omegaconf import DictConfig, OmegaConf
 
 from gradlab.callbacks import (
-    DeadUnitCheck,
     RunCheckpoint,
     Trace,
     UpdateProgressBar,
@@ -66,10 +65,9 @@ GROUP_CALLBACKS = {
         None if n.get("logging_interval") == "step" else "logs per epoch"
     ),
     TrainingHistory: lambda n, cfg: None,  # history.csv (module.track_params: refused above)
-    DeadUnitCheck: lambda n, cfg: None,  # each run's count (RunOutcome.dead_units)
     Trace: lambda n, cfg: None,  # each run's text, printed with its job (RunOutcome.trace)
     **dict.fromkeys(INSTRUMENTS, lambda n, cfg: None),  # run by run (callbacks.per_run):
-    # callbacks=dynamics, the figures (in_sweeps, plot_every_n_steps)
+    # callbacks=dynamics, the figures (in_sweeps, plot_every_n_steps), dead units
 }
 
 
