@@ -1,13 +1,13 @@
 """Instrument callbacks in a batched group, run by run. Each run gets its own instance of each
 configured instrument (``callbacks=dynamics``: gradient statistics, sharpness, least-squares
-baseline, loss landscape; the figures; the dead units' check), called at the hooks its solo
-run's trainer calls, with a view of that run alone: its weights, gradients and training
-activations copied into a model of its own (so its products round as its solo run's), its
-data, rate and losses, its job directory for figures, and a recorder for what it logs, which
-its job's loggers replay in its solo run's order (``pipeline.group_record``). A run that
-stopped (``module.stop_tol``) ends its instruments there; one that diverged gets
-``on_exception`` at the update its solo run failed at (its figures are drawn there) and
-nothing after."""
+baseline, loss landscape; the figures; the dead units' check; the trace), called at the hooks
+its solo run's trainer calls, with a view of that run alone: its weights, gradients and
+training activations copied into a model of its own (so its products round as its solo
+run's), its data and batch, rate and losses, its job directory for figures, a recorder for
+what it logs and a printer for what it prints, which its job replays in its solo run's order
+(``pipeline.group_record``). A run that stopped (``module.stop_tol``) ends its instruments
+there; one that diverged gets ``on_exception`` at the update its solo run failed at (its
+figures are drawn there) and nothing after."""
 
 import copy
 import zlib
@@ -20,15 +20,16 @@ from gradlab.callbacks.dead_units import DeadUnitCheck
 from gradlab.callbacks.dynamics import GradientStatistics, LeastSquaresBaseline, Sharpness
 from gradlab.callbacks.figures import FigureLogger
 from gradlab.callbacks.landscape import LossLandscape
+from gradlab.callbacks.trace import Trace
 from gradlab.errors import DivergenceError
 from gradlab.models.restarts import single_restart
 from gradlab.optim.per_run import PerRunLearningRates, param_group_of_run
 
 # the instruments a group runs per run (their jobs' output: their solo runs'), at these hooks
 INSTRUMENTS = (GradientStatistics, Sharpness, LeastSquaresBaseline, LossLandscape, FigureLogger,
-               DeadUnitCheck)  # fmt: skip
-HOOKS = ("on_train_start", "on_before_optimizer_step", "on_train_batch_end", "on_exception",
-         "on_train_end", "on_fit_end")  # fmt: skip
+               DeadUnitCheck, Trace)  # fmt: skip
+HOOKS = ("on_train_start", "on_train_batch_start", "on_before_optimizer_step",
+         "on_train_batch_end", "on_exception", "on_train_end", "on_fit_end")  # fmt: skip
 
 
 class Recorder:
@@ -63,14 +64,24 @@ class Recorder:
                     logger.experiment.add_image(tag, img, global_step=step, dataformats=formats)
 
 
+class RunPrinter:
+    """A run's console in a group: what its solo run prints (a trace), kept for its job."""
+
+    def __init__(self):
+        self.lines: list[str] = []
+
+    def print(self, text: str) -> None:
+        self.lines.append(text)
+
+
 class RunTrainer:
     """What an instrument reads of its trainer, for one run of a group."""
 
     is_global_zero, fast_dev_run = True, False
 
-    def __init__(self, datamodule, run_dir: str, loggers: list, updates: int):
+    def __init__(self, datamodule, run_dir: str, loggers: list, updates: int, printer):
         self.datamodule, self.default_root_dir, self.loggers = datamodule, run_dir, loggers
-        self.global_step = updates
+        self.global_step, self.progress_bar_callback = updates, printer
 
 
 class RunModule:
@@ -78,12 +89,12 @@ class RunModule:
     its model (a copy of the run's weights, made when first asked for), loss, rate, updates,
     loss history; ``add_summary`` keeps its final values (``summary``)."""
 
-    restarts = 1  # (restarts > 1 and grads=check: their jobs run alone)
-    gradients = SimpleNamespace(worst={})
+    restarts, group = 1, None  # (restarts > 1 and grads=check: their jobs run alone)
 
     def __init__(self, module, r: int, template, summary: dict, activations: bool = False):
         self.group_module, self.r, self.template, self.summary = module, r, template, summary
         self.loss_fn, self.device, self.updates = module.loss_fn, module.device, module.updates
+        self.gradients = SimpleNamespace(mode=module.gradients.mode, worst={})
         self.loss_history, self._model, self.activations = self, None, activations
 
     @property
@@ -142,6 +153,7 @@ class PerRunCallbacks(L.Callback):
         runs = len(dirs)
         self.instruments = [[make() for make in makers] for _ in range(runs)]
         self.recorders = [Recorder() if logged else None for _ in range(runs)]
+        self.printers = [RunPrinter() for _ in range(runs)]  # what each one's solo run prints
         self.summaries: list[dict] = [{} for _ in range(runs)]
         self.datas, self.dirs, self.own_data = datas, dirs, {}
         self.ended: set[int] = set()  # runs whose instruments have ended (train end called)
@@ -163,7 +175,8 @@ class PerRunCallbacks(L.Callback):
             if r not in self.own_data:  # (tensors of its own, as its solo run's)
                 self.own_data[r] = self.datas(r)
             loggers = [recorder] if recorder else []
-            view = RunTrainer(self.own_data[r], self.dirs[r], loggers, module.updates)
+            view = RunTrainer(self.own_data[r], self.dirs[r], loggers, module.updates,
+                              self.printers[r])  # fmt: skip
             run = RunModule(module, r, self.template, self.summaries[r], at[0] == "update")
             for instrument in self.instruments[r]:
                 getattr(instrument, hook)(view, run, *args)
@@ -179,6 +192,16 @@ class PerRunCallbacks(L.Callback):
         n = pl_module.updates
         runs = self.running(pl_module, n, n)
         self.call("on_train_start", pl_module, runs, ("train_start", -1))
+
+    def on_train_batch_start(self, trainer, pl_module, batch, batch_idx) -> None:
+        if "on_train_batch_start" not in self.hooks:
+            return
+        n = pl_module.updates
+        for r in self.running(pl_module, n + 1, n):  # each run's own batch
+            if r not in self.own_data:
+                self.own_data[r] = self.datas(r)
+            mine = tuple(t.to(pl_module.device) for t in self.own_data[r].train_batch())
+            self.call("on_train_batch_start", pl_module, [r], ("batch_start", n), mine, 0)
 
     def on_before_optimizer_step(self, trainer, pl_module, optimizer) -> None:
         if "on_before_optimizer_step" not in self.hooks:  # (figures alone: no host read)

@@ -24,9 +24,8 @@ class Trace(L.Callback):
     """For the first ``first`` updates and then every ``every``-th (None: never), print one
     block per update, computed at the parameters the update starts from; every
     ``loss_every``-th update also one line ``iteration N: loss L``, the loss before update N
-    counted from 1 (notebook 000's training-loop print). In a batched group (``pl_module.group``)
-    each run's text, as its solo run prints it, is kept in ``texts`` (run -> its blocks and
-    lines) for its job to print."""
+    counted from 1 (notebook 000's training-loop print). In a batched group each run has its
+    own (``callbacks.per_run``), printing into its job's text."""
 
     def __init__(
         self,
@@ -38,7 +37,6 @@ class Trace(L.Callback):
         self.first, self.every, self.max_values = first, every, max_values
         self.loss_every = loss_every
         self.rows: list[dict] = []  # what was printed, for tests and notebooks
-        self.texts: dict[int, list[str]] = {}  # a group's runs: what each one's solo run prints
 
     def wanted(self, update: int) -> bool:
         return update < self.first or bool(self.every and update % self.every == 0)
@@ -50,12 +48,11 @@ class Trace(L.Callback):
         x, y = batch
         model = pl_module.model
         params = {n: p.detach().clone().requires_grad_() for n, p in model.named_parameters()}
-        runs = pl_module.group.runs if pl_module.group is not None else 1
-        if sum(p.numel() for p in params.values()) > self.max_values * runs:
+        if sum(p.numel() for p in params.values()) > self.max_values:
             return  # a trace is for models small enough to read
         pred = functional_call(model, params, (x,))
         loss_fn = pl_module.loss_fn
-        losses = loss_fn(pred, y)  # (a group's: one per run)
+        losses = loss_fn(pred, y)  # (restarts: one per restart)
         grads = torch.autograd.grad(losses.sum(), list(params.values()), allow_unused=True)
         row = {"step": update, "loss": losses.detach(), "params": params, "autograd": grads}
         if y.numel() and y.shape[-2:] == pred.shape[-2:] and pred.shape[-2] <= 16:
@@ -73,13 +70,8 @@ class Trace(L.Callback):
         n = pl_module.updates
         if not self.loss_every or n % self.loss_every or not trainer.is_global_zero:
             return
-        if pl_module.group is None:
-            loss = pl_module.loss_history.latest().item()  # the loss before update n (from 1)
-            _print(trainer, f"iteration {n}: loss {loss!r}")
-            return
-        losses = pl_module.loss_history.rows(n - 1, n)[0].tolist()
-        for r in pl_module.group.running(n, losses):
-            self.texts.setdefault(r, []).append(f"iteration {n}: loss {losses[r]!r}")
+        loss = pl_module.loss_history.latest().item()  # the loss before update n (from 1)
+        _print(trainer, f"iteration {n}: loss {loss!r}")
 
     def on_before_optimizer_step(self, trainer, pl_module, optimizer) -> None:
         row = getattr(self, "pending", None)
@@ -91,35 +83,22 @@ class Trace(L.Callback):
             for p in pl_module.model.parameters()
         ]
         self.rows.append(row)
-        check = pl_module.gradients.mode == "check"
-        group, update = pl_module.group, row["step"]
-        if group is None:
-            _print(trainer, block(row, check))
-            return
-        before = pl_module.loss_history.rows(update - 1, update)  # (none before update 0)
-        losses = before[0].tolist() if len(before) else None
-        for r in group.running(update + 1, losses):  # (stopped or diverged: no more)
-            self.texts.setdefault(r, []).append(block(row, check, r))
+        _print(trainer, block(row, pl_module.gradients.mode == "check"))
 
 
-def block(row: dict, check: bool, run: int | None = None) -> str:
-    """One update's printed block (``run``: that run's slice of a group's row)."""
-
-    def of(t):
-        return t if run is None or t is None else t[run]
-
-    loss = row["loss"].sum() if run is None else row["loss"][run]
-    lines = [f"step {row['step']}: loss {loss.item():.10g}"]
+def block(row: dict, check: bool) -> str:
+    """One update's printed block."""
+    lines = [f"step {row['step']}: loss {row['loss'].sum().item():.10g}"]
     if "output" in row:
-        lines.append(f"  output      {_fmt(of(row['output']))}")
-        lines.append(f"  per-sample  {_fmt(of(row['per_sample']))}")
+        lines.append(f"  output      {_fmt(row['output'])}")
+        lines.append(f"  per-sample  {_fmt(row['per_sample'])}")
     for (name, p), g_auto, g_used in zip(
         row["params"].items(), row["autograd"], row["used"], strict=True
     ):
-        text = f"  {name:<10} {_fmt(of(p))}"
+        text = f"  {name:<10} {_fmt(p)}"
         if g_used is not None:
-            text += f"   grad {_fmt(of(g_used))}"
+            text += f"   grad {_fmt(g_used)}"
         if check and g_auto is not None:
-            text += f"   autograd {_fmt(of(g_auto))}"
+            text += f"   autograd {_fmt(g_auto)}"
         lines.append(text)
     return "\n".join(lines)

@@ -20,7 +20,7 @@ import lightning as L
 import torch
 from omegaconf import DictConfig
 
-from gradlab.callbacks import FigureLogger, RunCheckpoint, Trace
+from gradlab.callbacks import FigureLogger, RunCheckpoint
 from gradlab.callbacks.group_checkpoints import GroupCheckpoints
 from gradlab.callbacks.per_run import INSTRUMENTS, PerRunCallbacks
 from gradlab.data.base import FullBatchDataModule
@@ -164,12 +164,11 @@ def _train(cfgs: list[DictConfig], cfg: DictConfig, exact: bool, ckpts=None) -> 
         )
     checkpoints = GroupCheckpoints(cfgs, keep_best=data.val is not None and keeps_best(cfg))
     saves = has_callback(cfg, RunCheckpoint)  # (callbacks.model_checkpoint=null: no files)
-    traces = built_callbacks(cfg, (Trace,))  # each run's text, printed with its job's files
     rates = ScheduledRates() if scheduled else None  # each run's rate where it is logged
     instruments = built_callbacks(cfg, INSTRUMENTS, now=False, where=runs_per_run)
     dirs = [str(c.paths.output_dir) for c in cfgs]
     each = PerRunCallbacks(instruments, data.of_run, dirs, runs.logged) if instruments else None
-    own = [checkpoints] * saves + traces + [rates] * scheduled + [each] * bool(each)
+    own = [checkpoints] * saves + [rates] * scheduled + [each] * bool(each)
     trainer = build_trainer(cfg, data, group_callbacks=own)
     data.set_steps(cfg.trainer.max_steps)
     ckpt_path = None
@@ -217,7 +216,7 @@ def _train(cfgs: list[DictConfig], cfg: DictConfig, exact: bool, ckpts=None) -> 
         outcomes.append(RunOutcome(
             column.unsqueeze(1), m, validations, last,
             checkpoints.best(trainer, r, history) if saves else None, runs.resumed_at,
-            error, [t for trace in traces for t in trace.texts.get(r, [])],
+            error, each.printers[r].lines if each else None,
             scheduled_rates, each.recorders[r] if each else None,
         ))  # fmt: skip
     return outcomes

@@ -7,7 +7,6 @@ from omegaconf import DictConfig, OmegaConf
 
 from gradlab.callbacks import (
     RunCheckpoint,
-    Trace,
     UpdateProgressBar,
 )
 from gradlab.callbacks.history import TrainingHistory
@@ -65,9 +64,8 @@ GROUP_CALLBACKS = {
         None if n.get("logging_interval") == "step" else "logs per epoch"
     ),
     TrainingHistory: lambda n, cfg: None,  # history.csv (module.track_params: refused above)
-    Trace: lambda n, cfg: None,  # each run's text, printed with its job (RunOutcome.trace)
     **dict.fromkeys(INSTRUMENTS, lambda n, cfg: None),  # run by run (callbacks.per_run):
-    # callbacks=dynamics, the figures (in_sweeps, plot_every_n_steps), dead units
+    # callbacks=dynamics, the figures (in_sweeps, plot_every_n_steps), dead units, the trace
 }
 
 
