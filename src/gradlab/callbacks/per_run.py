@@ -144,14 +144,15 @@ def run_model(group_model, r: int, template, activations: bool = False):
 
 
 class PerRunCallbacks(L.Callback):
-    """The group's instruments, run by run: ``makers`` build one run's instruments; ``datas``
-    (run -> its data module) and ``dirs`` (run -> its job directory); ``logged``: the runs
-    have loggers (their recorders replay into them). ``summaries``: each run's final values
-    (``add_summary``), for its metrics.json."""
+    """The group's instruments, run by run: ``built``, one run's (built from their configs,
+    copied for the others: building is the slow part); ``datas`` (run -> its data module) and
+    ``dirs`` (run -> its job directory); ``logged``: the runs have loggers (their recorders
+    replay into them). ``summaries``: each run's final values (``add_summary``), for its
+    metrics.json."""
 
-    def __init__(self, makers: list, datas, dirs: list[str], logged: bool):
+    def __init__(self, built: list, datas, dirs: list[str], logged: bool):
         runs = len(dirs)
-        self.instruments = [[make() for make in makers] for _ in range(runs)]
+        self.instruments = [built] + [copy.deepcopy(built) for _ in range(runs - 1)]
         self.recorders = [Recorder() if logged else None for _ in range(runs)]
         self.printers = [RunPrinter() for _ in range(runs)]  # what each one's solo run prints
         self.summaries: list[dict] = [{} for _ in range(runs)]

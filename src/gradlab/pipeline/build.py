@@ -127,13 +127,11 @@ def has_callback(cfg: DictConfig, cls) -> bool:
     return any(node and target_class(node) is cls for node in (cfg.get("callbacks") or {}).values())
 
 
-def built_callbacks(cfg: DictConfig, classes: tuple, now: bool = True, where=None) -> list:
-    """The configured callbacks of ``classes``, built (``now=False``: one maker each;
-    ``where``: only those whose node it accepts)."""
-    nodes = [(name, node) for name, node in (cfg.get("callbacks") or {}).items()
-             if node and target_class(node) in classes and (not where or where(node))]  # fmt: skip
-    makers = [partial(build, f"callbacks.{name}", node) for name, node in nodes]
-    return [make() for make in makers] if now else makers
+def built_callbacks(cfg: DictConfig, classes: tuple, where=None) -> list:
+    """The configured callbacks of ``classes``, built (``where``: only those whose node it
+    accepts)."""
+    return [build(f"callbacks.{name}", node) for name, node in (cfg.get("callbacks") or {}).items()
+            if node and target_class(node) in classes and (not where or where(node))]  # fmt: skip
 
 
 def keeps_best(cfg: DictConfig) -> bool:

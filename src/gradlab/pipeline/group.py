@@ -165,7 +165,7 @@ def _train(cfgs: list[DictConfig], cfg: DictConfig, exact: bool, ckpts=None) -> 
     checkpoints = GroupCheckpoints(cfgs, keep_best=data.val is not None and keeps_best(cfg))
     saves = has_callback(cfg, RunCheckpoint)  # (callbacks.model_checkpoint=null: no files)
     rates = ScheduledRates() if scheduled else None  # each run's rate where it is logged
-    instruments = built_callbacks(cfg, INSTRUMENTS, now=False, where=runs_per_run)
+    instruments = built_callbacks(cfg, INSTRUMENTS, where=runs_per_run)
     dirs = [str(c.paths.output_dir) for c in cfgs]
     each = PerRunCallbacks(instruments, data.of_run, dirs, runs.logged) if instruments else None
     own = [checkpoints] * saves + [rates] * scheduled + [each] * bool(each)
